@@ -1,0 +1,114 @@
+"""aiocosmos: a lean asyncio client for Azure Cosmos DB (NoSQL API).
+
+::
+
+    async with aiocosmos.CosmosClient(endpoint, credential=key) as client:
+        db = await client.create_database_if_not_exists("shop")
+        orders = await db.create_container_if_not_exists("orders", partition_key=aiocosmos.PartitionKey("/customerId"))
+        created = await orders.create_item({"id": "1", "customerId": "c1", "total": 5})
+        print(created["total"], created.request_charge, created.etag)
+"""
+
+import contextlib
+
+from ._client import CosmosClient, Credential
+from ._clock import Clock, SystemClock
+from ._config import ClientOptions, ConnectionLimits, Timeouts
+from ._container import ContainerProxy
+from ._database import DatabaseProxy, ThroughputProperties
+from ._models import Page, ResourceResponse
+from ._paging import AsyncItemPaged
+from ._paths import NonePartitionKeyValue, PartitionKey
+from ._retry import RetryPolicy
+from ._version import __version__
+from .exceptions import (
+    BadRequest,
+    ClientClosedError,
+    ConfigurationError,
+    Conflict,
+    ConnectError,
+    ConnectTimeout,
+    CosmosError,
+    Forbidden,
+    Gone,
+    HttpResponseError,
+    InternalServerError,
+    InvalidContinuationToken,
+    NotFound,
+    OperationTimeout,
+    PagingError,
+    PreconditionFailed,
+    ReadError,
+    ReadTimeout,
+    RequestEntityTooLarge,
+    RequestTimeout,
+    RetryWith,
+    ServiceUnavailable,
+    TooManyRequests,
+    TransportError,
+    Unauthorized,
+    ValidationError,
+)
+
+__all__ = [
+    "__version__",
+    # clients
+    "CosmosClient",
+    "DatabaseProxy",
+    "ContainerProxy",
+    "Credential",
+    # values and options
+    "PartitionKey",
+    "NonePartitionKeyValue",
+    "ThroughputProperties",
+    "ClientOptions",
+    "ConnectionLimits",
+    "Timeouts",
+    "RetryPolicy",
+    "Clock",
+    "SystemClock",
+    # results
+    "ResourceResponse",
+    "Page",
+    "AsyncItemPaged",
+    # errors (the full tree is in aiocosmos.exceptions)
+    "CosmosError",
+    "ConfigurationError",
+    "ValidationError",
+    "InvalidContinuationToken",
+    "ClientClosedError",
+    "PagingError",
+    "OperationTimeout",
+    "TransportError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ReadError",
+    "ReadTimeout",
+    "HttpResponseError",
+    "BadRequest",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "RequestTimeout",
+    "Conflict",
+    "Gone",
+    "PreconditionFailed",
+    "RequestEntityTooLarge",
+    "TooManyRequests",
+    "RetryWith",
+    "InternalServerError",
+    "ServiceUnavailable",
+]
+
+
+
+def _restamp_modules() -> None:
+    """Show public names as aiocosmos.X in reprs and docs, not aiocosmos._private.X (as httpx does)."""
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("aiocosmos._"):
+            with contextlib.suppress(AttributeError, TypeError):
+                obj.__module__ = "aiocosmos"
+
+
+_restamp_modules()

@@ -1,0 +1,237 @@
+"""CosmosClient: the account-level entry point; owns the connection pool and the pipeline."""
+
+from __future__ import annotations
+
+import enum
+import platform
+import warnings
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from . import _codec
+from ._auth import AadTokenCache, MasterKeySigner, ResourceTokenSigner, Signer, TokenCredential
+from ._clock import Clock, SystemClock
+from ._config import ClientOptions, parse_connection_string
+from ._core import ClientCore
+from ._database import DatabaseProxy, throughput_headers
+from ._models import ResourceResponse
+from ._paging import AsyncItemPaged
+from ._paths import validate_id
+from ._pipeline import API_VERSION, Pipeline
+from ._transport import Transport, open_http_session
+from ._version import __version__
+from .exceptions import ClientClosedError, ConfigurationError, Conflict, NotFound
+
+__all__ = ["CosmosClient", "Credential"]
+
+Credential = str | Mapping[str, str] | TokenCredential
+"""An account key; a resource token (``"type=resource&..."``) or ``{resource link: token}``;
+``{"masterKey": key}``; or an AAD credential with ``async get_token(*scopes)``."""
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+class CosmosClient:
+    """An asynchronous client for one Cosmos DB account.
+
+    Use it as ``async with CosmosClient(endpoint, credential=key) as client:``. The client owns an
+    aiohttp connection pool (unless you pass ``http_session``, which it then borrows and never
+    closes). Database and container clients it hands out are cheap views that share that pool.
+    """
+
+    _state = _State.UNOPENED  # class-level default keeps __del__ safe if __init__ failed
+
+    def __init__(
+        self,
+        url: str,
+        credential: Credential,
+        *,
+        options: ClientOptions | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(url, str):
+            raise ConfigurationError(f"the account URL must be a string, got {type(url).__name__}")
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigurationError(f"the account URL must look like https://<account>.documents.azure.com:443/, "
+                                     f"got {url!r}")
+        if options is not None and not isinstance(options, ClientOptions):
+            raise ConfigurationError(f"options must be a ClientOptions, got {type(options).__name__}")
+        self._url = f"{parts.scheme}://{parts.netloc}"
+        self._options = options or ClientOptions()
+        self._clock: Clock = clock or SystemClock()
+        self._aad: AadTokenCache | None = None
+        self._signer = self._make_signer(credential, parts.hostname)
+        self._http = http_session
+        self._owns_http = http_session is None
+        self._core = ClientCore(self._open)
+        self._state = _State.UNOPENED
+
+    def _make_signer(self, credential: Credential, host: str) -> Signer:
+        if isinstance(credential, str):
+            if credential.startswith("type=resource"):
+                return ResourceTokenSigner(credential)
+            return MasterKeySigner(credential)
+        if isinstance(credential, Mapping):
+            if "masterKey" in credential:
+                return MasterKeySigner(credential["masterKey"])
+            return ResourceTokenSigner(credential)
+        if callable(getattr(credential, "get_token", None)):
+            self._aad = AadTokenCache(credential, f"https://{host}/.default", self._clock)
+            return self._aad
+        raise ConfigurationError(
+            "credential must be an account key, resource token(s), or an AAD credential with get_token(); "
+            f"got {type(credential).__name__}"
+        )
+
+    @classmethod
+    def from_connection_string(
+        cls,
+        conn_str: str,
+        credential: Credential | None = None,
+        *,
+        options: ClientOptions | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        clock: Clock | None = None,
+    ) -> CosmosClient:
+        """``AccountEndpoint=https://...;AccountKey=...;`` (``credential`` overrides the key)."""
+        endpoint, key = parse_connection_string(conn_str)
+        return cls(endpoint, credential if credential is not None else key,
+                   options=options, http_session=http_session, clock=clock)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def _open(self) -> Pipeline:
+        if self._state is _State.CLOSED:
+            raise ClientClosedError("the CosmosClient is closed; create a new client")
+        if self._core.pipeline is None:
+            if self._http is None:
+                self._http = open_http_session(self._options)
+            suffix = f" {self._options.user_agent_suffix}" if self._options.user_agent_suffix else ""
+            base_headers = {
+                "x-ms-version": API_VERSION,
+                "Accept": "application/json",
+                "Cache-Control": "no-cache",
+                "User-Agent": f"aiocosmos/{__version__} Python/{platform.python_version()}{suffix}",
+            }
+            if self._options.consistency_level:
+                base_headers["x-ms-consistency-level"] = self._options.consistency_level
+            self._core.pipeline = Pipeline(
+                Transport(self._http, self._url),
+                self._signer,
+                policy=self._options.retry,
+                clock=self._clock,
+                base_headers=base_headers,
+                default_timeout=self._options.timeouts.operation,
+                aad=self._aad,
+            )
+            self._state = _State.OPEN
+        return self._core.pipeline
+
+    async def __aenter__(self) -> Self:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool (if the client owns it). Safe to call more than once."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        self._core.pipeline = None
+        if self._owns_http and self._http is not None:
+            http, self._http = self._http, None
+            await http.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._state is _State.CLOSED
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._state is _State.OPEN and self._owns_http:
+            self._state = _State.CLOSED  # warn once
+            _warn(f"unclosed {self!r}: use 'async with CosmosClient(...)' or 'await client.close()'",
+                  ResourceWarning, source=self, stacklevel=2)
+
+    def __repr__(self) -> str:
+        return f"CosmosClient(url={self._url!r}, state={self._state.value})"
+
+    # -- account and databases -------------------------------------------------------------------
+
+    async def get_database_account(self, *, timeout: float | None = None) -> ResourceResponse:
+        """The database account document (``GET /``): regions, consistency, query engine settings."""
+        return await self._core.resource("GET", "/", "", "", idempotent=True, timeout=timeout)
+
+    def get_database_client(self, database: str | DatabaseProxy | Mapping[str, Any]) -> DatabaseProxy:
+        """A client for one database (no I/O)."""
+        if isinstance(database, DatabaseProxy):
+            return database
+        database_id = database.get("id") if isinstance(database, Mapping) else database
+        return DatabaseProxy(self._core, validate_id(database_id, "database id"))
+
+    async def create_database(
+        self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None
+    ) -> DatabaseProxy:
+        """Create a database (409 Conflict if it exists). ``offer_throughput`` provisions shared RU/s."""
+        validate_id(id, "database id")
+        headers = throughput_headers(offer_throughput)
+        headers["Content-Type"] = "application/json"
+        response = await self._core.resource(
+            "POST", "/dbs", "dbs", "", headers=headers, body=_codec.dumps({"id": id}),
+            idempotent=False, timeout=timeout,
+        )
+        return DatabaseProxy(self._core, id, properties=response)
+
+    async def create_database_if_not_exists(
+        self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None
+    ) -> DatabaseProxy:
+        """Read the database, or create it if it does not exist (safe against concurrent creators)."""
+        database = self.get_database_client(id)
+        throughput_headers(offer_throughput)  # validate before any I/O
+        try:
+            await database.read(timeout=timeout)
+            return database
+        except NotFound:
+            pass
+        try:
+            return await self.create_database(id, offer_throughput=offer_throughput, timeout=timeout)
+        except Conflict:  # someone else created it between our read and create
+            return database
+
+    async def delete_database(
+        self, database: str | DatabaseProxy | Mapping[str, Any], *, timeout: float | None = None
+    ) -> ResourceResponse:
+        proxy = self.get_database_client(database)
+        response = await self._core.resource(
+            "DELETE", proxy._path, "dbs", proxy._link, idempotent=False, timeout=timeout
+        )
+        proxy._forget_containers()
+        return response
+
+    def list_databases(
+        self, *, max_item_count: int | None = None, timeout: float | None = None
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        return self._core.feed("/dbs", "dbs", "", "Databases", max_item_count=max_item_count, timeout=timeout)
+
+    def query_databases(
+        self,
+        query: str,
+        *,
+        parameters: Sequence[Mapping[str, Any]] | None = None,
+        max_item_count: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        return self._core.feed("/dbs", "dbs", "", "Databases", query=query, parameters=parameters,
+                               max_item_count=max_item_count, timeout=timeout)
+

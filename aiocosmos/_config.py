@@ -1,0 +1,93 @@
+"""Frozen client options, with defaults a production service can run on unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from ._retry import RetryPolicy
+from .exceptions import ConfigurationError
+
+__all__ = ["ConnectionLimits", "Timeouts", "ClientOptions", "parse_connection_string"]
+
+
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ConfigurationError(f"{type(instance).__name__}.{attribute.name} must be > 0, got {value!r}")
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value >= 0:
+        raise ConfigurationError(f"{type(instance).__name__}.{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ConnectionLimits:
+    """The aiohttp connection pool.
+
+    ``max_connections`` caps open connections in total; ``max_connections_per_host`` caps them per
+    endpoint (0 = only the total cap). ``keepalive_timeout`` is how long an idle pooled connection is
+    kept; ``dns_cache_ttl`` how long a resolved address is reused.
+    """
+
+    max_connections: int = attrs.field(default=100, validator=_positive)
+    max_connections_per_host: int = attrs.field(default=0, validator=_non_negative)
+    keepalive_timeout: float = attrs.field(default=30.0, validator=_positive)
+    dns_cache_ttl: int = attrs.field(default=300, validator=_non_negative)
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """``connect``: TCP+TLS connect per attempt. ``read``: wait for the response per attempt.
+    ``operation``: default overall deadline of one operation, across all its retries (None = none;
+    each call may pass its own ``timeout=``)."""
+
+    connect: float = attrs.field(default=5.0, validator=_positive)
+    read: float = attrs.field(default=65.0, validator=_positive)
+    operation: float | None = attrs.field(default=None, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class ClientOptions:
+    """Everything about a client that is not the endpoint or the credential.
+
+    ``verify_tls=False`` turns off certificate checks: only for the emulator's self-signed
+    certificate, never in production. ``consistency_level`` relaxes the account's default consistency
+    (``"Session"``, ``"Eventual"``, ``"ConsistentPrefix"``, ``"BoundedStaleness"``).
+    """
+
+    limits: ConnectionLimits = attrs.field(factory=ConnectionLimits)
+    timeouts: Timeouts = attrs.field(factory=Timeouts)
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    verify_tls: bool = True
+    consistency_level: str | None = attrs.field(default=None)
+    user_agent_suffix: str = ""
+
+    @consistency_level.validator
+    def _check_consistency(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
+        allowed = ("Strong", "BoundedStaleness", "Session", "ConsistentPrefix", "Eventual")
+        if value is not None and value not in allowed:
+            raise ConfigurationError(f"consistency_level must be one of {allowed}, got {value!r}")
+
+
+def parse_connection_string(connection_string: str) -> tuple[str, str]:
+    """``AccountEndpoint=...;AccountKey=...;`` -> (endpoint, key). The key never appears in errors."""
+    if not isinstance(connection_string, str) or not connection_string.strip():
+        raise ConfigurationError("connection string is empty")
+    fields: dict[str, str] = {}
+    for part in connection_string.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigurationError(f"connection string part {name[:40]!r} has no '='")
+        fields[name.strip().lower()] = value.strip()  # values may end in '=' (base64): partition keeps it
+    endpoint = fields.get("accountendpoint")
+    key = fields.get("accountkey")
+    if not endpoint:
+        raise ConfigurationError("connection string has no AccountEndpoint")
+    if not key:
+        raise ConfigurationError("connection string has no AccountKey")
+    return endpoint, key

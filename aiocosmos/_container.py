@@ -1,0 +1,329 @@
+"""ContainerProxy: items of one container (point operations, patch, read feed and queries)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from . import _codec
+from ._models import ResourceResponse
+from ._paging import AsyncItemPaged
+from ._paths import PartitionKey, partition_key_header, quote_id, validate_id
+from .exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from ._core import ClientCore
+    from ._database import DatabaseProxy
+
+__all__ = ["ContainerProxy", "PATCH_OPERATIONS"]
+
+PATCH_OPERATIONS: Final = frozenset({"add", "set", "replace", "remove", "incr", "move"})
+_MAX_PATCH_OPERATIONS: Final = 10
+_PK: Final = "x-ms-documentdb-partitionkey"
+_JSON: Final = "application/json"
+
+
+def _item_id(item: str | Mapping[str, Any]) -> str:
+    if isinstance(item, Mapping):
+        return validate_id(item.get("id"), "item id")
+    return validate_id(item, "item id")
+
+
+def _document(body: object, *, auto_id: bool = False) -> dict[str, Any]:
+    if isinstance(body, ResourceResponse):
+        body = body.body
+    if not isinstance(body, dict):
+        raise ValidationError(f"an item body must be a dict, got {type(body).__name__}")
+    if "id" not in body:
+        if not auto_id:
+            raise ValidationError(
+                "the item has no 'id' (pass enable_automatic_id_generation=True to have one generated)"
+            )
+        body = {**body, "id": str(uuid.uuid4())}  # the caller's dict is left untouched
+    validate_id(body["id"], "item id")
+    return body
+
+
+def _check_patch(operations: object) -> list[dict[str, Any]]:
+    if not isinstance(operations, Sequence) or isinstance(operations, str | bytes) or not operations:
+        raise ValidationError("patch_operations must be a non-empty list of operations")
+    if len(operations) > _MAX_PATCH_OPERATIONS:
+        raise ValidationError(
+            f"a patch takes at most {_MAX_PATCH_OPERATIONS} operations, got {len(operations)}"
+        )
+    checked = []
+    for operation in operations:
+        if not isinstance(operation, Mapping):
+            raise ValidationError(f"a patch operation must be a dict, got {operation!r}")
+        op, path = operation.get("op"), operation.get("path")
+        if op not in PATCH_OPERATIONS:
+            raise ValidationError(f"patch op must be one of {sorted(PATCH_OPERATIONS)}, got {op!r}")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValidationError(f"patch path must start with '/', got {path!r} in {dict(operation)!r}")
+        if op in ("add", "set", "replace", "incr") and "value" not in operation:
+            raise ValidationError(f"patch op {op!r} needs a 'value': {dict(operation)!r}")
+        if op == "incr" and (not isinstance(operation["value"], int | float) or isinstance(operation["value"], bool)):
+            raise ValidationError(f"patch op 'incr' needs a number, got {operation['value']!r}")
+        if op == "move" and not (isinstance(operation.get("from"), str) and operation["from"].startswith("/")):
+            raise ValidationError(f"patch op 'move' needs a 'from' path: {dict(operation)!r}")
+        checked.append(dict(operation))
+    return checked
+
+
+class ContainerProxy:
+    """A container. Cheap to create (no I/O); get one with ``database.get_container_client(id)``.
+
+    The container's partition-key definition is read once (on first need) and cached per client.
+    """
+
+    __slots__ = ("_core", "_docs_link", "_docs_path", "_link", "_path", "database", "id", "properties")
+
+    def __init__(self, core: ClientCore, database: DatabaseProxy, id: str) -> None:
+        self._core = core
+        self.database = database
+        self.id = id
+        self._link = f"{database._link}/colls/{id}"
+        self._path = f"{database._path}/colls/{quote_id(id)}"
+        self._docs_path = self._path + "/docs"
+        self._docs_link = self._link + "/docs/"
+        self.properties: ResourceResponse | None = None
+        """The last container definition this proxy read or created, if any."""
+
+    def __repr__(self) -> str:
+        return f"ContainerProxy(database={self.database.id!r}, id={self.id!r})"
+
+    # -- container metadata ----------------------------------------------------------------------
+
+    async def read(self, *, timeout: float | None = None) -> ResourceResponse:
+        response = await self._core.resource("GET", self._path, "colls", self._link, idempotent=True,
+                                             timeout=timeout)
+        if "partitionKey" in response:
+            self._core.partition_keys[self._link] = PartitionKey.from_json(response["partitionKey"])
+        self.properties = response
+        return response
+
+    async def partition_key_definition(self) -> PartitionKey:
+        """The container's partition key (read from the service once, then cached)."""
+        definition = self._core.partition_keys.get(self._link)
+        if definition is None:
+            await self.read()
+            definition = self._core.partition_keys[self._link]
+        return definition
+
+    # -- point operations ------------------------------------------------------------------------
+
+    async def _write(
+        self,
+        method: str,
+        path: str,
+        link: str,
+        document: dict[str, Any],
+        extra: dict[str, str],
+        timeout: float | None,
+    ) -> ResourceResponse:
+        data = _codec.dumps_document(document)  # NaN, non-JSON values and the 2 MB limit: before I/O
+        definition = self._core.partition_keys.get(self._link) or await self.partition_key_definition()
+        extra[_PK] = definition.header_from_document(document)
+        extra["Content-Type"] = _JSON
+        status, headers, body = await self._core.request(
+            method, path, "docs", link, headers=extra, body=data, idempotent=False, timeout=timeout
+        )
+        self._core.session_tokens.capture(self._link, headers.get("x-ms-session-token"))
+        return ResourceResponse(_codec.loads(body) if body else {}, headers, status)
+
+    async def create_item(
+        self,
+        body: dict[str, Any],
+        *,
+        enable_automatic_id_generation: bool = False,
+        indexing_directive: str | None = None,
+        pre_trigger_include: str | None = None,
+        post_trigger_include: str | None = None,
+        timeout: float | None = None,
+    ) -> ResourceResponse:
+        """Create an item; 409 Conflict if its id exists in its logical partition."""
+        document = _document(body, auto_id=enable_automatic_id_generation)
+        extra = _write_options(indexing_directive, pre_trigger_include, post_trigger_include)
+        return await self._write("POST", self._docs_path, self._link, document, extra, timeout)
+
+    async def upsert_item(
+        self,
+        body: dict[str, Any],
+        *,
+        etag: str | None = None,
+        indexing_directive: str | None = None,
+        pre_trigger_include: str | None = None,
+        post_trigger_include: str | None = None,
+        timeout: float | None = None,
+    ) -> ResourceResponse:
+        """Create the item, or replace it if its id exists (``etag``: only if unchanged since)."""
+        document = _document(body)
+        extra = _write_options(indexing_directive, pre_trigger_include, post_trigger_include)
+        extra["x-ms-documentdb-is-upsert"] = "True"
+        if etag is not None:
+            extra["If-Match"] = _check_etag(etag)
+        return await self._write("POST", self._docs_path, self._link, document, extra, timeout)
+
+    async def replace_item(
+        self,
+        item: str | Mapping[str, Any],
+        body: dict[str, Any],
+        *,
+        etag: str | None = None,
+        indexing_directive: str | None = None,
+        pre_trigger_include: str | None = None,
+        post_trigger_include: str | None = None,
+        timeout: float | None = None,
+    ) -> ResourceResponse:
+        """Replace an existing item (404 if missing). With ``etag``, only if it is unchanged since
+        that version (412 PreconditionFailed otherwise)."""
+        item_id = _item_id(item)
+        document = _document(body)
+        if document["id"] != item_id:
+            raise ValidationError(f"replace_item: body id {document['id']!r} differs from item id {item_id!r}")
+        extra = _write_options(indexing_directive, pre_trigger_include, post_trigger_include)
+        if etag is not None:
+            extra["If-Match"] = _check_etag(etag)
+        return await self._write("PUT", self._docs_path + "/" + quote_id(item_id), self._docs_link + item_id,
+                                 document, extra, timeout)
+
+    async def _partition_header(self, partition_key: Any) -> str:
+        definition = self._core.partition_keys.get(self._link) or await self.partition_key_definition()
+        return definition.header_for(partition_key)
+
+    async def read_item(
+        self, item: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
+    ) -> ResourceResponse:
+        """Read one item by id and partition-key value (404 NotFound if missing)."""
+        item_id = _item_id(item)
+        headers = {_PK: await self._partition_header(partition_key)}
+        session = self._core.session_tokens.get(self._link)
+        if session is not None:
+            headers["x-ms-session-token"] = session
+        status, response_headers, body = await self._core.request(
+            "GET", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
+            headers=headers, idempotent=True, timeout=timeout,
+        )
+        return ResourceResponse(_codec.loads(body), response_headers, status)
+
+    async def delete_item(
+        self,
+        item: str | Mapping[str, Any],
+        partition_key: Any,
+        *,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> ResourceResponse:
+        """Delete one item (404 if missing; with ``etag``, 412 if it changed since)."""
+        item_id = _item_id(item)
+        headers = {_PK: await self._partition_header(partition_key)}
+        if etag is not None:
+            headers["If-Match"] = _check_etag(etag)
+        status, response_headers, body = await self._core.request(
+            "DELETE", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
+            headers=headers, idempotent=False, timeout=timeout,
+        )
+        self._core.session_tokens.capture(self._link, response_headers.get("x-ms-session-token"))
+        return ResourceResponse(_codec.loads(body) if body else {}, response_headers, status)
+
+    async def patch_item(
+        self,
+        item: str | Mapping[str, Any],
+        partition_key: Any,
+        patch_operations: Sequence[Mapping[str, Any]],
+        *,
+        filter_predicate: str | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> ResourceResponse:
+        """Apply up to 10 patch operations (add, set, replace, remove, incr, move) atomically.
+
+        ``filter_predicate`` (e.g. ``"FROM c WHERE c.status = 'open'"``) and ``etag`` make the patch
+        conditional: 412 PreconditionFailed when they do not hold. Never retried after an ambiguous
+        failure: an ``incr`` applied twice would count twice.
+        """
+        item_id = _item_id(item)
+        request: dict[str, Any] = {"operations": _check_patch(patch_operations)}
+        if filter_predicate is not None:
+            if not isinstance(filter_predicate, str) or not filter_predicate.strip():
+                raise ValidationError(f"filter_predicate must be a SQL filter string, got {filter_predicate!r}")
+            request["condition"] = filter_predicate
+        data = _codec.dumps(request, what="patch operations")
+        headers = {_PK: await self._partition_header(partition_key), "Content-Type": "application/json-patch+json"}
+        if etag is not None:
+            headers["If-Match"] = _check_etag(etag)
+        status, response_headers, body = await self._core.request(
+            "PATCH", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
+            headers=headers, body=data, idempotent=False, timeout=timeout,
+        )
+        self._core.session_tokens.capture(self._link, response_headers.get("x-ms-session-token"))
+        return ResourceResponse(_codec.loads(body) if body else {}, response_headers, status)
+
+    # -- feeds and queries -----------------------------------------------------------------------
+
+    def read_all_items(
+        self, *, max_item_count: int | None = None, timeout: float | None = None
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        """Every item of the container, page by page (``max_item_count`` per page)."""
+        return self._core.feed(self._docs_path, "docs", self._link, "Documents",
+                               max_item_count=max_item_count, session_container=self._link, timeout=timeout)
+
+    def query_items(
+        self,
+        query: str,
+        *,
+        parameters: Sequence[Mapping[str, Any]] | None = None,
+        partition_key: Any = None,
+        max_item_count: int | None = None,
+        enable_scan_in_query: bool | None = None,
+        populate_query_metrics: bool | None = None,
+        timeout: float | None = None,
+    ) -> AsyncItemPaged[Any]:
+        """Run a SQL query. With ``partition_key`` it runs in that logical partition; without, across
+        all partitions. Items are dicts, or bare values for ``SELECT VALUE`` queries.
+
+        ``partition_key=None`` means "all partitions" (as in azure-cosmos); to query the partition
+        whose key is JSON null, pass ``[None]``.
+        """
+        headers: dict[str, str] = {}
+        if partition_key is None:
+            headers["x-ms-documentdb-query-enablecrosspartition"] = "True"
+        else:
+            definition = self._core.partition_keys.get(self._link)
+            # Without the definition (no I/O here: the pager is lazy) only the value itself is checked.
+            headers[_PK] = (definition.header_for(partition_key) if definition is not None
+                            else _loose_partition_header(partition_key))
+        if enable_scan_in_query is not None:
+            headers["x-ms-documentdb-query-enable-scan"] = str(bool(enable_scan_in_query))
+        if populate_query_metrics is not None:
+            headers["x-ms-documentdb-populatequerymetrics"] = str(bool(populate_query_metrics))
+        return self._core.feed(self._docs_path, "docs", self._link, "Documents", query=query,
+                               parameters=parameters, max_item_count=max_item_count, headers=headers,
+                               session_container=self._link, timeout=timeout)
+
+
+def _loose_partition_header(value: Any) -> str:
+    return partition_key_header(list(value) if isinstance(value, list | tuple) else [value])
+
+
+def _check_etag(etag: object) -> str:
+    if not isinstance(etag, str) or not etag:
+        raise ValidationError(f"etag must be the non-empty string the service returned, got {etag!r}")
+    return etag
+
+
+def _write_options(
+    indexing_directive: str | None, pre_trigger_include: str | None, post_trigger_include: str | None
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if indexing_directive is not None:
+        if indexing_directive not in ("Include", "Exclude", "Default"):
+            raise ValidationError(f"indexing_directive must be 'Include', 'Exclude' or 'Default', "
+                                  f"got {indexing_directive!r}")
+        headers["x-ms-indexing-directive"] = indexing_directive
+    if pre_trigger_include is not None:
+        headers["x-ms-documentdb-pre-trigger-include"] = validate_id(pre_trigger_include, "pre-trigger id")
+    if post_trigger_include is not None:
+        headers["x-ms-documentdb-post-trigger-include"] = validate_id(post_trigger_include, "post-trigger id")
+    return headers

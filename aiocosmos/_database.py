@@ -1,0 +1,260 @@
+"""DatabaseProxy: one database and its containers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import _codec
+from ._models import ResourceResponse
+from ._paging import AsyncItemPaged
+from ._paths import PartitionKey, quote_id, validate_id
+from .exceptions import Conflict, NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from ._container import ContainerProxy
+    from ._core import ClientCore
+
+__all__ = ["DatabaseProxy", "ThroughputProperties", "throughput_headers"]
+
+
+@attrs.frozen(kw_only=True)
+class ThroughputProperties:
+    """Provisioned throughput: manual ``offer_throughput`` RU/s, or autoscale up to
+    ``auto_scale_max_throughput`` RU/s (exactly one of the two)."""
+
+    offer_throughput: int | None = None
+    auto_scale_max_throughput: int | None = None
+    auto_scale_increment_percent: int | None = None
+
+
+def _check_manual(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 400 or value % 100:
+        raise ValidationError(f"offer_throughput must be an int >= 400 in steps of 100 RU/s, got {value!r}")
+    return value
+
+
+def throughput_headers(offer_throughput: int | ThroughputProperties | None) -> dict[str, str]:
+    """Request headers that provision throughput on create; validated before any I/O."""
+    if offer_throughput is None:
+        return {}
+    if not isinstance(offer_throughput, ThroughputProperties):
+        return {"x-ms-offer-throughput": str(_check_manual(offer_throughput))}
+    manual, auto = offer_throughput.offer_throughput, offer_throughput.auto_scale_max_throughput
+    if (manual is None) == (auto is None):
+        raise ValidationError("ThroughputProperties needs exactly one of offer_throughput and "
+                              "auto_scale_max_throughput")
+    if manual is not None:
+        return {"x-ms-offer-throughput": str(_check_manual(manual))}
+    if not isinstance(auto, int) or isinstance(auto, bool) or auto < 1000 or auto % 1000:
+        raise ValidationError(f"auto_scale_max_throughput must be an int >= 1000 in steps of 1000, got {auto!r}")
+    settings: dict[str, Any] = {"maxThroughput": auto}
+    if offer_throughput.auto_scale_increment_percent is not None:
+        settings["autoUpgradePolicy"] = {
+            "throughputPolicy": {"incrementPercent": offer_throughput.auto_scale_increment_percent}
+        }
+    return {"x-ms-cosmos-offer-autopilot-settings": _codec.dumps(settings).decode()}
+
+
+def _container_id(container: str | ContainerProxy | Mapping[str, Any]) -> str:
+    if isinstance(container, Mapping):
+        container = container.get("id")  # type: ignore[assignment]
+    elif not isinstance(container, str):
+        container = container.id
+    return validate_id(container, "container id")
+
+
+class DatabaseProxy:
+    """A database. Cheap to create (no I/O); get one with ``client.get_database_client(id)``."""
+
+    __slots__ = ("_core", "_link", "_path", "id", "properties")
+
+    def __init__(self, core: ClientCore, id: str, *, properties: ResourceResponse | None = None) -> None:
+        self._core = core
+        self.id = id
+        self._link = f"dbs/{id}"
+        self._path = f"/dbs/{quote_id(id)}"
+        self.properties = properties
+        """The response of the create call that made this proxy, if any."""
+
+    def __repr__(self) -> str:
+        return f"DatabaseProxy(id={self.id!r})"
+
+    async def read(self, *, timeout: float | None = None) -> ResourceResponse:
+        return await self._core.resource("GET", self._path, "dbs", self._link, idempotent=True, timeout=timeout)
+
+    def get_container_client(self, container: str | ContainerProxy | Mapping[str, Any]) -> ContainerProxy:
+        """A client for one container (no I/O)."""
+        from ._container import ContainerProxy
+
+        if isinstance(container, ContainerProxy):
+            return container
+        return ContainerProxy(self._core, self, _container_id(container))
+
+    async def create_container(
+        self,
+        id: str,
+        partition_key: PartitionKey,
+        *,
+        indexing_policy: Mapping[str, Any] | None = None,
+        default_ttl: int | None = None,
+        offer_throughput: int | ThroughputProperties | None = None,
+        unique_key_policy: Mapping[str, Any] | None = None,
+        conflict_resolution_policy: Mapping[str, Any] | None = None,
+        analytical_storage_ttl: int | None = None,
+        computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        timeout: float | None = None,
+    ) -> ContainerProxy:
+        """Create a container (409 Conflict if it exists).
+
+        ``default_ttl``: None = no expiry, -1 = items expire only with their own ``ttl``, N > 0 =
+        items expire N seconds after their last write.
+        """
+        body = _container_body(id, partition_key, indexing_policy, default_ttl, unique_key_policy,
+                               conflict_resolution_policy, analytical_storage_ttl, computed_properties)
+        headers = throughput_headers(offer_throughput)
+        headers["Content-Type"] = "application/json"
+        response = await self._core.resource(
+            "POST", self._path + "/colls", "colls", self._link, headers=headers,
+            body=_codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
+        )
+        container = self.get_container_client(id)
+        self._core.partition_keys[container._link] = partition_key
+        container.properties = response
+        return container
+
+    async def create_container_if_not_exists(
+        self,
+        id: str,
+        partition_key: PartitionKey,
+        *,
+        indexing_policy: Mapping[str, Any] | None = None,
+        default_ttl: int | None = None,
+        offer_throughput: int | ThroughputProperties | None = None,
+        unique_key_policy: Mapping[str, Any] | None = None,
+        conflict_resolution_policy: Mapping[str, Any] | None = None,
+        analytical_storage_ttl: int | None = None,
+        computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        timeout: float | None = None,
+    ) -> ContainerProxy:
+        """Read the container, or create it if missing. An existing container whose partition key
+        differs from ``partition_key`` is an error (it would route every item wrongly)."""
+        _container_body(id, partition_key, indexing_policy, default_ttl, unique_key_policy,
+                        conflict_resolution_policy, analytical_storage_ttl, computed_properties)
+        throughput_headers(offer_throughput)  # validate everything before any I/O
+        container = self.get_container_client(id)
+        try:
+            existing = await container.read(timeout=timeout)
+        except NotFound:
+            try:
+                return await self.create_container(
+                    id, partition_key, indexing_policy=indexing_policy, default_ttl=default_ttl,
+                    offer_throughput=offer_throughput, unique_key_policy=unique_key_policy,
+                    conflict_resolution_policy=conflict_resolution_policy,
+                    analytical_storage_ttl=analytical_storage_ttl, computed_properties=computed_properties,
+                    timeout=timeout,
+                )
+            except Conflict:
+                existing = await container.read(timeout=timeout)
+        actual = PartitionKey.from_json(existing.get("partitionKey"))
+        if actual.paths != partition_key.paths or actual.kind != partition_key.kind:
+            raise ValidationError(
+                f"container {id!r} exists with partition key {list(actual.paths)} ({actual.kind}), "
+                f"not {list(partition_key.paths)} ({partition_key.kind})"
+            )
+        return container
+
+    async def replace_container(
+        self,
+        container: str | ContainerProxy | Mapping[str, Any],
+        partition_key: PartitionKey,
+        *,
+        indexing_policy: Mapping[str, Any] | None = None,
+        default_ttl: int | None = None,
+        conflict_resolution_policy: Mapping[str, Any] | None = None,
+        analytical_storage_ttl: int | None = None,
+        computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        timeout: float | None = None,
+    ) -> ContainerProxy:
+        """Replace a container's definition (indexing policy, TTL, ...). The id and partition key
+        cannot change; settings you leave out return to the service defaults."""
+        proxy = self.get_container_client(container)
+        body = _container_body(proxy.id, partition_key, indexing_policy, default_ttl, None,
+                               conflict_resolution_policy, analytical_storage_ttl, computed_properties)
+        response = await self._core.resource(
+            "PUT", proxy._path, "colls", proxy._link, headers={"Content-Type": "application/json"},
+            body=_codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
+        )
+        self._core.partition_keys[proxy._link] = PartitionKey.from_json(response.get("partitionKey"))
+        proxy.properties = response
+        return proxy
+
+    async def delete_container(
+        self, container: str | ContainerProxy | Mapping[str, Any], *, timeout: float | None = None
+    ) -> ResourceResponse:
+        proxy = self.get_container_client(container)
+        response = await self._core.resource(
+            "DELETE", proxy._path, "colls", proxy._link, idempotent=False, timeout=timeout
+        )
+        self._core.partition_keys.pop(proxy._link, None)
+        self._core.session_tokens.forget(proxy._link)
+        return response
+
+    def list_containers(
+        self, *, max_item_count: int | None = None, timeout: float | None = None
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        return self._core.feed(self._path + "/colls", "colls", self._link, "DocumentCollections",
+                               max_item_count=max_item_count, timeout=timeout)
+
+    def query_containers(
+        self,
+        query: str,
+        *,
+        parameters: Sequence[Mapping[str, Any]] | None = None,
+        max_item_count: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        return self._core.feed(self._path + "/colls", "colls", self._link, "DocumentCollections",
+                               query=query, parameters=parameters, max_item_count=max_item_count,
+                               timeout=timeout)
+
+    def _forget_containers(self) -> None:
+        prefix = self._link + "/colls/"
+        for link in [link for link in self._core.partition_keys if link.startswith(prefix)]:
+            del self._core.partition_keys[link]
+            self._core.session_tokens.forget(link)
+
+
+def _container_body(
+    id: str,
+    partition_key: PartitionKey,
+    indexing_policy: Mapping[str, Any] | None,
+    default_ttl: int | None,
+    unique_key_policy: Mapping[str, Any] | None,
+    conflict_resolution_policy: Mapping[str, Any] | None,
+    analytical_storage_ttl: int | None,
+    computed_properties: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    validate_id(id, "container id")
+    if not isinstance(partition_key, PartitionKey):
+        raise ValidationError(
+            f"partition_key must be aiocosmos.PartitionKey('/path'), got {type(partition_key).__name__}"
+        )
+    body: dict[str, Any] = {"id": id, "partitionKey": partition_key.to_json()}
+    if default_ttl is not None:
+        if not isinstance(default_ttl, int) or isinstance(default_ttl, bool) or default_ttl == 0 or default_ttl < -1:
+            raise ValidationError(f"default_ttl must be -1 or a positive number of seconds, got {default_ttl!r}")
+        body["defaultTtl"] = default_ttl
+    for key, value in (("indexingPolicy", indexing_policy), ("uniqueKeyPolicy", unique_key_policy),
+                       ("conflictResolutionPolicy", conflict_resolution_policy)):
+        if value is not None:
+            if not isinstance(value, Mapping):
+                raise ValidationError(f"{key} must be a mapping, got {type(value).__name__}")
+            body[key] = dict(value)
+    if analytical_storage_ttl is not None:
+        body["analyticalStorageTtl"] = analytical_storage_ttl
+    if computed_properties is not None:
+        body["computedProperties"] = [dict(p) for p in computed_properties]
+    return body

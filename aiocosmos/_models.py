@@ -1,0 +1,129 @@
+"""Results: one object per response, holding the parsed body and the raw headers, never a copy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+__all__ = ["ResourceResponse", "Page", "ResponseMetadata"]
+
+T = TypeVar("T")
+
+
+class ResponseMetadata:
+    """What every response says about itself. Values are read from the headers on access."""
+
+    __slots__ = ()
+    headers: Mapping[str, str]
+
+    @property
+    def request_charge(self) -> float:
+        """Request units the service charged (``x-ms-request-charge``)."""
+        raw = self.headers.get("x-ms-request-charge")
+        return float(raw) if raw else 0.0
+
+    @property
+    def activity_id(self) -> str | None:
+        return self.headers.get("x-ms-activity-id")
+
+    @property
+    def session_token(self) -> str | None:
+        return self.headers.get("x-ms-session-token")
+
+
+class ResourceResponse(ResponseMetadata, Mapping[str, Any]):
+    """The result of a single operation: a read-only mapping over the returned JSON plus its metadata.
+
+    ``result["total"]`` reads the body; ``result.request_charge``, ``.etag``, ``.session_token``,
+    ``.activity_id``, ``.status_code`` and ``.headers`` describe the response. The parsed body is
+    not copied: ``result.body`` is the very dict the JSON parser made (pass it on, or mutate it, freely).
+    Operations that return no body (delete) give an empty mapping with the same metadata.
+    """
+
+    __slots__ = ("body", "headers", "status_code")
+
+    def __init__(self, body: dict[str, Any], headers: Mapping[str, str], status_code: int) -> None:
+        self.body = body
+        self.headers = headers
+        self.status_code = status_code
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag") or self.body.get("_etag")
+
+    def __getitem__(self, key: str) -> Any:
+        return self.body[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.body
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.body)
+
+    def __len__(self) -> int:
+        return len(self.body)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.body.get(key, default)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ResourceResponse):
+            return self.body == other.body
+        if isinstance(other, Mapping):
+            return self.body == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable content, like dict
+
+    def __repr__(self) -> str:
+        return f"ResourceResponse(status_code={self.status_code}, request_charge={self.request_charge}, " \
+               f"body={self.body!r})"
+
+
+class Page(ResponseMetadata, Generic[T]):
+    """One page of a listing or query.
+
+    ``items`` is the page's list; ``continuation`` resumes *after* this page (None on the last page);
+    ``request_charge`` includes the charge of any empty pages the pager skipped on the way here.
+    Iterate it with ``for`` (or ``async for``, as azure-cosmos pages are).
+    """
+
+    __slots__ = ("_carried_charge", "_continuation", "headers", "items", "status_code")
+
+    def __init__(
+        self,
+        items: list[T],
+        headers: Mapping[str, str],
+        status_code: int,
+        continuation: str | None,
+        carried_charge: float = 0.0,
+    ) -> None:
+        self.items = items
+        self.headers = headers
+        self.status_code = status_code
+        self._continuation = continuation
+        self._carried_charge = carried_charge
+
+    @property
+    def continuation(self) -> str | None:
+        """Pass to ``by_page(continuation_token=...)`` of the same query to get the pages after this one."""
+        return self._continuation
+
+    @property
+    def request_charge(self) -> float:
+        raw = self.headers.get("x-ms-request-charge")
+        return (float(raw) if raw else 0.0) + self._carried_charge
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        for item in self.items:
+            yield item
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        return f"Page(items={len(self.items)}, request_charge={self.request_charge}, " \
+               f"more={self._continuation is not None})"

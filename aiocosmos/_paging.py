@@ -1,0 +1,123 @@
+"""Lazy, resumable paging over Cosmos feeds and queries.
+
+Continuation tokens handed to callers are aiocosmos tokens: the service's own token wrapped with a
+fingerprint of the request it belongs to (resource, query text, parameters, partition key). A token
+that was not issued by aiocosmos, was damaged, or belongs to a different query is refused before any
+I/O, instead of the service silently starting over from the first page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Final, Generic, TypeVar
+
+from ._models import Page
+from .exceptions import InvalidContinuationToken, PagingError, ValidationError
+
+__all__ = ["AsyncItemPaged", "FetchPage", "request_fingerprint", "check_max_item_count"]
+
+T = TypeVar("T")
+
+FetchPage = Callable[[str | None], Awaitable[tuple[list[T], Mapping[str, str], int]]]
+"""Fetches the page for a service continuation (None = first page): (items, headers, status)."""
+
+_PREFIX: Final = "ac1."
+
+
+def request_fingerprint(*parts: str | bytes) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else part.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def check_max_item_count(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not (value > 0 or value == -1):
+        raise ValidationError(f"max_item_count must be a positive int (or -1 for service-chosen), got {value!r}")
+    return value
+
+
+class AsyncItemPaged(Generic[T]):
+    """Items of a listing or query: ``async for item in pager``, or ``pager.by_page()`` for pages.
+
+    Nothing is fetched until iteration starts; one page is held in memory at a time. Iterating the
+    same pager twice runs the request twice.
+    """
+
+    __slots__ = ("_fetch", "_fingerprint")
+
+    def __init__(self, fetch: FetchPage[T], fingerprint: str) -> None:
+        self._fetch = fetch
+        self._fingerprint = fingerprint
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._iter_items()
+
+    async def _iter_items(self) -> AsyncIterator[T]:
+        async for page in self._iter_pages(None):
+            for item in page.items:
+                yield item
+
+    def by_page(self, continuation_token: str | None = None) -> AsyncIterator[Page[T]]:
+        """Pages from the start, or from the page after the one whose ``continuation`` is given.
+
+        Raises InvalidContinuationToken at once (before any I/O) for a token that does not belong
+        to this request.
+        """
+        start = None if continuation_token is None else self._decode(continuation_token)
+        return self._iter_pages(start)
+
+    async def _iter_pages(self, token: str | None) -> AsyncIterator[Page[T]]:
+        carried = 0.0
+        while True:
+            items, headers, status = await self._fetch(token)
+            next_token = headers.get("x-ms-continuation") or None
+            if next_token is not None and next_token == token:
+                raise PagingError("the service answered a continuation token with the same token")
+            if not items and next_token is not None:
+                # Empty pages with a continuation are normal (filters, time slicing): follow them,
+                # but keep their charge so the caller's accounting stays true.
+                raw = headers.get("x-ms-request-charge")
+                carried += float(raw) if raw else 0.0
+                token = next_token
+                continue
+            yield Page(items, headers, status, None if next_token is None else self._encode(next_token), carried)
+            if next_token is None:
+                return
+            carried = 0.0
+            token = next_token
+
+    def _encode(self, service_token: str) -> str:
+        payload = base64.urlsafe_b64encode(service_token.encode()).decode("ascii")
+        return f"{_PREFIX}{self._fingerprint}.{payload}"
+
+    def _decode(self, token: object) -> str:
+        if not isinstance(token, str) or not token.startswith(_PREFIX):
+            raise InvalidContinuationToken(
+                f"continuation token {_preview(token)} was not issued by aiocosmos (tokens come from "
+                "Page.continuation)"
+            )
+        fingerprint, _, payload = token[len(_PREFIX):].partition(".")
+        if fingerprint != self._fingerprint:
+            raise InvalidContinuationToken(
+                f"continuation token {_preview(token)} belongs to a different request (another query, "
+                "parameters, container or partition key); it cannot resume this one"
+            )
+        try:
+            service_token = base64.urlsafe_b64decode(payload.encode("ascii")).decode()
+        except (binascii.Error, ValueError):
+            raise InvalidContinuationToken(f"continuation token {_preview(token)} is damaged") from None
+        if not service_token:
+            raise InvalidContinuationToken(f"continuation token {_preview(token)} is damaged")
+        return service_token
+
+
+def _preview(token: object) -> str:
+    text = repr(token)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,75 @@
+"""The one seam to aiohttp: open a pooled session, send one request, map its errors by type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from ._config import ClientOptions
+from .exceptions import ConnectError, ConnectTimeout, ReadError, ReadTimeout
+
+__all__ = ["Transport", "open_http_session"]
+
+
+def open_http_session(options: ClientOptions) -> aiohttp.ClientSession:
+    """A ClientSession with the client's pool limits and timeouts (call inside the running loop)."""
+    limits = options.limits
+    connector = aiohttp.TCPConnector(
+        limit=limits.max_connections,
+        limit_per_host=limits.max_connections_per_host,
+        keepalive_timeout=limits.keepalive_timeout,
+        ttl_dns_cache=limits.dns_cache_ttl or None,
+        use_dns_cache=limits.dns_cache_ttl > 0,
+        ssl=options.verify_tls,
+    )
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=options.timeouts.connect, sock_read=options.timeouts.read
+    )
+    # Cosmos bodies are JSON the client parses itself; aiohttp need not add cookies or raise.
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False
+    )
+
+
+class Transport:
+    """Sends one request and returns ``(status, headers, body)``; raises only TransportError."""
+
+    __slots__ = ("_base", "_http")
+
+    def __init__(self, http: aiohttp.ClientSession, endpoint: str) -> None:
+        self._http = http
+        self._base = endpoint.rstrip("/")
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float | None,
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        # The path is already percent-encoded; encoded=True stops yarl from re-quoting it.
+        url = URL(self._base + path, encoded=True)
+        try:
+            if timeout is None:
+                async with self._http.request(method, url, headers=headers, data=body) as resp:
+                    return resp.status, resp.headers, await resp.read()
+            async with self._http.request(
+                method, url, headers=headers, data=body, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                return resp.status, resp.headers, await resp.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise ConnectTimeout(f"connect timed out: {exc}", method=method, url=str(url)) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(f"could not connect: {exc}", method=method, url=str(url)) from exc
+        except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
+            raise ReadTimeout("no response within the timeout", method=method, url=str(url)) from exc
+        except aiohttp.ClientError as exc:
+            # Disconnects, payload errors, resets after the request was written: it may have been applied.
+            raise ReadError(f"{type(exc).__name__}: {exc}", method=method, url=str(url)) from exc
+        except OSError as exc:
+            raise ReadError(f"{type(exc).__name__}: {exc}", method=method, url=str(url)) from exc
+

@@ -1,0 +1,352 @@
+"""The one exception hierarchy of aiocosmos.
+
+::
+
+    CosmosError                                   base of everything raised on purpose
+    ├── ConfigurationError (ValueError)           bad options, key or connection string; raised at construction
+    ├── ValidationError (ValueError)              bad input to an operation; raised before any I/O
+    │   └── InvalidContinuationToken              a saved token that is not ours, or belongs to another query
+    ├── ClientClosedError (RuntimeError)          the client was closed (or never opened)
+    ├── PagingError                               the service broke the paging protocol (e.g. repeated a token)
+    ├── OperationTimeout (TimeoutError)           the per-operation deadline passed (all attempts included)
+    ├── TransportError                            no HTTP response was obtained
+    │   ├── ConnectError                          the request never reached the server
+    │   │   └── ConnectTimeout (TimeoutError)
+    │   └── ReadError                             sent, but no usable answer: it MAY have been applied
+    │       └── ReadTimeout (TimeoutError)
+    └── HttpResponseError                         the service answered with status >= 400
+        ├── BadRequest 400
+        ├── Unauthorized 401
+        ├── Forbidden 403
+        │   └── WriteForbidden 403/3
+        ├── NotFound 404
+        │   └── ReadSessionNotAvailable 404/1002
+        ├── RequestTimeout 408
+        ├── Conflict 409
+        ├── Gone 410
+        ├── PreconditionFailed 412
+        ├── RequestEntityTooLarge 413
+        ├── Locked 423
+        ├── FailedDependency 424
+        ├── TooManyRequests 429
+        ├── RetryWith 449
+        ├── InternalServerError 500
+        └── ServiceUnavailable 503
+
+Every error raised after I/O says how many attempts were made (``attempts``), how long the client
+waited between them (``total_wait``) and the activity ids of the attempts (``activity_ids``), so one
+message is enough to open a support case. Secrets (keys, tokens, the Authorization header) are never
+part of an error: the client does not put request headers into exceptions at all.
+
+The names used by ``azure.cosmos.exceptions`` exist as aliases (``CosmosHttpResponseError``,
+``CosmosResourceNotFoundError``, ``CosmosResourceExistsError``, ``CosmosAccessConditionFailedError``,
+``CosmosClientTimeoutError``) so ported ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import orjson
+
+__all__ = [
+    "CosmosError",
+    "ConfigurationError",
+    "ValidationError",
+    "InvalidContinuationToken",
+    "ClientClosedError",
+    "PagingError",
+    "OperationTimeout",
+    "TransportError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ReadError",
+    "ReadTimeout",
+    "HttpResponseError",
+    "BadRequest",
+    "Unauthorized",
+    "Forbidden",
+    "WriteForbidden",
+    "NotFound",
+    "ReadSessionNotAvailable",
+    "RequestTimeout",
+    "Conflict",
+    "Gone",
+    "PreconditionFailed",
+    "RequestEntityTooLarge",
+    "Locked",
+    "FailedDependency",
+    "TooManyRequests",
+    "RetryWith",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "error_class_for",
+    "CosmosHttpResponseError",
+    "CosmosResourceNotFoundError",
+    "CosmosResourceExistsError",
+    "CosmosAccessConditionFailedError",
+    "CosmosClientTimeoutError",
+]
+
+
+class CosmosError(Exception):
+    """Base class of every error aiocosmos raises on purpose."""
+
+
+class ConfigurationError(CosmosError, ValueError):
+    """Bad client options, key, credential or connection string (raised at construction)."""
+
+
+class ValidationError(CosmosError, ValueError):
+    """Bad input to an operation, detected before any I/O."""
+
+
+class InvalidContinuationToken(ValidationError):
+    """A continuation token that aiocosmos did not issue, or that belongs to a different request."""
+
+
+class ClientClosedError(CosmosError, RuntimeError):
+    """The client is closed (or was never opened with ``async with`` / first use)."""
+
+
+class PagingError(CosmosError):
+    """The service broke the paging protocol, e.g. answered a token with the same token."""
+
+
+class _AttemptsMixin:
+    """What the retry loop knows when it gives up; filled in by the pipeline."""
+
+    attempts: int = 1
+    total_wait: float = 0.0
+    activity_ids: tuple[str, ...] = ()
+
+    def _attempts_text(self) -> str:
+        parts = [f"attempts={self.attempts}"]
+        if self.total_wait:
+            parts.append(f"waited {self.total_wait:.3f}s")
+        if self.activity_ids:
+            parts.append("activity ids: " + ", ".join(self.activity_ids))
+        return "; ".join(parts)
+
+
+class OperationTimeout(_AttemptsMixin, CosmosError, TimeoutError):
+    """The per-operation deadline passed; the last failure is the ``__cause__``."""
+
+    def __init__(self, message: str, *, attempts: int = 1, total_wait: float = 0.0,
+                 activity_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.attempts = attempts
+        self.total_wait = total_wait
+        self.activity_ids = activity_ids
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self._attempts_text()})"
+
+
+class TransportError(_AttemptsMixin, CosmosError):
+    """No HTTP response was obtained.
+
+    ``may_have_reached_server`` says whether the service may have received (and applied) the request.
+    """
+
+    may_have_reached_server: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method else ""
+        reached = "may have reached the server" if self.may_have_reached_server else "was not sent"
+        return f"{self.message}{where}: the request {reached} ({self._attempts_text()})"
+
+
+class ConnectError(TransportError):
+    """The connection could not be made: the request never reached the server, so a retry is safe."""
+
+    may_have_reached_server = False
+
+
+class ConnectTimeout(ConnectError, TimeoutError):
+    """Connecting took longer than the connect timeout."""
+
+
+class ReadError(TransportError):
+    """The request was sent but no usable response came back: it may have been applied."""
+
+
+class ReadTimeout(ReadError, TimeoutError):
+    """The response did not arrive within the read timeout: the request may have been applied."""
+
+
+class HttpResponseError(_AttemptsMixin, CosmosError):
+    """The service answered with an error status.
+
+    Attributes: ``status_code``, ``sub_status``, ``message`` (the service's own text), ``code``
+    (the service's error code such as ``"Conflict"``), ``headers`` (response headers), ``body``
+    (raw response bytes), ``attempts``, ``total_wait``, ``activity_ids``.
+    """
+
+    status_code: ClassVar[int] = 0
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        sub_status: int = 0,
+        code: str = "",
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        super().__init__(message)
+        if status_code is not None:
+            self.status_code = status_code  # type: ignore[misc]  # instance overrides the class default
+        self.sub_status = sub_status
+        self.message = message
+        self.code = code
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.body = body
+
+    @property
+    def activity_id(self) -> str | None:
+        """Activity id of the last attempt."""
+        return self.activity_ids[-1] if self.activity_ids else self.headers.get("x-ms-activity-id")
+
+    @property
+    def request_charge(self) -> float:
+        return float(self.headers.get("x-ms-request-charge") or 0.0)
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the service asked to wait (``x-ms-retry-after-ms``), if it said."""
+        raw = self.headers.get("x-ms-retry-after-ms")
+        return int(raw) / 1000.0 if raw else None
+
+    def __str__(self) -> str:
+        message = self.message or "(the service sent no message)"
+        return f"[{self.status_code}/{self.sub_status}] {message} ({self._attempts_text()})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code}, sub_status={self.sub_status}, " \
+               f"message={self.message!r}, attempts={self.attempts})"
+
+
+class BadRequest(HttpResponseError):
+    status_code = 400
+
+
+class Unauthorized(HttpResponseError):
+    status_code = 401
+
+
+class Forbidden(HttpResponseError):
+    status_code = 403
+
+
+class WriteForbidden(Forbidden):
+    """403/3: a write reached a region that does not take writes (e.g. during a failover)."""
+
+
+class NotFound(HttpResponseError):
+    status_code = 404
+
+
+class ReadSessionNotAvailable(NotFound):
+    """404/1002: the replica has not caught up with the session token yet."""
+
+
+class RequestTimeout(HttpResponseError):
+    status_code = 408
+
+
+class Conflict(HttpResponseError):
+    status_code = 409
+
+
+class Gone(HttpResponseError):
+    status_code = 410
+
+
+class PreconditionFailed(HttpResponseError):
+    status_code = 412
+
+
+class RequestEntityTooLarge(HttpResponseError):
+    status_code = 413
+
+
+class Locked(HttpResponseError):
+    status_code = 423
+
+
+class FailedDependency(HttpResponseError):
+    status_code = 424
+
+
+class TooManyRequests(HttpResponseError):
+    status_code = 429
+
+
+class RetryWith(HttpResponseError):
+    status_code = 449
+
+
+class InternalServerError(HttpResponseError):
+    status_code = 500
+
+
+class ServiceUnavailable(HttpResponseError):
+    status_code = 503
+
+
+_BY_CODE: dict[tuple[int, int], type[HttpResponseError]] = {
+    (403, 3): WriteForbidden,
+    (404, 1002): ReadSessionNotAvailable,
+}
+for _cls in (BadRequest, Unauthorized, Forbidden, NotFound, RequestTimeout, Conflict, Gone,
+             PreconditionFailed, RequestEntityTooLarge, Locked, FailedDependency, TooManyRequests,
+             RetryWith, InternalServerError, ServiceUnavailable):
+    _BY_CODE[(_cls.status_code, 0)] = _cls
+
+
+def error_class_for(status: int, sub_status: int = 0) -> type[HttpResponseError]:
+    """The exception class for a status/substatus pair (most specific first, then by status)."""
+    return _BY_CODE.get((status, sub_status)) or _BY_CODE.get((status, 0)) or HttpResponseError
+
+
+def _parse_error_body(body: bytes) -> tuple[str, str]:
+    """(code, message) from a Cosmos error body; tolerant of empty or non-JSON bodies."""
+    if not body:
+        return "", ""
+    try:
+        parsed: Any = orjson.loads(body)
+    except ValueError:
+        return "", body[:500].decode("utf-8", "replace")
+    if isinstance(parsed, dict):
+        return str(parsed.get("code") or ""), str(parsed.get("message") or "")
+    return "", ""
+
+
+def error_from_response(status: int, headers: Mapping[str, str], body: bytes) -> HttpResponseError:
+    """Build the right HttpResponseError for a response (used on the error path only)."""
+    raw_sub = headers.get("x-ms-substatus")
+    try:
+        sub_status = int(raw_sub) if raw_sub else 0
+    except ValueError:
+        sub_status = 0
+    code, message = _parse_error_body(body)
+    cls = error_class_for(status, sub_status)
+    return cls(message, status_code=status, sub_status=sub_status, code=code, headers=headers, body=body)
+
+
+# azure.cosmos.exceptions names, so that ported code keeps its except clauses.
+CosmosHttpResponseError = HttpResponseError
+CosmosResourceNotFoundError = NotFound
+CosmosResourceExistsError = Conflict
+CosmosAccessConditionFailedError = PreconditionFailed
+CosmosClientTimeoutError = OperationTimeout

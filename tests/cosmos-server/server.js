@@ -1,0 +1,319 @@
+#!/usr/bin/env node
+// Launcher for @vercel/cosmosdb-server 1.0.1: a Cosmos-compatible in-memory server for the integration tests.
+// It reuses the package's account model, router and handlers, but runs its own request pipeline so that it can
+// add what the package lacks (keep-alive, an http:// account endpoint, HMAC auth) and work around its bugs.
+// See README.md and /work/shared/design/test-server.md.
+"use strict";
+const crypto = require("crypto");
+const fs = require("fs");
+const http = require("http");
+const https = require("https");
+const path = require("path");
+
+const LIB = path.join(__dirname, "node_modules", "@vercel", "cosmosdb-server", "lib");
+const Account = require(path.join(LIB, "account")).default;
+const route = require(path.join(LIB, "routes")).default;
+const jsonModule = require(path.join(LIB, "json"));
+const { parsePartitionKey } = require(path.join(LIB, "utils", "get-partition-from-header"));
+const H = name => require(path.join(LIB, "handler", name)).default;
+const handlers = {
+  readDoc: H("read-document"), replaceDoc: H("replace-document"), patchDoc: H("patch-document"),
+  deleteDoc: H("delete-document"), createDoc: H("create-document"), upsertDoc: H("upsert-document"),
+  queryDocs: H("query-documents"), readDocs: H("read-documents"), batch: H("batch-documents"),
+};
+
+const env = process.env;
+const PORT = parseInt(env.PORT || "8081", 10);
+const HOST = env.HOST || "127.0.0.1";
+const TLS = env.TLS === "1";
+const LOG = env.LOG === "1";
+const STRICT_AUTH = env.STRICT_AUTH !== "0";
+const SESSION_TOKENS = env.SESSION_TOKENS === "1";
+const MASTER_KEY = env.MASTER_KEY ||
+  "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+const KEY_BYTES = Buffer.from(MASTER_KEY, "base64");
+const AAD_TOKEN = env.AAD_TOKEN || "";
+const ISSUED_RESOURCE_TOKENS = new Set(); // this launcher issues none (no permissions support)
+const MAX_SKEW_MS = 15 * 60 * 1000;
+
+const NOT_FOUND_DOC = "Entity with the specified id does not exist in the system.";
+const NOT_FOUND = "Resource Not Found";
+const PK_REQUIRED = "PartitionKey value must be supplied for this operation.";
+const PK_MISMATCH = "Partition key provided either doesn't correspond to definition in the collection or doesn't " +
+  "match partition key field values specified in the document.";
+
+let account; // created once we know the port
+let lsn = 0; // session-token counter (SESSION_TOKENS=1)
+
+// Every handler reads its body through lib/json.js. The launcher reads and parses the body itself (so it can
+// inspect it, answer 400 on invalid JSON instead of the package's 500, and rewrite batch bodies), and hands the
+// parsed value to the handler through this hook.
+const packageJson = jsonModule.default;
+jsonModule.default = req => ("cosmosBody" in req ? Promise.resolve(req.cosmosBody) : packageJson(req));
+
+const errorBody = (code, message) => ({ code, message });
+
+// ---------------------------------------------------------------- auth (the package checks nothing)
+// resourceType and resourceLink as the SDKs derive them (spec §2.1), from the percent-decoded path.
+function resourceOf(pathname) {
+  const segs = pathname.replace(/^\/+|\/+$/g, "").split("/").filter(s => s !== "").map(decodeURIComponent);
+  if (segs.length === 0) return { type: "", link: "" };
+  if (segs[0] === "offers") return { type: "offers", link: segs.length > 1 ? segs[1].toLowerCase() : "" };
+  if (segs.length % 2 === 0) return { type: segs[segs.length - 2], link: segs.join("/") }; // item
+  return { type: segs[segs.length - 1], link: segs.slice(0, -1).join("/") }; // feed: parent link
+}
+
+function sign(verb, type, link, date, keyBytes = KEY_BYTES) {
+  const text = `${verb.toLowerCase()}\n${type.toLowerCase()}\n${link}\n${date.toLowerCase()}\n\n`;
+  return { text, sig: crypto.createHmac("sha256", keyBytes).update(text, "utf8").digest("base64") };
+}
+
+// Returns undefined when the request may pass, else the 401 message.
+function authError(req, pathname) {
+  const date = req.headers["x-ms-date"];
+  if (!date) return "Required Header authorization or x-ms-date is missing.";
+  const when = Date.parse(date);
+  if (!/ GMT$/.test(date) || Number.isNaN(when)) return `The input date header '${date}' is invalid format.`;
+  if (Math.abs(Date.now() - when) > MAX_SKEW_MS) {
+    return `The input date header '${date}' is more than 15 minutes away from the server time ` +
+      `(${new Date().toUTCString()}).`;
+  }
+  let raw = req.headers.authorization;
+  if (!raw) return "Required Header authorization or x-ms-date is missing.";
+  try { raw = decodeURIComponent(raw); } catch (e) { /* aad tokens are sent as is; leave garbled ones */ }
+  const fields = {};
+  for (const part of raw.split("&")) {
+    const i = part.indexOf("=");
+    if (i > 0) fields[part.slice(0, i)] = part.slice(i + 1);
+  }
+  if (fields.type === "resource") {
+    return ISSUED_RESOURCE_TOKENS.has(raw) ? undefined : "resource tokens are not supported by this test server";
+  }
+  if (fields.type === "aad") {
+    return AAD_TOKEN && fields.sig === AAD_TOKEN ? undefined : "The AAD token is not accepted by this test server.";
+  }
+  if (fields.type !== "master" || !fields.sig) return "The authorization header is invalid or malformed.";
+  const { type, link } = resourceOf(pathname);
+  const { text, sig } = sign(req.method, type, link, date);
+  const a = Buffer.from(sig);
+  const b = Buffer.from(fields.sig);
+  if (a.length === b.length && crypto.timingSafeEqual(a, b)) return undefined;
+  return "The input authorization token can't serve the request. The MAC signature found in the HTTP request is " +
+    `not the same as the computed signature. Server used following payload to sign: '${text.replace(/\n/g, "\\n")}'`;
+}
+
+// ---------------------------------------------------------------- partition keys
+const getAt = (doc, keyPath) => keyPath.slice(1).split("/").reduce((v, k) => (v == null ? undefined : v[k]), doc);
+const pkPaths = coll => ((coll && coll.partitionKey && coll.partitionKey.paths) || []).filter(p => p !== "/_partitionKey");
+
+// The header is a JSON array (one value per path of a hierarchical key, a prefix allowed); `{}` = PartitionKey.None.
+function pkHeader(req) {
+  const raw = req.headers["x-ms-documentdb-partitionkey"];
+  if (raw === undefined) return undefined;
+  try {
+    const v = JSON.parse(raw);
+    return Array.isArray(v) ? v : [v];
+  } catch (e) {
+    return null;
+  }
+}
+
+function docMatchesPk(doc, paths, values) {
+  return values.every((want, i) => {
+    if (i >= paths.length) return false;
+    const got = getAt(doc, paths[i]);
+    if (want !== null && typeof want === "object") return got === undefined; // PartitionKey.None
+    return JSON.stringify(got) === JSON.stringify(want);
+  });
+}
+
+// A view of the collection whose documents are only those of one logical partition. The package's query engine
+// and read feed iterate `documents._data`, so continuations, TOP and aggregates are computed inside the partition.
+function scopedAccount(coll, paths, values) {
+  const docs = Object.create(coll.documents);
+  docs._data = new Map([...coll.documents._data].filter(([, item]) => docMatchesPk(item.read(), paths, values)));
+  const scoped = Object.create(coll);
+  scoped.documents = docs;
+  return { database: () => ({ collection: () => scoped }) };
+}
+
+// ---------------------------------------------------------------- fixes applied before delegating
+// Returns [status, body] to answer directly, or { account } to call the package's handler with.
+function prepare(req, params, handler) {
+  const { dbId, collId, docId } = params;
+  if (dbId !== undefined && !account.database(dbId).read()) return [404, errorBody("NotFound", NOT_FOUND)];
+  if (collId === undefined) return { account };
+  const coll = account.database(dbId).collection(collId);
+  const collData = coll.read();
+  // Bug: documents created in (or batched into) a missing collection crash with 500 (`reading '_rid'`).
+  if (!collData) return [404, errorBody("NotFound", NOT_FOUND)];
+  const paths = pkPaths(collData);
+  const pk = pkHeader(req);
+  if (pk === null) return [400, errorBody("BadRequest", "The x-ms-documentdb-partitionkey header is not valid JSON.")];
+  const hasPk = pk !== undefined && pk.length > 0;
+
+  const pointOps = [handlers.readDoc, handlers.replaceDoc, handlers.patchDoc, handlers.deleteDoc];
+  if (docId !== undefined && pointOps.includes(handler)) {
+    // Bugs: a missing doc or a wrong pk gives 500 (read dereferences undefined; delete/replace/patch without a pk
+    // header fail in parsePartitionKey); nested pk paths and PartitionKey.None never match on read.
+    if (paths.length && !hasPk) return [400, errorBody("BadRequest", PK_REQUIRED)];
+    if (paths.length && pk.length !== paths.length) return [400, errorBody("BadRequest", PK_MISMATCH)];
+    const data = coll.document(docId, hasPk ? parsePartitionKey(JSON.stringify(pk), docId) : docId).read();
+    if (!data || data.id !== docId || (hasPk && !docMatchesPk(data, paths, pk))) {
+      return [404, errorBody("NotFound", NOT_FOUND_DOC)];
+    }
+    // Bug: replace looks the document up by the *body* id, so a body id that differs from the URL silently
+    // replaces another document.
+    const body = req.cosmosBody;
+    if (handler === handlers.replaceDoc && body && typeof body === "object" && body.id !== docId) {
+      return [400, errorBody("BadRequest", "The id in the request body does not match the id in the URL.")];
+    }
+    // The existence and pk checks are done; skip read-document's buggy comparison (it reads data[path]).
+    if (handler === handlers.readDoc) req.headers["x-ms-documentdb-query-enablecrosspartition"] = "true";
+    return { account };
+  }
+  if ((handler === handlers.createDoc || handler === handlers.upsertDoc) && paths.length) {
+    // The package takes the pk from the body and ignores the header (and upsert without it crashes with 500);
+    // the service requires the header and rejects a mismatch.
+    const body = req.cosmosBody;
+    if (!hasPk) return [400, errorBody("BadRequest", PK_REQUIRED)];
+    if (pk.length !== paths.length || (body && typeof body === "object" && !docMatchesPk(body, paths, pk))) {
+      return [400, errorBody("BadRequest", PK_MISMATCH)];
+    }
+  }
+  if ((handler === handlers.queryDocs || handler === handlers.readDocs) && hasPk && paths.length) {
+    // Bug: queries (and the read feed) ignore the pk header and return every partition. Scope the data, and since
+    // the request is now partition-scoped, skip the "missing partition keys" refusal.
+    req.headers["x-ms-documentdb-query-enablecrosspartition"] = "true";
+    return { account: scopedAccount(coll, paths, pk) };
+  }
+  if (handler === handlers.batch && Array.isArray(req.cosmosBody) && req.headers["x-ms-documentdb-partitionkey"]) {
+    // Bug: Read/Delete/Replace ops crash with 500 unless each op has its own partitionKey; the SDKs send it
+    // once, in the request header.
+    for (const op of req.cosmosBody) {
+      if (op && typeof op === "object" && op.partitionKey === undefined) {
+        op.partitionKey = req.headers["x-ms-documentdb-partitionkey"];
+      }
+    }
+  }
+  return { account };
+}
+
+// The package leaves many error bodies thin ({} or {"message":"conflict"}) and its 404 message ends in ",".
+function normalizeError(status, body) {
+  const defaults = { 400: ["BadRequest", "Bad request"], 404: ["NotFound", NOT_FOUND],
+    409: ["Conflict", "Resource with specified id or name already exists."],
+    412: ["PreconditionFailed", "Operation cannot be performed because one of the specified precondition is not met."] };
+  const d = defaults[status];
+  if (!d) return body;
+  const out = body && typeof body === "object" && !Array.isArray(body) ? { ...body } : {};
+  out.code = out.code || d[0];
+  if (!out.message || out.message === "conflict") out.message = d[1];
+  if (out.message === `${NOT_FOUND_DOC},`) out.message = NOT_FOUND_DOC;
+  return out;
+}
+
+// ---------------------------------------------------------------- request pipeline (replaces lib/index.js)
+const readBody = req => new Promise((resolve, reject) => {
+  const chunks = [];
+  req.on("data", c => chunks.push(c)).on("error", reject)
+    .on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+});
+
+async function handle(req, res) {
+  const pathname = req.url.split("?")[0];
+  let status = 200;
+  let body;
+  let badPath = false;
+  try { pathname.split("/").forEach(s => decodeURIComponent(s)); } catch (e) { badPath = true; } // router would throw
+  const found = badPath ? undefined : route(req);
+  const authMsg = STRICT_AUTH && !badPath ? authError(req, pathname) : undefined;
+  if (authMsg) {
+    [status, body] = [401, errorBody("Unauthorized", authMsg)];
+  } else if (!found) {
+    [status, body] = [400, errorBody("BadRequest", "no route")]; // offers, sprocs, users, HEAD, ...
+  } else {
+    const [params, handler] = found;
+    let early;
+    if (["POST", "PUT", "PATCH"].includes(req.method)) {
+      const text = await readBody(req);
+      try { req.cosmosBody = JSON.parse(text); } catch (e) {
+        early = [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
+      }
+    }
+    const prep = early || prepare(req, params, handler);
+    if (Array.isArray(prep)) {
+      [status, body] = prep;
+    } else {
+      try {
+        res.statusCode = 200;
+        body = await handler(prep.account, req, res, params);
+        status = res.statusCode;
+      } catch (err) { // a genuine package crash: keep it visible as a 500
+        console.error(err);
+        [status, body] = [500, errorBody("InternalServerError", String(err && err.message))];
+      }
+    }
+  }
+  body = normalizeError(status, body);
+  res.statusCode = status;
+  if (body && body._etag) res.setHeader("etag", body._etag);
+  res.setHeader("content-type", "application/json");
+  res.setHeader("content-location", `${TLS ? "https" : "http"}://${req.headers.host}${req.url}`);
+  res.setHeader("x-ms-activity-id", crypto.randomUUID());
+  res.setHeader("x-ms-request-charge", "1");
+  if (req.headers["x-ms-documentdb-populatequerymetrics"]) {
+    res.setHeader("x-ms-documentdb-query-metrics", // a made-up constant, as the package does
+      "totalExecutionTimeInMs=0.00;retrievedDocumentCount=0;outputDocumentCount=0");
+  }
+  if (req.headers["a-im"] && status === 200) { // the package's change-feed stub, unchanged
+    if (req.headers["if-none-match"]) res.statusCode = 304;
+    res.setHeader("etag", "1");
+  }
+  if (SESSION_TOKENS && status < 300 && pathname !== "/") {
+    const isQuery = req.headers["x-ms-documentdb-isquery"] || req.headers["content-type"] === "application/query+json";
+    if (req.method !== "GET" && !isQuery) lsn += 1;
+    res.setHeader("x-ms-session-token", `0:1#${lsn}`);
+  }
+  res.end(status === 204 || res.statusCode === 304 || body === undefined ? undefined : JSON.stringify(body));
+  if (LOG) console.error(`${req.method} ${req.url} -> ${res.statusCode}`);
+}
+
+// ---------------------------------------------------------------- server, startup, shutdown
+const onRequest = (req, res) => handle(req, res).catch(err => {
+  console.error(err);
+  if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+  if (!res.writableEnded) res.end(JSON.stringify(errorBody("InternalServerError", String(err && err.message))));
+});
+function main() {
+  const server = TLS
+    ? https.createServer({ // the package's bundled self-signed certificate (expired; clients must not verify)
+      cert: fs.readFileSync(path.join(LIB, "..", "cert.pem")), key: fs.readFileSync(path.join(LIB, "..", "key.pem")),
+    }, onRequest)
+    : http.createServer(onRequest); // Node keeps HTTP/1.1 connections alive; the package's CLI forces `close`
+  // Idle sockets outlive the client's pool timeouts (aiohttp: 15 s), so clients do not reuse half-closed sockets.
+  server.keepAliveTimeout = 75 * 1000;
+  server.headersTimeout = 80 * 1000;
+  server.on("error", err => { console.error(err); process.exit(1); });
+  server.listen(PORT, HOST, () => {
+    const { port } = server.address();
+    let host = HOST === "0.0.0.0" || HOST === "::" ? "127.0.0.1" : HOST;
+    if (host.includes(":")) host = `[${host}]`;
+    const url = `${TLS ? "https" : "http"}://${host}:${port}/`;
+    account = new Account(host, port);
+    // The package always advertises https://, so SDK endpoint discovery would switch to TLS on an HTTP server.
+    const meta = account.read();
+    for (const loc of [...meta.writableLocations, ...meta.readableLocations]) loc.databaseAccountEndpoint = url;
+    process.stdout.write(`LISTENING ${url.slice(0, -1)}\n`);
+  });
+  const shutdown = () => {
+    setTimeout(() => process.exit(0), 1500).unref();
+    server.close(() => process.exit(0));
+    server.closeAllConnections(); // idle keep-alive sockets would otherwise hold close() open
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+module.exports = { sign, resourceOf }; // require()-able for checking the signing code without a server
+if (require.main === module) main();
