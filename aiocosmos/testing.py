@@ -1,0 +1,35 @@
+"""Test helpers that aiocosmos users may use too: a fake clock for deterministic retries."""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["FakeClock"]
+
+
+class FakeClock:
+    """A Clock whose sleeps return at once and advance its time; it records every sleep.
+
+    ``CosmosClient(url, key, clock=FakeClock())`` makes retry waits instant and observable:
+    ``clock.sleeps`` lists the waits in seconds, in order.
+    """
+
+    def __init__(self, *, start_monotonic: float = 1000.0, start_time: float = 1_700_000_000.0) -> None:
+        self._monotonic = start_monotonic
+        self._time = start_time
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def time(self) -> float:
+        return self._time
+
+    def advance(self, seconds: float) -> None:
+        self._monotonic += seconds
+        self._time += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+        await asyncio.sleep(0)  # still yield to the loop, as a real sleep would
