@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 __all__ = ["FakeClock"]
 
@@ -14,9 +15,10 @@ class FakeClock:
     ``clock.sleeps`` lists the waits in seconds, in order.
     """
 
-    def __init__(self, *, start_monotonic: float = 1000.0, start_time: float = 1_700_000_000.0) -> None:
+    def __init__(self, *, start_monotonic: float = 1000.0, start_time: float | None = None) -> None:
+        # Wall time starts at the real time, so x-ms-date stays acceptable to a real server.
         self._monotonic = start_monotonic
-        self._time = start_time
+        self._time = time.time() if start_time is None else start_time
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
