@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final, Generic, TypeVar
 
@@ -94,8 +95,9 @@ class AsyncItemPaged(Generic[T]):
             token = next_token
 
     def _encode(self, service_token: str) -> str:
-        payload = base64.urlsafe_b64encode(service_token.encode()).decode("ascii")
-        return f"{_PREFIX}{self._fingerprint}.{payload}"
+        raw = service_token.encode()
+        payload = base64.urlsafe_b64encode(raw).decode("ascii")
+        return f"{_PREFIX}{self._fingerprint}.{zlib.crc32(raw):08x}.{payload}"
 
     def _decode(self, token: object) -> str:
         if not isinstance(token, str) or not token.startswith(_PREFIX):
@@ -103,18 +105,22 @@ class AsyncItemPaged(Generic[T]):
                 f"continuation token {_preview(token)} was not issued by aiocosmos (tokens come from "
                 "Page.continuation)"
             )
-        fingerprint, _, payload = token[len(_PREFIX):].partition(".")
+        fingerprint, _, rest = token[len(_PREFIX):].partition(".")
+        checksum, _, payload = rest.partition(".")
         if fingerprint != self._fingerprint:
             raise InvalidContinuationToken(
                 f"continuation token {_preview(token)} belongs to a different request (another query, "
                 "parameters, container or partition key); it cannot resume this one"
             )
+        service_token = ""
         try:
-            service_token = base64.urlsafe_b64decode(payload.encode("ascii")).decode()
+            raw = base64.b64decode(payload.encode("ascii"), altchars=b"-_", validate=True)
+            intact = bool(raw) and f"{zlib.crc32(raw):08x}" == checksum
+            service_token = raw.decode()
         except (binascii.Error, ValueError):
-            raise InvalidContinuationToken(f"continuation token {_preview(token)} is damaged") from None
-        if not service_token:
-            raise InvalidContinuationToken(f"continuation token {_preview(token)} is damaged")
+            intact = False
+        if not intact:
+            raise InvalidContinuationToken(f"continuation token {_preview(token)} is damaged (truncated or edited)")
         return service_token
 
 
