@@ -1,0 +1,43 @@
+# aiocosmos developer entry points. On a fresh machine (Python >= 3.11, Node >= 20, make):
+#   make demo   - start the local Cosmos-compatible server, write/query/page sample data, stop it
+#   make test   - install everything (virtualenv + test server) and run lint, type checks and the suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SERVER := tests/cosmos-server
+
+.PHONY: all install demo test lint typecheck pytest bench clean
+
+all: test
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SERVER)/node_modules/.installed: $(SERVER)/package-lock.json
+	npm ci --prefix $(SERVER) --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(SERVER)/node_modules/.installed
+
+demo: install
+	$(PY) -m examples.demo
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check aiocosmos tests examples benchmarks
+
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy
+
+pytest: install
+	$(PY) -m pytest
+
+test: lint typecheck pytest
+
+bench: install
+	$(PY) -m benchmarks.point_ops
+
+clean:
+	rm -rf $(VENV) $(SERVER)/node_modules .pytest_cache .mypy_cache .ruff_cache
