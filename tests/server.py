@@ -9,9 +9,11 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 __all__ = ["EMULATOR_KEY", "CosmosTestServer"]
 
@@ -32,7 +34,7 @@ class CosmosTestServer:
         self._log_path = log_path
         self._start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self._log: BinaryIO | None = None
 
     def start(self) -> str:
         node = shutil.which("node")
@@ -44,14 +46,23 @@ class CosmosTestServer:
                 "(make test does it)"
             )
         env = {**os.environ, "PORT": "0", "HOST": "127.0.0.1", "MASTER_KEY": self.key, **self._env}
-        self._log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        # stderr goes to a file (the caller's, or a temporary one) so a failed start can say why.
+        self._log = open(self._log_path, "a+b") if self._log_path else tempfile.TemporaryFile()  # noqa: SIM115
         self._process = subprocess.Popen(
             [node, str(SERVER_DIR / "server.js")], env=env, stdout=subprocess.PIPE, stderr=self._log,
         )
         line = self._read_first_line()
         if not line.startswith("LISTENING "):
+            code = self._process.poll()
+            self._log.flush()
+            self._log.seek(0, os.SEEK_END)
+            self._log.seek(max(0, self._log.tell() - 2000))
+            stderr = self._log.read().decode(errors="replace")
             self.stop()
-            raise RuntimeError(f"the Cosmos test server did not start (first output: {line!r})")
+            raise RuntimeError(
+                f"the Cosmos test server did not start (exit code {code}, first output {line!r}); "
+                f"its stderr ends with:\n{stderr}"
+            )
         self.url = line.split(" ", 1)[1].strip()
         return self.url
 
@@ -75,8 +86,8 @@ class CosmosTestServer:
                 process.wait(5)
         if process is not None and process.stdout is not None:
             process.stdout.close()
-        if self._log not in (None, subprocess.DEVNULL):
-            self._log.close()  # type: ignore[union-attr]
+        if self._log is not None:
+            self._log.close()
             self._log = None
 
     def __enter__(self) -> CosmosTestServer:
