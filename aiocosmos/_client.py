@@ -71,7 +71,7 @@ class CosmosClient:
         self._signer = self._make_signer(credential, parts.hostname)
         self._http = http_session
         self._owns_http = http_session is None
-        self._core = ClientCore(self._open)
+        self._core = ClientCore(self._open, self._clock, self._options.timeouts.operation)
         self._state = _State.UNOPENED
 
     def _make_signer(self, credential: Credential, host: str) -> Signer:
@@ -124,7 +124,7 @@ class CosmosClient:
             if self._options.consistency_level:
                 base_headers["x-ms-consistency-level"] = self._options.consistency_level
             self._core.pipeline = Pipeline(
-                Transport(self._http, self._url),
+                Transport(self._http, self._url, self._options.timeouts),
                 self._signer,
                 policy=self._options.retry,
                 clock=self._clock,

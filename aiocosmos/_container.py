@@ -103,13 +103,22 @@ class ContainerProxy:
         self.properties = response
         return response
 
-    async def partition_key_definition(self) -> PartitionKey:
+    async def partition_key_definition(self, *, timeout: float | None = None) -> PartitionKey:
         """The container's partition key (read from the service once, then cached)."""
         definition = self._core.partition_keys.get(self._link)
         if definition is None:
-            await self.read()
-            definition = self._core.partition_keys[self._link]
+            definition, _ = await self._load_definition(timeout)
         return definition
+
+    async def _load_definition(self, timeout: float | None) -> tuple[PartitionKey, float | None]:
+        """Read the definition within the operation's deadline; return it and the time left."""
+        if timeout is None:
+            timeout = self._core.default_timeout
+        started = self._core.clock.monotonic()
+        await self.read(timeout=timeout)
+        if timeout is not None:
+            timeout = max(0.0, timeout - (self._core.clock.monotonic() - started))
+        return self._core.partition_keys[self._link], timeout
 
     # -- point operations ------------------------------------------------------------------------
 
@@ -123,7 +132,9 @@ class ContainerProxy:
         timeout: float | None,
     ) -> ResourceResponse:
         data = _codec.dumps_document(document)  # NaN, non-JSON values and the 2 MB limit: before I/O
-        definition = self._core.partition_keys.get(self._link) or await self.partition_key_definition()
+        definition = self._core.partition_keys.get(self._link)
+        if definition is None:
+            definition, timeout = await self._load_definition(timeout)
         extra[_PK] = definition.header_from_document(document)
         extra["Content-Type"] = _JSON
         status, headers, body = await self._core.request(
@@ -188,16 +199,20 @@ class ContainerProxy:
         return await self._write("PUT", self._docs_path + "/" + quote_id(item_id), self._docs_link + item_id,
                                  document, extra, timeout)
 
-    async def _partition_header(self, partition_key: Any) -> str:
-        definition = self._core.partition_keys.get(self._link) or await self.partition_key_definition()
-        return definition.header_for(partition_key)
+    async def _partition_header(self, partition_key: Any, timeout: float | None) -> tuple[str, float | None]:
+        """The partition-key header (and the time left, if the definition had to be read first)."""
+        definition = self._core.partition_keys.get(self._link)
+        if definition is None:
+            definition, timeout = await self._load_definition(timeout)
+        return definition.header_for(partition_key), timeout
 
     async def read_item(
         self, item: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
     ) -> ResourceResponse:
         """Read one item by id and partition-key value (404 NotFound if missing)."""
         item_id = _item_id(item)
-        headers = {_PK: await self._partition_header(partition_key)}
+        pk_header, timeout = await self._partition_header(partition_key, timeout)
+        headers = {_PK: pk_header}
         session = self._core.session_tokens.get(self._link)
         if session is not None:
             headers["x-ms-session-token"] = session
@@ -217,7 +232,8 @@ class ContainerProxy:
     ) -> ResourceResponse:
         """Delete one item (404 if missing; with ``etag``, 412 if it changed since)."""
         item_id = _item_id(item)
-        headers = {_PK: await self._partition_header(partition_key)}
+        pk_header, timeout = await self._partition_header(partition_key, timeout)
+        headers = {_PK: pk_header}
         if etag is not None:
             headers["If-Match"] = _check_etag(etag)
         status, response_headers, body = await self._core.request(
@@ -250,7 +266,8 @@ class ContainerProxy:
                 raise ValidationError(f"filter_predicate must be a SQL filter string, got {filter_predicate!r}")
             request["condition"] = filter_predicate
         data = _codec.dumps(request, what="patch operations")
-        headers = {_PK: await self._partition_header(partition_key), "Content-Type": "application/json-patch+json"}
+        pk_header, timeout = await self._partition_header(partition_key, timeout)
+        headers = {_PK: pk_header, "Content-Type": "application/json-patch+json"}
         if etag is not None:
             headers["If-Match"] = _check_etag(etag)
         status, response_headers, body = await self._core.request(

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from . import _codec
+from ._clock import Clock
 from ._models import ResourceResponse
 from ._paging import AsyncItemPaged, check_max_item_count, request_fingerprint
 from ._paths import PartitionKey
@@ -41,10 +42,14 @@ def query_body(query: str, parameters: Sequence[Mapping[str, Any]] | None) -> by
 class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
-    __slots__ = ("_open", "partition_keys", "pipeline", "session_tokens")
+    __slots__ = ("_open", "clock", "default_timeout", "partition_keys", "pipeline", "session_tokens")
 
-    def __init__(self, open_pipeline: Callable[[], Awaitable[Pipeline]]) -> None:
+    def __init__(
+        self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
+    ) -> None:
         self.pipeline: Pipeline | None = None
+        self.clock = clock
+        self.default_timeout = default_timeout
         self.session_tokens = SessionTokens()
         self.partition_keys: dict[str, PartitionKey] = {}  # container link -> definition
         self._open = open_pipeline

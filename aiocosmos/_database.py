@@ -58,11 +58,13 @@ def throughput_headers(offer_throughput: int | ThroughputProperties | None) -> d
     return {"x-ms-cosmos-offer-autopilot-settings": _codec.dumps(settings).decode()}
 
 
-def _container_id(container: str | ContainerProxy | Mapping[str, Any]) -> str:
+def _container_id(container: object) -> str:
+    from ._container import ContainerProxy
+
+    if isinstance(container, ContainerProxy):
+        return container.id
     if isinstance(container, Mapping):
-        container = container.get("id")  # type: ignore[assignment]
-    elif not isinstance(container, str):
-        container = container.id
+        container = container.get("id")
     return validate_id(container, "container id")
 
 

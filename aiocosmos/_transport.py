@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._config import ClientOptions
+from ._config import ClientOptions, Timeouts
 from .exceptions import ConnectError, ConnectTimeout, ReadError, ReadTimeout
 
 __all__ = ["Transport", "open_http_session"]
+
+_LARGE_BODY = 2**20
 
 
 def open_http_session(options: ClientOptions) -> aiohttp.ClientSession:
@@ -29,19 +32,27 @@ def open_http_session(options: ClientOptions) -> aiohttp.ClientSession:
         total=None, sock_connect=options.timeouts.connect, sock_read=options.timeouts.read
     )
     # Cosmos bodies are JSON the client parses itself; aiohttp need not add cookies or raise.
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False
     )
+    # aiohttp silently resends PUT and DELETE once when a pooled connection drops. For Cosmos a PUT
+    # (replace) or DELETE may already have been applied, so only our retry policy may decide to
+    # replay; this attribute has no public switch (aiohttp 3.9 - 3.14).
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
 
 
 class Transport:
     """Sends one request and returns ``(status, headers, body)``; raises only TransportError."""
 
-    __slots__ = ("_base", "_http")
+    __slots__ = ("_base", "_connect_timeout", "_http", "_read_timeout")
 
-    def __init__(self, http: aiohttp.ClientSession, endpoint: str) -> None:
+    def __init__(self, http: aiohttp.ClientSession, endpoint: str, timeouts: Timeouts) -> None:
         self._http = http
         self._base = endpoint.rstrip("/")
+        self._connect_timeout = timeouts.connect
+        self._read_timeout = timeouts.read
 
     async def send(
         self,
@@ -53,13 +64,20 @@ class Transport:
     ) -> tuple[int, CIMultiDictProxy[str], bytes]:
         # The path is already percent-encoded; encoded=True stops yarl from re-quoting it.
         url = URL(self._base + path, encoded=True)
+        data: bytes | io.BytesIO | None = body
+        if body is not None and len(body) > _LARGE_BODY:
+            # aiohttp warns about raw bytes over 1 MiB; a fresh BytesIO per attempt streams it instead.
+            data = io.BytesIO(body)
         try:
             if timeout is None:
-                async with self._http.request(method, url, headers=headers, data=body) as resp:
+                async with self._http.request(method, url, headers=headers, data=data) as resp:
                     return resp.status, resp.headers, await resp.read()
-            async with self._http.request(
-                method, url, headers=headers, data=body, timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as resp:
+            # A per-request ClientTimeout replaces the session's whole timeout, so restate the
+            # per-attempt connect/read limits next to the operation's remaining time.
+            per_request = aiohttp.ClientTimeout(
+                total=timeout, sock_connect=self._connect_timeout, sock_read=self._read_timeout
+            )
+            async with self._http.request(method, url, headers=headers, data=data, timeout=per_request) as resp:
                 return resp.status, resp.headers, await resp.read()
         except aiohttp.ConnectionTimeoutError as exc:
             raise ConnectTimeout(f"connect timed out: {exc}", method=method, url=str(url)) from exc

@@ -112,3 +112,15 @@ def test_public_api_is_pinned() -> None:
     assert aiocosmos.CosmosClient.__module__ == "aiocosmos"
     for name in aiocosmos.__all__:
         assert hasattr(aiocosmos, name), name
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [({"id": "x", "n": 2**53}, "/n (integer 9007199254740992 beyond 2**53)"),
+     ({"id": "x", "a": [1, {"s": {1, 2}}]}, "/a/1/s (set value {1, 2})"),
+     ({"id": "x", "m": {1: "one"}}, "/m (non-string key 1)")],
+)
+def test_unserialisable_values_are_located(document: dict[str, object], where: str) -> None:
+    with pytest.raises(aiocosmos.ValidationError) as info:
+        _codec.dumps_document(document)
+    assert f"at {where}" in str(info.value)
