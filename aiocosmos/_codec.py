@@ -32,15 +32,15 @@ def dumps(value: Any, *, what: str = "value") -> bytes:
     try:
         data = orjson.dumps(value, option=_OPTIONS)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-        where = _find_unserialisable(value, "")
+        where = _locate(value, "")
         at = f" at {where[0] or '/'} ({where[1]})" if where else ""
         raise ValidationError(f"{what} is not JSON-serialisable{at}: {exc}") from None
     # orjson writes NaN/inf as null; only then can "null" appear where the caller had no None.
     # The byte search is C-speed, so the Python walk runs only for documents that contain null.
     if b"null" in data:
-        bad = _find_non_finite(value, "")
+        bad = _locate(value, "")
         if bad is not None:
-            raise ValidationError(f"{what} holds a non-finite number (NaN or infinity) at {bad or '/'}")
+            raise ValidationError(f"{what} holds a non-finite number (NaN or infinity) at {bad[0] or '/'}")
     return data
 
 
@@ -57,40 +57,26 @@ def dumps_document(document: Any) -> bytes:
 _MAX_SAFE_INTEGER: Final = 2**53 - 1
 
 
-def _find_unserialisable(value: Any, path: str) -> tuple[str, str] | None:
-    """(path, description) of the first value strict JSON cannot carry; error path only."""
-    if value is None or isinstance(value, str | bool | float):
+def _locate(value: Any, path: str) -> tuple[str, str] | None:
+    """(path, description) of the first value strict JSON cannot carry; only runs on error paths."""
+    if value is None or isinstance(value, str | bool):
         return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, f"non-finite number {value}")
     if isinstance(value, int):
         return None if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER else (path, f"integer {value} beyond 2**53")
     if isinstance(value, dict):
         for key, child in value.items():
             if not isinstance(key, str):
                 return path, f"non-string key {key!r}"
-            found = _find_unserialisable(child, f"{path}/{key}")
+            found = _locate(child, f"{path}/{key}")
             if found is not None:
                 return found
         return None
     if isinstance(value, list | tuple):
         for index, child in enumerate(value):
-            found = _find_unserialisable(child, f"{path}/{index}")
+            found = _locate(child, f"{path}/{index}")
             if found is not None:
                 return found
         return None
     return path, f"{type(value).__name__} value {value!r:.80}"
-
-
-def _find_non_finite(value: Any, path: str) -> str | None:
-    if isinstance(value, float):
-        return None if math.isfinite(value) else path
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found = _find_non_finite(child, f"{path}/{key}")
-            if found is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, child in enumerate(value):
-            found = _find_non_finite(child, f"{path}/{index}")
-            if found is not None:
-                return found
-    return None
