@@ -11,18 +11,23 @@
 
 import contextlib
 
+from ._batch import BatchOperationResult, BatchResponse, ReadManyResult
 from ._client import CosmosClient, Credential
 from ._clock import Clock, SystemClock
 from ._config import ClientOptions, ConnectionLimits, Timeouts
 from ._container import ContainerProxy
 from ._database import DatabaseProxy, ThroughputProperties
 from ._models import Page, ResourceResponse
+from ._offers import ThroughputResponse
 from ._paging import AsyncItemPaged
 from ._paths import NonePartitionKeyValue, PartitionKey
 from ._retry import RetryPolicy
+from ._scripts import ScriptResult, ScriptsProxy
+from ._users import Permission, PermissionProperties, UserProxy
 from ._version import __version__
 from .exceptions import (
     BadRequest,
+    BatchOperationError,
     ClientClosedError,
     ConfigurationError,
     Conflict,
@@ -56,6 +61,8 @@ __all__ = [
     "CosmosClient",
     "DatabaseProxy",
     "ContainerProxy",
+    "ScriptsProxy",
+    "UserProxy",
     "Credential",
     # values and options
     "PartitionKey",
@@ -71,6 +78,13 @@ __all__ = [
     "ResourceResponse",
     "Page",
     "AsyncItemPaged",
+    "BatchResponse",
+    "BatchOperationResult",
+    "ReadManyResult",
+    "ScriptResult",
+    "Permission",
+    "PermissionProperties",
+    "ThroughputResponse",
     # errors (the full tree is in aiocosmos.exceptions)
     "CosmosError",
     "ConfigurationError",
@@ -85,6 +99,7 @@ __all__ = [
     "ReadError",
     "ReadTimeout",
     "HttpResponseError",
+    "BatchOperationError",
     "BadRequest",
     "Unauthorized",
     "Forbidden",

@@ -13,8 +13,11 @@ from ._paths import PartitionKey, partition_key_header, quote_id, validate_id
 from .exceptions import ValidationError
 
 if TYPE_CHECKING:
+    from ._batch import BatchResponse, ReadManyResult
     from ._core import ClientCore
-    from ._database import DatabaseProxy
+    from ._database import DatabaseProxy, ThroughputProperties
+    from ._offers import ThroughputResponse
+    from ._scripts import ScriptsProxy
 
 __all__ = ["ContainerProxy", "PATCH_OPERATIONS"]
 
@@ -318,6 +321,80 @@ class ContainerProxy:
         return self._core.feed(self._docs_path, "docs", self._link, "Documents", query=query,
                                parameters=parameters, max_item_count=max_item_count, headers=headers,
                                session_container=self._link, timeout=timeout)
+
+    # -- server-side scripts ---------------------------------------------------------------------
+
+    @property
+    def scripts(self) -> ScriptsProxy:
+        """Stored procedures, triggers and user-defined functions of this container (no I/O)."""
+        from ._scripts import ScriptsProxy
+
+        return ScriptsProxy(self)
+
+    # -- throughput (aiocosmos/_offers.py) -------------------------------------------------------
+
+    async def get_throughput(self, *, timeout: float | None = None) -> ThroughputResponse:
+        """The container's dedicated throughput (NotFound, sub-status 10004, if it has none)."""
+        from ._offers import get_throughput
+
+        return await get_throughput(self, timeout=timeout)
+
+    async def replace_throughput(
+        self, throughput: int | ThroughputProperties, *, timeout: float | None = None
+    ) -> ThroughputResponse:
+        """Set the container's dedicated throughput: an int (manual RU/s, >= 400 in steps of 100) or
+        ``ThroughputProperties(auto_scale_max_throughput=...)`` for an autoscale container."""
+        from ._offers import replace_throughput
+
+        return await replace_throughput(self, throughput, timeout=timeout)
+
+    # -- transactional batch, read-many, delete by partition key (aiocosmos/_batch.py) -----------
+
+    async def execute_item_batch(
+        self,
+        batch_operations: Sequence[Sequence[Any]],
+        partition_key: Any,
+        *,
+        timeout: float | None = None,
+    ) -> BatchResponse:
+        """Run 1 to 100 operations of one logical partition atomically: all are committed or none.
+
+        Operations are azure-cosmos tuples: ``("create", (item,))``, ``("upsert", (item,))``,
+        ``("read", (id,))``, ``("delete", (id,))``, ``("replace", (id, item))`` and
+        ``("patch", (id, patch_operations), {"filter_predicate": ...})``; each may take
+        ``{"if_match_etag": etag}`` or ``{"if_none_match_etag": etag}``. Everything (count, ids,
+        JSON, the 2 MB body limit, each item's partition key) is checked before the batch is sent.
+        Raises BatchOperationError naming the failed operation when the service refuses the batch.
+        """
+        from ._batch import execute_item_batch
+
+        return await execute_item_batch(self, batch_operations, partition_key, timeout=timeout)
+
+    async def read_items(
+        self,
+        items: Sequence[tuple[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        timeout: float | None = None,
+    ) -> ReadManyResult:
+        """Read many items by ``(id, partition_key)``: the found items in the order asked (missing ones
+        are left out), with the total ``request_charge``. One query per logical partition (a point
+        read when a partition has one id), at most ``max_concurrency`` (default 5) at a time.
+        ``timeout`` is one deadline for all of them."""
+        from ._batch import read_items
+
+        return await read_items(self, items, max_concurrency=max_concurrency, timeout=timeout)
+
+    read_many = read_items
+
+    async def delete_all_items_by_partition_key(
+        self, partition_key: Any, *, timeout: float | None = None
+    ) -> ResourceResponse:
+        """Ask the service to delete every item of one logical partition, in the background (it may
+        need to be enabled on the account). Never retried after an ambiguous failure."""
+        from ._batch import delete_all_items_by_partition_key
+
+        return await delete_all_items_by_partition_key(self, partition_key, timeout=timeout)
 
 
 def _loose_partition_header(value: Any) -> str:

@@ -16,6 +16,8 @@ from .exceptions import Conflict, NotFound, ValidationError
 if TYPE_CHECKING:
     from ._container import ContainerProxy
     from ._core import ClientCore
+    from ._offers import ThroughputResponse
+    from ._users import UserProxy
 
 __all__ = ["DatabaseProxy", "ThroughputProperties", "throughput_headers"]
 
@@ -227,6 +229,78 @@ class DatabaseProxy:
         for link in [link for link in self._core.partition_keys if link.startswith(prefix)]:
             del self._core.partition_keys[link]
             self._core.session_tokens.forget(link)
+
+    # -- users (aiocosmos/_users.py) -------------------------------------------------------------
+
+    def get_user_client(self, user: str | UserProxy | Mapping[str, Any]) -> UserProxy:
+        """A client for one user (no I/O)."""
+        from ._users import get_user_client
+
+        return get_user_client(self, user)
+
+    async def create_user(self, body: Mapping[str, Any], *, timeout: float | None = None) -> UserProxy:
+        """Create a user, e.g. ``{"id": "alice"}`` (409 Conflict if it exists)."""
+        from ._users import create_user
+
+        return await create_user(self, body, upsert=False, timeout=timeout)
+
+    async def upsert_user(self, body: Mapping[str, Any], *, timeout: float | None = None) -> UserProxy:
+        """Create the user, or replace it if its id exists."""
+        from ._users import create_user
+
+        return await create_user(self, body, upsert=True, timeout=timeout)
+
+    async def replace_user(
+        self, user: str | UserProxy | Mapping[str, Any], body: Mapping[str, Any], *, timeout: float | None = None
+    ) -> UserProxy:
+        """Replace an existing user's definition (404 if missing)."""
+        from ._users import replace_user
+
+        return await replace_user(self, user, body, timeout=timeout)
+
+    async def delete_user(
+        self, user: str | UserProxy | Mapping[str, Any], *, timeout: float | None = None
+    ) -> ResourceResponse:
+        """Delete a user and its permissions (404 if missing)."""
+        from ._users import delete_user
+
+        return await delete_user(self, user, timeout=timeout)
+
+    def list_users(
+        self, *, max_item_count: int | None = None, timeout: float | None = None
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        from ._users import list_users
+
+        return list_users(self, max_item_count=max_item_count, timeout=timeout)
+
+    def query_users(
+        self,
+        query: str,
+        *,
+        parameters: Sequence[Mapping[str, Any]] | None = None,
+        max_item_count: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        from ._users import list_users
+
+        return list_users(self, query=query, parameters=parameters, max_item_count=max_item_count, timeout=timeout)
+
+    # -- throughput (aiocosmos/_offers.py) -------------------------------------------------------
+
+    async def get_throughput(self, *, timeout: float | None = None) -> ThroughputResponse:
+        """The database's shared throughput (NotFound, sub-status 10004, if it has none)."""
+        from ._offers import get_throughput
+
+        return await get_throughput(self, timeout=timeout)
+
+    async def replace_throughput(
+        self, throughput: int | ThroughputProperties, *, timeout: float | None = None
+    ) -> ThroughputResponse:
+        """Set the database's shared throughput: an int (manual RU/s, >= 400 in steps of 100) or
+        ``ThroughputProperties(auto_scale_max_throughput=...)`` for an autoscale database."""
+        from ._offers import replace_throughput
+
+        return await replace_throughput(self, throughput, timeout=timeout)
 
 
 def _container_body(

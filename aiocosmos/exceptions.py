@@ -15,6 +15,7 @@
     │   └── ReadError                             sent, but no usable answer: it MAY have been applied
     │       └── ReadTimeout (TimeoutError)
     └── HttpResponseError                         the service answered with status >= 400
+        ├── BatchOperationError                   an operation of a transactional batch failed: none was committed
         ├── BadRequest 400
         ├── Unauthorized 401
         ├── Forbidden 403
@@ -45,7 +46,7 @@ The names used by ``azure.cosmos.exceptions`` exist as aliases (``CosmosHttpResp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import orjson
@@ -81,12 +82,14 @@ __all__ = [
     "RetryWith",
     "InternalServerError",
     "ServiceUnavailable",
+    "BatchOperationError",
     "error_class_for",
     "CosmosHttpResponseError",
     "CosmosResourceNotFoundError",
     "CosmosResourceExistsError",
     "CosmosAccessConditionFailedError",
     "CosmosClientTimeoutError",
+    "CosmosBatchOperationError",
 ]
 
 
@@ -350,3 +353,39 @@ CosmosResourceNotFoundError = NotFound
 CosmosResourceExistsError = Conflict
 CosmosAccessConditionFailedError = PreconditionFailed
 CosmosClientTimeoutError = OperationTimeout
+
+
+class BatchOperationError(HttpResponseError):
+    """A transactional batch was refused because one of its operations failed; none was committed.
+
+    ``status_code``, ``sub_status`` and ``code`` are the failed operation's own (e.g. 409 for a create
+    whose id exists); ``error_index`` is its position in the batch and ``operation_type``
+    (``"Create"``, ``"Replace"``, ...) and ``item_id`` say what it was. ``operation_responses`` holds
+    the result of every operation (the others show 424 Failed Dependency): it is the batch's
+    ``BatchResponse``, a sequence of ``BatchOperationResult`` with the response's ``request_charge``,
+    ``activity_id`` and ``session_token``. Raised whatever the HTTP status of the response (200, 207).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_index: int,
+        operation_type: str,
+        item_id: str,
+        operation_responses: Sequence[Any],
+        status_code: int,
+        sub_status: int = 0,
+        code: str = "",
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        super().__init__(message, status_code=status_code, sub_status=sub_status, code=code, headers=headers,
+                         body=body)
+        self.error_index = error_index
+        self.operation_type = operation_type
+        self.item_id = item_id
+        self.operation_responses = operation_responses
+
+
+CosmosBatchOperationError = BatchOperationError
