@@ -37,7 +37,7 @@ pytest: install
 test: lint typecheck pytest
 
 bench: install
-	$(PY) -m benchmarks.point_ops
+	$(PY) -m benchmarks.harness
 
 clean:
 	rm -rf $(VENV) $(SERVER)/node_modules .pytest_cache .mypy_cache .ruff_cache
