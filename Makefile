@@ -36,7 +36,11 @@ pytest: install
 
 test: lint typecheck pytest
 
-bench: install
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: install $(VENV)/.bench-installed
 	$(PY) -m benchmarks.harness
 
 clean:

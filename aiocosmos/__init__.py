@@ -11,7 +11,9 @@
 
 import contextlib
 
+from ._attachments import AttachmentsProxy
 from ._batch import BatchOperationResult, BatchResponse, ReadManyResult
+from ._change_feed import ChangeFeedPaged, ChangeFeedPages
 from ._client import CosmosClient, Credential
 from ._clock import Clock, SystemClock
 from ._config import ClientOptions, ConnectionLimits, Timeouts
@@ -22,6 +24,7 @@ from ._offers import ThroughputResponse
 from ._paging import AsyncItemPaged
 from ._paths import NonePartitionKeyValue, PartitionKey
 from ._retry import RetryPolicy
+from ._routing import FeedRange
 from ._scripts import ScriptResult, ScriptsProxy
 from ._users import Permission, PermissionProperties, UserProxy
 from ._version import __version__
@@ -62,6 +65,7 @@ __all__ = [
     "DatabaseProxy",
     "ContainerProxy",
     "ScriptsProxy",
+    "AttachmentsProxy",
     "UserProxy",
     "Credential",
     # values and options
@@ -85,6 +89,9 @@ __all__ = [
     "Permission",
     "PermissionProperties",
     "ThroughputResponse",
+    "ChangeFeedPaged",
+    "ChangeFeedPages",
+    "FeedRange",
     # errors (the full tree is in aiocosmos.exceptions)
     "CosmosError",
     "ConfigurationError",

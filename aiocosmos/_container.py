@@ -13,10 +13,13 @@ from ._paths import PartitionKey, partition_key_header, quote_id, validate_id
 from .exceptions import ValidationError
 
 if TYPE_CHECKING:
+    from ._attachments import AttachmentsProxy
     from ._batch import BatchResponse, ReadManyResult
+    from ._change_feed import ChangeFeedPaged, ChangeFeedStart, ChangeFeedWatch
     from ._core import ClientCore
     from ._database import DatabaseProxy, ThroughputProperties
     from ._offers import ThroughputResponse
+    from ._routing import FeedRange, FeedRangeListing
     from ._scripts import ScriptsProxy
 
 __all__ = ["ContainerProxy", "PATCH_OPERATIONS"]
@@ -152,8 +155,8 @@ class ContainerProxy:
         *,
         enable_automatic_id_generation: bool = False,
         indexing_directive: str | None = None,
-        pre_trigger_include: str | None = None,
-        post_trigger_include: str | None = None,
+        pre_trigger_include: str | Sequence[str] | None = None,
+        post_trigger_include: str | Sequence[str] | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
         """Create an item; 409 Conflict if its id exists in its logical partition."""
@@ -167,8 +170,8 @@ class ContainerProxy:
         *,
         etag: str | None = None,
         indexing_directive: str | None = None,
-        pre_trigger_include: str | None = None,
-        post_trigger_include: str | None = None,
+        pre_trigger_include: str | Sequence[str] | None = None,
+        post_trigger_include: str | Sequence[str] | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
         """Create the item, or replace it if its id exists (``etag``: only if unchanged since)."""
@@ -186,8 +189,8 @@ class ContainerProxy:
         *,
         etag: str | None = None,
         indexing_directive: str | None = None,
-        pre_trigger_include: str | None = None,
-        post_trigger_include: str | None = None,
+        pre_trigger_include: str | Sequence[str] | None = None,
+        post_trigger_include: str | Sequence[str] | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
         """Replace an existing item (404 if missing). With ``etag``, only if it is unchanged since
@@ -331,6 +334,56 @@ class ContainerProxy:
 
         return ScriptsProxy(self)
 
+    # -- attachments (aiocosmos/_attachments.py) -------------------------------------------------
+
+    def get_attachments_client(self, item: str | Mapping[str, Any], partition_key: Any) -> AttachmentsProxy:
+        """The attachments of one item, a legacy feature (no I/O): create, upsert, read, replace, delete,
+        list and query reference attachments, or upload media. ``partition_key`` is the item's."""
+        from ._attachments import get_attachments_client
+
+        return get_attachments_client(self, item, partition_key)
+
+    # -- conflicts (aiocosmos/_conflicts.py) -----------------------------------------------------
+
+    def list_conflicts(
+        self, *, max_item_count: int | None = None, timeout: float | None = None
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        """Every conflict that multi-region writes left in the container, page by page."""
+        from ._conflicts import list_conflicts
+
+        return list_conflicts(self, max_item_count=max_item_count, timeout=timeout)
+
+    def query_conflicts(
+        self,
+        query: str,
+        *,
+        parameters: Sequence[Mapping[str, Any]] | None = None,
+        partition_key: Any = None,
+        max_item_count: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        """Conflicts matching a SQL query; with ``partition_key``, only that logical partition's."""
+        from ._conflicts import query_conflicts
+
+        return query_conflicts(self, query, parameters=parameters, partition_key=partition_key,
+                               max_item_count=max_item_count, timeout=timeout)
+
+    async def get_conflict(
+        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
+    ) -> ResourceResponse:
+        """Read one conflict by id and the partition key of its item (404 NotFound if missing)."""
+        from ._conflicts import get_conflict
+
+        return await get_conflict(self, conflict, partition_key, timeout=timeout)
+
+    async def delete_conflict(
+        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
+    ) -> ResourceResponse:
+        """Delete one conflict (404 if missing); returns an empty mapping with the metadata."""
+        from ._conflicts import delete_conflict
+
+        return await delete_conflict(self, conflict, partition_key, timeout=timeout)
+
     # -- throughput (aiocosmos/_offers.py) -------------------------------------------------------
 
     async def get_throughput(self, *, timeout: float | None = None) -> ThroughputResponse:
@@ -396,6 +449,94 @@ class ContainerProxy:
 
         return await delete_all_items_by_partition_key(self, partition_key, timeout=timeout)
 
+    # -- feed ranges and the change feed (aiocosmos/_routing.py, aiocosmos/_change_feed.py) -------
+
+    def read_feed_ranges(self, *, force_refresh: bool = False, timeout: float | None = None) -> FeedRangeListing:
+        """One FeedRange per physical partition, in key order: ``await`` it for a list, or ``async for``
+        over it as with azure-cosmos. Served from the client's cached routing map (read on first use;
+        ``force_refresh=True`` re-reads it)."""
+        from ._routing import FeedRangeListing
+
+        async def load() -> list[FeedRange]:
+            routing = await self._core.routing_maps.get(
+                self._link, self._path + "/pkranges", refresh=bool(force_refresh), timeout=timeout
+            )
+            return [pkrange.feed_range for pkrange in routing.ranges]
+
+        return FeedRangeListing(load)
+
+    async def feed_range_from_partition_key(self, partition_key: Any, *, timeout: float | None = None) -> FeedRange:
+        """The feed range of one partition-key value (``None`` is JSON null): the point of its
+        effective-partition-key hash, or for a prefix of a hierarchical key the range of every key
+        under it. Reads the container's definition once (cached); no other I/O."""
+        from ._routing import feed_range_for_partition_key
+
+        _loose_partition_header(partition_key)  # the value itself, before any I/O
+        definition = self._core.partition_keys.get(self._link)
+        if definition is None:
+            definition, _ = await self._load_definition(timeout)
+        return feed_range_for_partition_key(definition, partition_key)
+
+    async def is_feed_range_subset(self, parent_feed_range: Any, child_feed_range: Any) -> bool:
+        """Whether ``child_feed_range`` lies within ``parent_feed_range`` (FeedRanges or their
+        azure-cosmos forms). No I/O."""
+        from ._routing import FeedRange
+
+        return FeedRange.from_json(child_feed_range).is_subset_of(FeedRange.from_json(parent_feed_range))
+
+    def query_items_change_feed(
+        self,
+        *,
+        start_time: ChangeFeedStart = None,
+        partition_key: Any = None,
+        feed_range: Any = None,
+        continuation: str | None = None,
+        max_item_count: int | None = None,
+        mode: str | None = None,
+        timeout: float | None = None,
+    ) -> ChangeFeedPaged[dict[str, Any]]:
+        """The items changed since ``start_time`` (``"Now"``, the default as in azure-cosmos;
+        ``"Beginning"``; or an aware datetime), in the order they changed within each partition.
+
+        Scope: the whole container, one ``partition_key`` (``[None]`` for JSON null; ``None`` means the
+        whole container, as in ``query_items``), or one ``feed_range``. ``mode`` is ``"LatestVersion"``
+        or ``"AllVersionsAndDeletes"`` (from "Now" or a continuation only). Iteration ends once every
+        partition is caught up; resume later with ``continuation=`` (a page's or the page iterator's
+        ``continuation``), which carries the scope, mode and position. Nothing is fetched until
+        iteration starts; every argument and token is checked here, before any I/O.
+        """
+        from ._change_feed import query_items_change_feed
+
+        return query_items_change_feed(
+            self, start_time=start_time, partition_key=partition_key, feed_range=feed_range,
+            continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,
+        )
+
+    def watch_changes(
+        self,
+        *,
+        poll_interval: float = 1.0,
+        start_time: ChangeFeedStart = None,
+        partition_key: Any = None,
+        feed_range: Any = None,
+        continuation: str | None = None,
+        max_item_count: int | None = None,
+        mode: str | None = None,
+        timeout: float | None = None,
+    ) -> ChangeFeedWatch:
+        """Follow the change feed for ever: ``async for page in container.watch_changes(...)`` gives
+        each non-empty Page of changes; save ``page.continuation`` to resume after it (a given
+        ``continuation`` wins over ``start_time``). Between passes over the partitions it sleeps
+        ``poll_interval`` seconds on the client's clock; throttling is retried as for every read.
+        Cancel the consuming task to stop (no request is left behind)."""
+        from ._change_feed import watch_changes
+
+        return watch_changes(
+            self, poll_interval=poll_interval, start_time=start_time, partition_key=partition_key,
+            feed_range=feed_range, continuation=continuation, max_item_count=max_item_count, mode=mode,
+            timeout=timeout,
+        )
+
 
 def _loose_partition_header(value: Any) -> str:
     return partition_key_header(list(value) if isinstance(value, list | tuple) else [value])
@@ -408,7 +549,9 @@ def _check_etag(etag: object) -> str:
 
 
 def _write_options(
-    indexing_directive: str | None, pre_trigger_include: str | None, post_trigger_include: str | None
+    indexing_directive: str | None,
+    pre_trigger_include: str | Sequence[str] | None,
+    post_trigger_include: str | Sequence[str] | None,
 ) -> dict[str, str]:
     headers: dict[str, str] = {}
     if indexing_directive is not None:
@@ -416,8 +559,21 @@ def _write_options(
             raise ValidationError(f"indexing_directive must be 'Include', 'Exclude' or 'Default', "
                                   f"got {indexing_directive!r}")
         headers["x-ms-indexing-directive"] = indexing_directive
-    if pre_trigger_include is not None:
-        headers["x-ms-documentdb-pre-trigger-include"] = validate_id(pre_trigger_include, "pre-trigger id")
-    if post_trigger_include is not None:
-        headers["x-ms-documentdb-post-trigger-include"] = validate_id(post_trigger_include, "post-trigger id")
+    for header, triggers, what in (
+        ("x-ms-documentdb-pre-trigger-include", pre_trigger_include, "pre-trigger id"),
+        ("x-ms-documentdb-post-trigger-include", post_trigger_include, "post-trigger id"),
+    ):
+        if triggers is None:
+            continue
+        if isinstance(triggers, str | bytes | bytearray) or not isinstance(triggers, Sequence):
+            # One id (a str; anything else is refused by validate_id).
+            headers[header] = validate_id(triggers, what)
+            continue
+        # Several ids: sent comma-separated, as azure-cosmos does, so an id in a list may not hold a comma.
+        if not triggers:
+            raise ValidationError(f"{what}s: the list is empty (pass None for no trigger)")
+        for trigger in triggers:
+            if "," in validate_id(trigger, what):
+                raise ValidationError(f"{what} {trigger!r} contains ',', which separates the ids of a list")
+        headers[header] = ",".join(triggers)
     return headers

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from . import _codec
 from ._clock import Clock
@@ -11,10 +12,17 @@ from ._models import ResourceResponse
 from ._paging import AsyncItemPaged, check_max_item_count, request_fingerprint
 from ._paths import PartitionKey
 from ._pipeline import Pipeline, RawResponse
+from ._routing import RoutingMaps
 from ._session_tokens import SessionTokens
-from .exceptions import ClientClosedError, ValidationError
+from .exceptions import ClientClosedError, Gone, ValidationError
 
-__all__ = ["ClientCore", "QUERY_HEADERS", "query_body"]
+__all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "FEED_GONE_RETRIES"]
+
+_log = logging.getLogger("aiocosmos")
+
+FEED_GONE_RETRIES: Final = 3
+"""Times a feed or query page is fetched again after 410/1002, 1007 or 1008 (spec §11.2)."""
+_PARTITION_MOVED: Final = frozenset({1002, 1007, 1008})
 
 QUERY_HEADERS: Mapping[str, str] = {
     "Content-Type": "application/query+json",
@@ -42,7 +50,7 @@ def query_body(query: str, parameters: Sequence[Mapping[str, Any]] | None) -> by
 class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
-    __slots__ = ("_open", "clock", "default_timeout", "partition_keys", "pipeline", "session_tokens")
+    __slots__ = ("_open", "clock", "default_timeout", "partition_keys", "pipeline", "routing_maps", "session_tokens")
 
     def __init__(
         self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
@@ -53,6 +61,7 @@ class ClientCore:
         self.session_tokens = SessionTokens()
         self.partition_keys: dict[str, PartitionKey] = {}  # container link -> definition
         self._open = open_pipeline
+        self.routing_maps = RoutingMaps(self)  # container link -> partition key ranges (aiocosmos/_routing.py)
 
     async def request(
         self,
@@ -129,15 +138,53 @@ class ClientCore:
                     page_headers["x-ms-continuation"] = continuation
                 if session is not None:
                     page_headers["x-ms-session-token"] = session
-            status, response_headers, data = await self.request(
-                method, path, resource_type, resource_link,
-                headers=page_headers, body=body, idempotent=True, timeout=timeout,
+            status, response_headers, data = await self.feed_page(
+                method, path, resource_type, resource_link, headers=page_headers, body=body, timeout=timeout,
             )
             parsed = _codec.loads(data) if data else {}
             items = parsed.get(feed_key, []) if isinstance(parsed, dict) else []
             return items, response_headers, status
 
         return AsyncItemPaged(fetch, fingerprint)
+
+    async def feed_page(
+        self,
+        method: str,
+        path: str,
+        resource_type: str,
+        resource_link: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float | None,
+    ) -> RawResponse:
+        """One page of a read feed or query (idempotent), within one deadline.
+
+        410 Gone with substatus 1002/1007/1008 means the partition that served the request moved
+        (split, merge or migration) and is no failure of the page: like the official SDKs' page
+        fetchers, fetch the same page again (same continuation) at once, at most FEED_GONE_RETRIES
+        times; then raise the last Gone, its ``attempts``/``activity_ids`` covering every try.
+        """
+        if timeout is None:
+            timeout = self.default_timeout
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
+        attempts, waited, retries = 0, 0.0, 0
+        activity_ids: tuple[str, ...] = ()
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
+            try:
+                return await self.request(method, path, resource_type, resource_link,
+                                          headers=headers, body=body, idempotent=True, timeout=remaining)
+            except Gone as exc:
+                attempts += exc.attempts
+                waited += exc.total_wait
+                activity_ids += exc.activity_ids
+                if exc.sub_status not in _PARTITION_MOVED or retries >= FEED_GONE_RETRIES:
+                    exc.attempts, exc.total_wait, exc.activity_ids = attempts, waited, activity_ids
+                    raise
+                retries += 1
+                _log.debug("%s %s: 410/%d (partition moved); fetching the same page again (%d of %d)",
+                           method, path, exc.sub_status, retries, FEED_GONE_RETRIES)
 
     def closed_error(self) -> ClientClosedError:
         return ClientClosedError("the CosmosClient is closed; create a new client")

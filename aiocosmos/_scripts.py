@@ -156,6 +156,15 @@ class ScriptsProxy:
             headers={"Content-Type": _JSON}, body=data, idempotent=False, timeout=timeout,
         )
 
+    async def _upsert(self, kind: _Kind, body: object, timeout: float | None) -> ResourceResponse:
+        """Create, or replace when the id exists: a create POST plus ``x-ms-documentdb-is-upsert: True``."""
+        data = _codec.dumps(_script_body(body, kind), what=f"{kind.what} definition")
+        return await self._core.resource(
+            "POST", f"{self._path}/{kind.segment}", kind.segment, self._link,
+            headers={"Content-Type": _JSON, "x-ms-documentdb-is-upsert": "True"}, body=data, idempotent=False,
+            timeout=timeout,
+        )
+
     async def _read(self, kind: _Kind, script: object, timeout: float | None) -> ResourceResponse:
         path, link = self._item(kind, _script_id(script, kind))
         return await self._core.resource("GET", path, kind.segment, link, idempotent=True, timeout=timeout)
@@ -226,6 +235,12 @@ class ScriptsProxy:
     ) -> ResourceResponse:
         """Create a stored procedure from ``{"id": ..., "body": "function (...) {...}"}`` (409 if it exists)."""
         return await self._create(_SPROC, body, timeout)
+
+    async def upsert_stored_procedure(
+        self, body: Mapping[str, Any], *, timeout: float | None = None
+    ) -> ResourceResponse:
+        """Create the stored procedure, or replace it if its id exists (no azure.cosmos.aio counterpart)."""
+        return await self._upsert(_SPROC, body, timeout)
 
     async def replace_stored_procedure(
         self, sproc: str | Mapping[str, Any], body: Mapping[str, Any], *, timeout: float | None = None
@@ -313,6 +328,10 @@ class ScriptsProxy:
         ``pre_trigger_include=`` / ``post_trigger_include=``."""
         return await self._create(_TRIGGER, body, timeout)
 
+    async def upsert_trigger(self, body: Mapping[str, Any], *, timeout: float | None = None) -> ResourceResponse:
+        """Create the trigger, or replace it if its id exists (no azure.cosmos.aio counterpart)."""
+        return await self._upsert(_TRIGGER, body, timeout)
+
     async def replace_trigger(
         self, trigger: str | Mapping[str, Any], body: Mapping[str, Any], *, timeout: float | None = None
     ) -> ResourceResponse:
@@ -357,6 +376,12 @@ class ScriptsProxy:
     ) -> ResourceResponse:
         """Create a UDF from ``{"id": "tax", "body": "function (x) {...}"}``; call it in SQL as ``udf.tax(...)``."""
         return await self._create(_UDF, body, timeout)
+
+    async def upsert_user_defined_function(
+        self, body: Mapping[str, Any], *, timeout: float | None = None
+    ) -> ResourceResponse:
+        """Create the user-defined function, or replace it if its id exists (no azure.cosmos.aio counterpart)."""
+        return await self._upsert(_UDF, body, timeout)
 
     async def replace_user_defined_function(
         self, udf: str | Mapping[str, Any], body: Mapping[str, Any], *, timeout: float | None = None

@@ -36,8 +36,11 @@
 
 Every error raised after I/O says how many attempts were made (``attempts``), how long the client
 waited between them (``total_wait``) and the activity ids of the attempts (``activity_ids``), so one
-message is enough to open a support case. Secrets (keys, tokens, the Authorization header) are never
-part of an error: the client does not put request headers into exceptions at all.
+message is enough to open a support case. ``may_have_been_applied`` (on every CosmosError) says
+whether a failed request may still have been applied: True for ``ReadError`` and for 408/500/502/
+503/504 answers, whose text then says so; a write is never replayed after such a failure.
+Secrets (keys, tokens, the Authorization header) are never part of an error: the client does not
+put request headers into exceptions at all.
 
 The names used by ``azure.cosmos.exceptions`` exist as aliases (``CosmosHttpResponseError``,
 ``CosmosResourceNotFoundError``, ``CosmosResourceExistsError``, ``CosmosAccessConditionFailedError``,
@@ -96,6 +99,14 @@ __all__ = [
 class CosmosError(Exception):
     """Base class of every error aiocosmos raises on purpose."""
 
+    @property
+    def may_have_been_applied(self) -> bool:
+        """True when the failed request may nevertheless have been applied by the service: no
+        answer came back after it was sent (``ReadError``), or the service answered 408, 500, 502,
+        503 or 504. Writes are never replayed after such a failure; check (read the item, or use an
+        upsert or ``etag``) before writing again. Always False for bad input, 4xx answers and 429."""
+        return False
+
 
 class ConfigurationError(CosmosError, ValueError):
     """Bad client options, key, credential or connection string (raised at construction)."""
@@ -147,6 +158,11 @@ class OperationTimeout(_AttemptsMixin, CosmosError, TimeoutError):
     def __str__(self) -> str:
         return f"{self.message} ({self._attempts_text()})"
 
+    @property
+    def may_have_been_applied(self) -> bool:
+        cause = self.__cause__
+        return isinstance(cause, CosmosError) and cause.may_have_been_applied
+
 
 class TransportError(_AttemptsMixin, CosmosError):
     """No HTTP response was obtained.
@@ -166,6 +182,10 @@ class TransportError(_AttemptsMixin, CosmosError):
         where = f" ({self.method} {self.url})" if self.method else ""
         reached = "may have reached the server" if self.may_have_reached_server else "was not sent"
         return f"{self.message}{where}: the request {reached} ({self._attempts_text()})"
+
+    @property
+    def may_have_been_applied(self) -> bool:
+        return self.may_have_reached_server
 
 
 class ConnectError(TransportError):
@@ -232,11 +252,20 @@ class HttpResponseError(_AttemptsMixin, CosmosError):
 
     def __str__(self) -> str:
         message = self.message or "(the service sent no message)"
-        return f"[{self.status_code}/{self.sub_status}] {message} ({self._attempts_text()})"
+        applied = "; the request may have been applied" if self.may_have_been_applied else ""
+        return f"[{self.status_code}/{self.sub_status}] {message}{applied} ({self._attempts_text()})"
+
+    @property
+    def may_have_been_applied(self) -> bool:
+        return self.status_code in _MAY_HAVE_BEEN_APPLIED
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status_code={self.status_code}, sub_status={self.sub_status}, " \
                f"message={self.message!r}, attempts={self.attempts})"
+
+
+_MAY_HAVE_BEEN_APPLIED = frozenset({408, 500, 502, 503, 504})
+"""Answers after which the service may have applied the request (the retry policy's AMBIGUOUS)."""
 
 
 class BadRequest(HttpResponseError):

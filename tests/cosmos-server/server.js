@@ -22,6 +22,18 @@ const handlers = {
   queryDocs: H("query-documents"), readDocs: H("read-documents"), batch: H("batch-documents"),
 };
 
+// Bug (@vercel/cosmosdb-server 1.0.1, lib/account/user-defined-functions.js): UserDefinedFunctions.replace compiles
+// the new body into `functions[id]`, then calls Items.replace, which calls this.delete(): the UDF class's own
+// delete override, which drops `functions[id]` again. After a replace, or an upsert of an existing UDF (upsert goes
+// through replace), queries fail with 400 "udf.<id> is not a function". Compile the stored body once more afterwards.
+const UserDefinedFunctions = require(path.join(LIB, "account", "user-defined-functions")).default;
+const packageReplaceUdf = UserDefinedFunctions.prototype.replace;
+UserDefinedFunctions.prototype.replace = function replace(data) {
+  const stored = packageReplaceUdf.call(this, data);
+  this.functions[stored.id] = new Function(`"use strict";return (${stored.body})`)(); // the package's define()
+  return stored;
+};
+
 const env = process.env;
 const PORT = parseInt(env.PORT || "8081", 10);
 const HOST = env.HOST || "127.0.0.1";
