@@ -36,6 +36,16 @@ STREAM_SCENARIOS = ("query stream", "read feed")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def pin(server_pid: int) -> bool:
+    """Client on core 0, server on core 1: on a 2-core box they otherwise fight for the same core and
+    CPU per op swings by +-30 % between runs."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"):
+        return False
+    os.sched_setaffinity(0, {0})
+    os.sched_setaffinity(server_pid, {1})
+    return True
+
+
 def server_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
@@ -154,7 +164,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, local @vercel/cosmosdb-server over HTTP keep-alive; "
-        f"{args.seconds:g} s per run, median of {args.reps} interleaved runs. Client CPU is per operation "
+        f"{args.seconds:g} s per run, median of {args.reps} interleaved runs"
+        f"{', client and server pinned to separate cores' if args.pinned else ''}. Client CPU is per operation "
         f"(per document for the streaming rows, whose ops/s are documents/s and whose latency is one whole "
         f"{STREAM_DOCS:,}-document pass in pages of {STREAM_PAGE:,}).",
         "",
@@ -223,6 +234,7 @@ def main() -> None:
     with CosmosTestServer() as server:
         assert server._process is not None
         pid = server._process.pid
+        pinned = pin(pid)
         asyncio.run(load(server.url, server.key))
         for rep in range(args.reps):
             # Interleave: each repetition rotates the client order so no client always runs first.
@@ -238,6 +250,7 @@ def main() -> None:
                                                  args.seconds, 1, rep, pid))
     rows = summarise(runs)
     args.out.mkdir(parents=True, exist_ok=True)
+    args.pinned = pinned
     table = markdown(rows, args)
     (args.out / "results.md").write_text(table)
     (args.out / "results.json").write_text(json.dumps({"runs": runs, "summary": rows}, indent=1))
