@@ -41,7 +41,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	touch $@
 
 bench: install $(VENV)/.bench-installed
-	$(PY) -m benchmarks.harness
+	$(PY) -m benchmarks.harness $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SERVER)/node_modules .pytest_cache .mypy_cache .ruff_cache

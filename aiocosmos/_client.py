@@ -235,3 +235,24 @@ class CosmosClient:
         return self._core.feed("/dbs", "dbs", "", "Databases", query=query, parameters=parameters,
                                max_item_count=max_item_count, timeout=timeout)
 
+    # -- offers (throughput) ---------------------------------------------------------------------
+
+    def list_offers(
+        self, *, max_item_count: int | None = None, timeout: float | None = None
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        """Every offer (provisioned throughput) of the account. For one database or container,
+        ``get_throughput()`` on its proxy is simpler."""
+        return self._core.feed("/offers", "offers", "", "Offers", max_item_count=max_item_count, timeout=timeout)
+
+    def query_offers(
+        self,
+        query: str,
+        *,
+        parameters: Sequence[Mapping[str, Any]] | None = None,
+        max_item_count: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        """Offers matching a SQL query, e.g. ``SELECT * FROM r WHERE r.offerResourceId = @rid``."""
+        return self._core.feed("/offers", "offers", "", "Offers", query=query, parameters=parameters,
+                               max_item_count=max_item_count, timeout=timeout)
+
