@@ -1,0 +1,190 @@
+"""CosmosManagementClient: the Cosmos DB resource provider on Azure Resource Manager."""
+
+from __future__ import annotations
+
+import enum
+import platform
+import warnings
+from types import TracebackType
+from typing import Any, Final, Self
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .._auth import TokenCredential
+from .._clock import Clock, SystemClock
+from .._config import ClientOptions
+from .._transport import Transport, open_http_session
+from .._version import __version__
+from ..exceptions import ClientClosedError, ConfigurationError
+from ._accounts import DatabaseAccountsOperations
+from ._core import MgmtCore
+from ._lro import RESULT_PARSERS, LROPoller
+from ._models import ArmResource, DatabaseAccount, ThroughputSettings
+from ._pipeline import ARM_SCOPE, ArmPipeline, BearerTokenCache
+from ._resources import ResourceOperations
+
+__all__ = ["CosmosManagementClient", "DEFAULT_API_VERSION", "DEFAULT_BASE_URL"]
+
+DEFAULT_API_VERSION: Final = "2026-07-15"
+DEFAULT_BASE_URL: Final = "https://management.azure.com"
+
+RESULT_PARSERS.update({
+    "account": DatabaseAccount.from_json,
+    "resource": ArmResource.from_json,
+    "throughput": ThroughputSettings.from_json,
+})
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class CosmosManagementClient:
+    """An asynchronous client for the Cosmos DB resource provider (``Microsoft.DocumentDB``) on ARM.
+
+    ``async with CosmosManagementClient(credential, subscription_id) as mgmt:`` where ``credential``
+    is an AAD credential (azure-identity's async credentials work; any object with
+    ``async get_token(*scopes)`` returning ``(token, expires_on)``); tokens are requested for
+    ``https://management.azure.com/.default`` (or ``<base_url>/.default`` for a sovereign cloud's
+    ``base_url``). Operation groups: ``database_accounts``, ``sql_databases``, ``sql_containers``,
+    ``sql_stored_procedures``, ``sql_triggers``, ``sql_user_defined_functions``,
+    ``cassandra_keyspaces``, ``cassandra_tables``, ``mongodb_databases``, ``mongodb_collections``,
+    ``gremlin_databases``, ``gremlin_graphs``, ``tables``.
+
+    ``options`` (a ``ClientOptions``) gives the pool limits, timeouts and the retry policy (429 waits
+    ``Retry-After``; 412 "another operation in progress" is retried with backoff). ``polling_interval``
+    is the wait between polls of a long-running operation when the service sends no ``Retry-After``.
+    """
+
+    _state = _State.UNOPENED
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        subscription_id: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        api_version: str = DEFAULT_API_VERSION,
+        credential_scope: str | None = None,
+        options: ClientOptions | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        clock: Clock | None = None,
+        polling_interval: float = 30.0,
+    ) -> None:
+        if not isinstance(subscription_id, str) or not subscription_id.strip():
+            raise ConfigurationError("subscription_id must be a non-empty string")
+        if not isinstance(base_url, str):
+            raise ConfigurationError(f"base_url must be a string, got {type(base_url).__name__}")
+        parts = urlsplit(base_url.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigurationError(f"base_url must look like https://management.azure.com, got {base_url!r}")
+        if not isinstance(api_version, str) or not api_version.strip():
+            raise ConfigurationError("api_version must be a non-empty string such as '2026-07-15'")
+        if options is not None and not isinstance(options, ClientOptions):
+            raise ConfigurationError(f"options must be a ClientOptions, got {type(options).__name__}")
+        if not isinstance(polling_interval, int | float) or polling_interval < 0:
+            raise ConfigurationError(f"polling_interval must be >= 0 seconds, got {polling_interval!r}")
+        self._base_url = f"{parts.scheme}://{parts.netloc}"
+        self._options = options or ClientOptions()
+        self._clock: Clock = clock or SystemClock()
+        if credential_scope is None:
+            credential_scope = ARM_SCOPE if self._base_url == DEFAULT_BASE_URL else f"{self._base_url}/.default"
+        self._tokens = BearerTokenCache(credential, credential_scope, self._clock)
+        self._http = http_session
+        self._owns_http = http_session is None
+        self._pipeline: ArmPipeline | None = None
+        self._core = MgmtCore(self._open, base_url=self._base_url, subscription_id=subscription_id.strip(),
+                              api_version=api_version.strip(), clock=self._clock,
+                              polling_interval=float(polling_interval))
+        core = self._core
+        self.database_accounts = DatabaseAccountsOperations(core)
+        self.sql_databases = ResourceOperations(core, ("sqlDatabases",), "SQL databases")
+        self.sql_containers = ResourceOperations(core, ("sqlDatabases", "containers"), "SQL containers")
+        self.sql_stored_procedures = ResourceOperations(
+            core, ("sqlDatabases", "containers", "storedProcedures"), "stored procedures", throughput=False)
+        self.sql_triggers = ResourceOperations(
+            core, ("sqlDatabases", "containers", "triggers"), "triggers", throughput=False)
+        self.sql_user_defined_functions = ResourceOperations(
+            core, ("sqlDatabases", "containers", "userDefinedFunctions"), "user-defined functions", throughput=False)
+        self.cassandra_keyspaces = ResourceOperations(core, ("cassandraKeyspaces",), "Cassandra keyspaces")
+        self.cassandra_tables = ResourceOperations(core, ("cassandraKeyspaces", "tables"), "Cassandra tables")
+        self.mongodb_databases = ResourceOperations(core, ("mongodbDatabases",), "MongoDB databases")
+        self.mongodb_collections = ResourceOperations(core, ("mongodbDatabases", "collections"), "MongoDB collections")
+        self.gremlin_databases = ResourceOperations(core, ("gremlinDatabases",), "Gremlin databases")
+        self.gremlin_graphs = ResourceOperations(core, ("gremlinDatabases", "graphs"), "Gremlin graphs")
+        self.tables = ResourceOperations(core, ("tables",), "Table API tables")
+        self._state = _State.UNOPENED
+
+    @property
+    def api_version(self) -> str:
+        return self._core.api_version
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def _open(self) -> ArmPipeline:
+        if self._state is _State.CLOSED:
+            raise ClientClosedError("the CosmosManagementClient is closed; create a new client")
+        if self._pipeline is None:
+            if self._http is None:
+                self._http = open_http_session(self._options)
+            suffix = f" {self._options.user_agent_suffix}" if self._options.user_agent_suffix else ""
+            self._pipeline = ArmPipeline(
+                Transport(self._http, "", self._options.timeouts),
+                self._tokens,
+                base_url=self._base_url,
+                policy=self._options.retry,
+                clock=self._clock,
+                base_headers={
+                    "Accept": "application/json",
+                    "User-Agent": f"aiocosmos/{__version__} (mgmt) Python/{platform.python_version()}{suffix}",
+                },
+                default_timeout=self._options.timeouts.operation,
+            )
+            self._state = _State.OPEN
+        return self._pipeline
+
+    async def __aenter__(self) -> Self:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool (if the client owns it). Safe to call more than once."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        self._pipeline = None
+        if self._owns_http and self._http is not None:
+            http, self._http = self._http, None
+            await http.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._state is _State.CLOSED
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._state is _State.OPEN and self._owns_http:
+            self._state = _State.CLOSED
+            _warn(f"unclosed {self!r}: use 'async with CosmosManagementClient(...)' or 'await client.close()'",
+                  ResourceWarning, source=self, stacklevel=2)
+
+    def __repr__(self) -> str:
+        return f"CosmosManagementClient(base_url={self._base_url!r}, api_version={self.api_version!r}, " \
+               f"state={self._state.value})"
+
+    # -- long-running operations -------------------------------------------------------------------
+
+    def resume_poller(self, continuation_token: str) -> LROPoller[Any]:
+        """Rebuild a poller from ``LROPoller.continuation_token()`` (no I/O until you await it)."""
+        return LROPoller.from_continuation_token(self._core, continuation_token)

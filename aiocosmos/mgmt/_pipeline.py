@@ -1,0 +1,216 @@
+"""The ARM request loop: bearer token, client request id, retry by the shared RetryPolicy.
+
+It reuses the data plane's ``Transport`` (aiohttp error mapping), ``RetryPolicy`` and ``Clock``; only
+the signing differs (``Authorization: Bearer <token>``) and ARM's throttling header (``Retry-After``
+in seconds), so it is a loop of its own instead of a change to ``aiocosmos._pipeline``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from multidict import CIMultiDictProxy
+
+from .._auth import TokenCredential
+from .._clock import Clock
+from .._retry import FailureKind, RetryPolicy, RetryState, classify_status
+from .._transport import Transport
+from ..exceptions import ConfigurationError, ConnectError, OperationTimeout, TransportError, ValidationError
+from ._errors import ArmError, arm_error_from_response, parse_retry_after
+
+__all__ = ["ARM_SCOPE", "ArmPipeline", "ArmResponse", "BearerTokenCache"]
+
+ARM_SCOPE: Final = "https://management.azure.com/.default"
+_log = logging.getLogger("aiocosmos.mgmt")
+
+ArmResponse = tuple[int, CIMultiDictProxy[str], bytes]
+
+
+class BearerTokenCache:
+    """An AAD access token for ARM, refreshed ``refresh_margin`` seconds before it expires, one
+    refresh at a time. The token never appears in reprs or errors."""
+
+    __slots__ = ("_clock", "_credential", "_expires_on", "_header", "_lock", "_refresh_margin", "_scope")
+
+    def __init__(self, credential: TokenCredential, scope: str, clock: Clock, refresh_margin: float = 300.0):
+        if not callable(getattr(credential, "get_token", None)):
+            raise ConfigurationError("the management client needs an AAD credential with an async "
+                                     "get_token(*scopes) method (azure-identity's async credentials work)")
+        self._credential = credential
+        self._scope = scope
+        self._clock = clock
+        self._refresh_margin = refresh_margin
+        self._header = ""
+        self._expires_on = 0.0
+        self._lock: asyncio.Lock | None = None
+
+    def _fresh(self) -> bool:
+        return bool(self._header) and self._clock.time() < self._expires_on - self._refresh_margin
+
+    async def header(self) -> str:
+        if self._fresh():
+            return self._header
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if not self._fresh():
+                token, expires_on = await self._credential.get_token(self._scope)
+                if not isinstance(token, str) or not token:
+                    raise ConfigurationError("the AAD credential returned an empty token")
+                self._header = "Bearer " + token
+                self._expires_on = float(expires_on)
+        return self._header
+
+    def invalidate(self) -> None:
+        self._header = ""
+        self._expires_on = 0.0
+
+    def __repr__(self) -> str:
+        return f"BearerTokenCache(scope={self._scope!r}, token=<redacted>)"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
+
+
+class ArmPipeline:
+    """Sends one ARM request with retries; URLs are absolute (polling and nextLink URLs come from
+    the service). Only URLs on the management host (or a regional subdomain of it, such as
+    ``westus.management.azure.com``) are ever sent the bearer token."""
+
+    __slots__ = ("_base_headers", "_clock", "_default_timeout", "_host", "_policy", "_port", "_random", "_scheme",
+                 "_tokens", "_transport")
+
+    def __init__(
+        self,
+        transport: Transport,
+        tokens: BearerTokenCache,
+        *,
+        base_url: str,
+        policy: RetryPolicy,
+        clock: Clock,
+        base_headers: Mapping[str, str],
+        default_timeout: float | None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._transport = transport
+        self._tokens = tokens
+        self._scheme, self._host, self._port = _origin(base_url)
+        self._policy = policy
+        self._clock = clock
+        self._base_headers = dict(base_headers)
+        self._default_timeout = default_timeout
+        self._random = jitter
+
+    def check_url(self, url: str) -> None:
+        """Refuse to send the token to a host other than the management endpoint (or its subdomains)."""
+        _check_origin(url, self._scheme, self._host, self._port)
+
+    @staticmethod
+    def check_url_against(url: str, base_url: str) -> None:
+        _check_origin(url, *_origin(base_url))
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        idempotent: bool,
+        timeout: float | None = None,
+        accept: tuple[int, ...] = (),
+    ) -> ArmResponse:
+        """Send until a response < 400 (or a status in ``accept``) arrives; raise ArmError otherwise."""
+        self.check_url(url)
+        if timeout is None:
+            timeout = self._default_timeout
+        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        headers: dict[str, Any] = {**self._base_headers, "x-ms-client-request-id": str(uuid.uuid4())}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        elif method in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = "0"
+        state: RetryState | None = None
+        request_ids: list[str] = []
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            headers["Authorization"] = await self._tokens.header()
+            remaining = None if deadline is None else deadline - self._clock.monotonic()
+            error: ArmError | TransportError
+            try:
+                if remaining is not None and remaining <= 0:
+                    raise _deadline_error(attempt - 1, state, request_ids)
+                status, response_headers, response_body = await self._transport.send(
+                    method, url, headers, body, remaining)
+            except TransportError as exc:
+                error = exc
+                kind = FailureKind.NOT_APPLIED if isinstance(exc, ConnectError) else FailureKind.AMBIGUOUS
+                retry_after = None
+            else:
+                if status < 400 or status in accept:
+                    return status, response_headers, response_body
+                error = arm_error_from_response(status, response_headers, response_body)
+                request_id = response_headers.get("x-ms-request-id")
+                if request_id:
+                    request_ids.append(request_id)
+                if status == 401 and not refreshed:
+                    self._tokens.invalidate()  # expired or revoked: fetch a new token, once
+                    refreshed = True
+                    continue
+                kind = _classify(status)
+                retry_after = parse_retry_after(response_headers)
+            if state is None:
+                state = RetryState()
+            delay = self._policy.next_delay(state, kind, idempotent=idempotent, retry_after=retry_after,
+                                            jitter=self._random())
+            if delay is None:
+                raise _finish(error, attempt, state, request_ids)
+            if deadline is not None and self._clock.monotonic() + delay >= deadline:
+                raise _deadline_error(attempt, state, request_ids) from _finish(error, attempt, state, request_ids)
+            _log.debug("%s %s failed (%s, attempt %d); retrying in %.3fs", method, urlsplit(url).path,
+                       type(error).__name__, attempt, delay)
+            state.total_wait += delay
+            await self._clock.sleep(delay)
+
+
+def _check_origin(url: str, scheme: str, host: str, port: int | None) -> None:
+    url_scheme, url_host, url_port = _origin(url) if isinstance(url, str) else ("", "", None)
+    if url_scheme != scheme or url_port != port or not (url_host == host or url_host.endswith("." + host)):
+        raise ValidationError(f"refusing to follow {str(url)[:200]!r}: it is not on the management endpoint "
+                              f"{scheme}://{host}")
+
+
+def _classify(status: int) -> FailureKind:
+    if status == 412:
+        # The Cosmos RP answers 412 while another operation holds the account's exclusive lock
+        # ("There is another user operation in progress..."): nothing was applied, retry later.
+        return FailureKind.NOT_APPLIED
+    return classify_status(status, 0)
+
+
+def _finish(
+    error: ArmError | TransportError, attempts: int, state: RetryState, request_ids: list[str]
+) -> ArmError | TransportError:
+    error.attempts = attempts
+    error.total_wait = state.total_wait
+    error.activity_ids = tuple(request_ids)
+    return error
+
+
+def _deadline_error(attempts: int, state: RetryState | None, request_ids: list[str]) -> OperationTimeout:
+    return OperationTimeout("the operation's deadline passed before it could succeed", attempts=attempts,
+                            total_wait=state.total_wait if state else 0.0, activity_ids=tuple(request_ids))
