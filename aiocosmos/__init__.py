@@ -13,6 +13,7 @@ import contextlib
 
 from ._attachments import AttachmentsProxy
 from ._batch import BatchOperationResult, BatchResponse, ReadManyResult
+from ._bulk import BulkExecution, BulkOperationResult, BulkStats, BulkSummary
 from ._change_feed import ChangeFeedPaged, ChangeFeedPages
 from ._client import CosmosClient, Credential
 from ._clock import Clock, SystemClock
@@ -23,6 +24,7 @@ from ._models import Page, ResourceResponse
 from ._offers import ThroughputResponse
 from ._paging import AsyncItemPaged
 from ._paths import NonePartitionKeyValue, PartitionKey
+from ._regions import excluded_regions
 from ._retry import RetryPolicy
 from ._routing import FeedRange
 from ._scripts import ScriptResult, ScriptsProxy
@@ -55,6 +57,7 @@ from .exceptions import (
     TooManyRequests,
     TransportError,
     Unauthorized,
+    UnsupportedQuery,
     ValidationError,
 )
 
@@ -76,6 +79,7 @@ __all__ = [
     "ConnectionLimits",
     "Timeouts",
     "RetryPolicy",
+    "excluded_regions",
     "Clock",
     "SystemClock",
     # results
@@ -85,6 +89,10 @@ __all__ = [
     "BatchResponse",
     "BatchOperationResult",
     "ReadManyResult",
+    "BulkExecution",
+    "BulkOperationResult",
+    "BulkStats",
+    "BulkSummary",
     "ScriptResult",
     "Permission",
     "PermissionProperties",
@@ -97,6 +105,7 @@ __all__ = [
     "ConfigurationError",
     "ValidationError",
     "InvalidContinuationToken",
+    "UnsupportedQuery",
     "ClientClosedError",
     "PagingError",
     "OperationTimeout",

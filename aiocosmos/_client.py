@@ -22,6 +22,7 @@ from ._models import ResourceResponse
 from ._paging import AsyncItemPaged
 from ._paths import validate_id
 from ._pipeline import API_VERSION, Pipeline
+from ._regions import make_router
 from ._transport import Transport, open_http_session
 from ._version import __version__
 from .exceptions import ClientClosedError, ConfigurationError, Conflict, NotFound
@@ -131,6 +132,8 @@ class CosmosClient:
                 base_headers=base_headers,
                 default_timeout=self._options.timeouts.operation,
                 aad=self._aad,
+                regions=make_router(self._url, self._options, self._http, self._clock),
+                on_session_lost=self._core.session_tokens.forget,
             )
             self._state = _State.OPEN
         return self._core.pipeline

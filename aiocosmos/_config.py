@@ -22,6 +22,12 @@ def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) 
         raise ConfigurationError(f"{type(instance).__name__}.{attribute.name} must be >= 0, got {value!r}")
 
 
+def _region_names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(name, str) and name.strip() for name in value):
+        raise ConfigurationError(f"regions must be a list of region names like ['West US 2'], got {value!r}")
+    return tuple(name.strip() for name in value)
+
+
 @attrs.frozen(kw_only=True)
 class ConnectionLimits:
     """The aiohttp connection pool.
@@ -63,6 +69,25 @@ class ClientOptions:
     verify_tls: bool = True
     consistency_level: str | None = attrs.field(default=None)
     user_agent_suffix: str = ""
+    preferred_regions: tuple[str, ...] = attrs.field(default=(), converter=_region_names)
+    """Regions to read from (and, on multi-write accounts, write to), best first, e.g.
+    ``("West US 2", "East US")``. Setting it turns endpoint discovery on."""
+    excluded_regions: tuple[str, ...] = attrs.field(default=(), converter=_region_names)
+    """Regions never to use while another one is available."""
+    enable_endpoint_discovery: bool | None = None
+    """Read the database account (``GET /``) and route by its regions. None (default): on exactly
+    when ``preferred_regions`` is set; False: always use the given endpoint."""
+    account_refresh_interval: float = attrs.field(default=300.0, validator=_positive)
+    """Seconds between reads of the database account (it is also re-read after 403/3 and 403/1008)."""
+    region_cooldown: float = attrs.field(default=300.0, validator=_positive)
+    """Seconds a region that failed (connection failure, 503) is used only as a last resort."""
+
+    @property
+    def discovery(self) -> bool:
+        """Whether endpoint discovery (multi-region routing) is on."""
+        if self.enable_endpoint_discovery is None:
+            return bool(self.preferred_regions)
+        return self.enable_endpoint_discovery
 
     @consistency_level.validator
     def _check_consistency(self, attribute: attrs.Attribute[Any], value: str | None) -> None:

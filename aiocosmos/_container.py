@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from . import _codec
@@ -15,6 +15,7 @@ from .exceptions import ValidationError
 if TYPE_CHECKING:
     from ._attachments import AttachmentsProxy
     from ._batch import BatchResponse, ReadManyResult
+    from ._bulk import BulkExecution, BulkSummary
     from ._change_feed import ChangeFeedPaged, ChangeFeedStart, ChangeFeedWatch
     from ._core import ClientCore
     from ._database import DatabaseProxy, ThroughputProperties
@@ -302,12 +303,15 @@ class ContainerProxy:
         enable_scan_in_query: bool | None = None,
         populate_query_metrics: bool | None = None,
         timeout: float | None = None,
+        max_concurrency: int | None = None,
     ) -> AsyncItemPaged[Any]:
         """Run a SQL query. With ``partition_key`` it runs in that logical partition; without, across
         all partitions. Items are dicts, or bare values for ``SELECT VALUE`` queries.
 
         ``partition_key=None`` means "all partitions" (as in azure-cosmos); to query the partition
-        whose key is JSON null, pass ``[None]``.
+        whose key is JSON null, pass ``[None]``. Cross-partition queries the gateway cannot serve
+        (ORDER BY, TOP, OFFSET/LIMIT, DISTINCT, VALUE aggregates, GROUP BY) run in the client, on up
+        to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query_engine.py).
         """
         headers: dict[str, str] = {}
         if partition_key is None:
@@ -321,9 +325,15 @@ class ContainerProxy:
             headers["x-ms-documentdb-query-enable-scan"] = str(bool(enable_scan_in_query))
         if populate_query_metrics is not None:
             headers["x-ms-documentdb-populatequerymetrics"] = str(bool(populate_query_metrics))
-        return self._core.feed(self._docs_path, "docs", self._link, "Documents", query=query,
-                               parameters=parameters, max_item_count=max_item_count, headers=headers,
-                               session_container=self._link, timeout=timeout)
+        pager = self._core.feed(self._docs_path, "docs", self._link, "Documents", query=query,
+                                parameters=parameters, max_item_count=max_item_count, headers=headers,
+                                session_container=self._link, timeout=timeout)
+        if partition_key is not None:
+            return pager
+        from ._query_engine import cross_partition_pager
+
+        return cross_partition_pager(self._core, self._link, self._path, self._docs_path, pager, query,
+                                     parameters, headers, max_item_count, max_concurrency, timeout)
 
     # -- server-side scripts ---------------------------------------------------------------------
 
@@ -439,6 +449,35 @@ class ContainerProxy:
         return await read_items(self, items, max_concurrency=max_concurrency, timeout=timeout)
 
     read_many = read_items
+
+    # -- bulk (aiocosmos/_bulk.py) ------------------------------------------------------------------
+
+    def bulk(
+        self,
+        operations: Iterable[Any] | AsyncIterable[Any],
+        *,
+        max_concurrency_per_range: int = 50,
+        max_pending: int = 10_000,
+        flush_interval: float = 0.1,
+        max_operation_retries: int = 100,
+        timeout: float | None = None,
+    ) -> BulkExecution:
+        """Run any number of independent operations, grouped by partition key range into non-atomic
+        batches, with congestion control per range: ``async for result in container.bulk(ops)`` yields
+        exactly one BulkOperationResult per operation (``result.index`` is its input position).
+        Operations are batch tuples; read, delete and patch take ``{"partition_key": value}`` as option.
+        ``timeout`` applies to each request."""
+        from ._bulk import BulkExecution
+
+        return BulkExecution(self, operations, max_concurrency_per_range=max_concurrency_per_range,
+                             max_pending=max_pending, flush_interval=flush_interval,
+                             max_operation_retries=max_operation_retries, timeout=timeout)
+
+    async def bulk_upsert(self, items: Iterable[Any] | AsyncIterable[Any], **options: Any) -> BulkSummary:
+        """Upsert every item with the bulk executor; return a BulkSummary (counts, RU, failures)."""
+        from ._bulk import bulk_upsert
+
+        return await bulk_upsert(self, items, **options)
 
     async def delete_all_items_by_partition_key(
         self, partition_key: Any, *, timeout: float | None = None

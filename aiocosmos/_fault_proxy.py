@@ -69,7 +69,9 @@ headers, so no key, token or signature ends up in it; ``observers`` (callables g
 ``ProxyRequest``, headers included) are the test's own code.
 
 ``GET /`` is rewritten so every ``databaseAccountEndpoint`` points at the proxy, or clients that do
-endpoint discovery would go around it.
+endpoint discovery would go around it. ``proxy.account_rewriter`` (a callable given the account
+document, returning the one to send) then lets a test present a multi-region account: several
+proxies on distinct ports, each answering with region lists that point at the proxies.
 
 **Admin API** (same port, JSON): ``GET /_proxy/log``, ``GET|POST|DELETE /_proxy/rules`` (a rule is
 ``{"faults": [{"kind": "throttle", "retry_after_ms": 50}], "kinds": ["read"], "probability": 0.2,
@@ -589,6 +591,8 @@ class FaultProxy:
         self.log: list[Injection] = []
         self.observers: list[Callable[[ProxyRequest], None]] = []
         """Called with every proxied request (not admin requests) before any fault is applied."""
+        self.account_rewriter: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        """Applied to the account document of ``GET /`` after the endpoints point at this proxy."""
         self.budget: RequestUnitBudget | None = None
         self.forwarded = 0
         self.requests = 0
@@ -924,6 +928,8 @@ class FaultProxy:
             for location in account.get(key) or ():
                 if isinstance(location, dict) and "databaseAccountEndpoint" in location:
                     location["databaseAccountEndpoint"] = self.url + "/"
+        if self.account_rewriter is not None:
+            account = self.account_rewriter(account)
         return orjson.dumps(account)
 
     def _rewrite_pkranges(self, info: ProxyRequest, upstream: _Upstream) -> _Upstream:

@@ -3,6 +3,11 @@
 This is the request hot path. Everything that does not change per request (base headers, the keyed
 HMAC, the policy, the date cache) is built once per client; per attempt it builds one header dict and
 one signature, and nothing else unless the attempt failed.
+
+With endpoint discovery on (``ClientOptions.preferred_regions`` or ``enable_endpoint_discovery``) the
+client has a ``RegionRouter`` and every request takes ``_request_regions`` instead: the same retry
+rule, plus routing and failover between regions (see ``aiocosmos._regions``). Without it, ``request``
+pays one attribute test and nothing else.
 """
 
 from __future__ import annotations
@@ -10,12 +15,14 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Any, Final, TypeVar
 
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from . import _codec
 from ._auth import AadTokenCache, Signer
 from ._clock import Clock, DateCache
+from ._regions import Region, RegionRouter, request_exclusions
 from ._retry import FailureKind, RetryPolicy, RetryState, classify_status
 from ._transport import Transport
 from .exceptions import (
@@ -33,6 +40,17 @@ _log = logging.getLogger("aiocosmos")
 
 RawResponse = tuple[int, CIMultiDictProxy[str], bytes]
 
+REGIONS_HEADER: Final = "x-aiocosmos-regions"
+"""Added to responses of a client with endpoint discovery: the regions contacted, in order."""
+MAX_WRITE_FAILOVERS: Final = 120
+"""403/3 (write forbidden) or 403/1008 answers absorbed per operation by re-reading the account."""
+WRITE_FAILOVER_WAIT: Final = 1.0
+"""Wait before retrying a write after 403/3 when the account still names the same write region."""
+_FAILOVER_SUB_STATUSES: Final = frozenset({3, 1008})
+_MULTI_WRITE_RESOURCES: Final = frozenset({"docs", "sprocs"})
+"""Writes that a multi-write account takes in any write region; the rest go to the first one."""
+_QUERY_HEADERS: Final = frozenset({"x-ms-documentdb-isquery", "x-ms-cosmos-is-query-plan-request"})
+
 
 class Pipeline:
     __slots__ = (
@@ -41,8 +59,10 @@ class Pipeline:
         "_clock",
         "_dates",
         "_default_timeout",
+        "_on_session_lost",
         "_policy",
         "_random",
+        "_regions",
         "_signer",
         "_transport",
     )
@@ -58,6 +78,8 @@ class Pipeline:
         default_timeout: float | None,
         aad: AadTokenCache | None = None,
         jitter: Callable[[], float] = random.random,
+        regions: RegionRouter | None = None,
+        on_session_lost: Callable[[str], None] | None = None,
     ) -> None:
         self._transport = transport
         self._signer = signer
@@ -68,6 +90,13 @@ class Pipeline:
         self._base_headers = dict(base_headers)
         self._default_timeout = default_timeout
         self._random = jitter
+        self._regions = regions
+        self._on_session_lost = on_session_lost
+
+    @property
+    def regions(self) -> RegionRouter | None:
+        """The region router (None without endpoint discovery)."""
+        return self._regions
 
     async def request(
         self,
@@ -86,6 +115,9 @@ class Pipeline:
         ``method`` is upper case; the signer gets it lower case. ``idempotent`` says whether replaying
         the request after an ambiguous failure is safe (reads and queries: yes; writes: no).
         """
+        if self._regions is not None:
+            return await self._request_regions(method, path, resource_type, resource_link, headers=headers,
+                                               body=body, idempotent=idempotent, timeout=timeout)
         verb = method.lower()
         if timeout is None:
             timeout = self._default_timeout
@@ -146,6 +178,205 @@ class Pipeline:
                            _describe(error), attempt, delay)
             state.total_wait += delay
             await self._clock.sleep(delay)
+
+
+    async def fetch_account(self, transport: Transport, timeout: float | None) -> Any:
+        """One signed ``GET /`` through ``transport``, no retries: the parsed account, or raise."""
+        date, date_lower = self._dates.get()
+        if self._aad is not None:
+            await self._aad.ensure_fresh()
+        headers = dict(self._base_headers)
+        headers["x-ms-date"] = date
+        headers["authorization"] = self._signer.sign("get", "", "", date_lower)
+        status, response_headers, data = await transport.send("GET", "/", headers, None, timeout)
+        if status >= 400:
+            raise error_from_response(status, response_headers, data)
+        return _codec.loads(data) if data else {}
+
+    async def _request_regions(
+        self,
+        method: str,
+        path: str,
+        resource_type: str,
+        resource_link: str,
+        *,
+        headers: Mapping[str, str] | None,
+        body: bytes | None,
+        idempotent: bool,
+        timeout: float | None,
+    ) -> RawResponse:
+        """``request`` for a client with endpoint discovery: the same retry rule, plus regions.
+
+        * The account is read first if it is due (first use, then every refresh interval).
+        * Reads go to the read regions in order, writes to the write regions (``LocationCache``).
+        * 403/3 and 403/1008: re-read the account and send the write again, to the new write region
+          (the request was refused, so it was not applied); at most ``MAX_WRITE_FAILOVERS`` times.
+        * A connection failure or 503 marks the region unavailable for the cool-down (a write whose
+          connection could not be made also re-reads the account). A request that
+          may be replayed (any read; a write whose connection could not be made) then goes at once
+          to the next region not yet tried by this operation, reads also after 408/500/502/504.
+          Once every region was tried, the retry policy decides as for a single region: an
+          ambiguous write is still never replayed.
+        * 404/1002 on a read: once more at once, to the write region; if that fails too, the
+          container's session token is dropped and the error raised.
+        """
+        router = self._regions
+        assert router is not None
+        cache = router.cache
+        verb = method.lower()
+        if timeout is None:
+            timeout = self._default_timeout
+        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        if router.due():
+            await router.refresh(self.fetch_account, deadline=deadline)
+        is_read = _is_read(method, headers)
+        hub = not is_read and resource_type not in _MULTI_WRITE_RESOURCES
+        if not is_read and not hub and cache.multiple_write_locations:
+            headers = {**headers, "x-ms-cosmos-allow-tentative-writes": "true"} if headers else \
+                {"x-ms-cosmos-allow-tentative-writes": "true"}
+        use_write_regions = not is_read
+        excluded = request_exclusions()
+        state: RetryState | None = None
+        activity_ids: list[str] = []
+        contacted: list[str] = []
+        tried: set[str] = set()
+        aad_refreshed = session_retried = False
+        write_failovers = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            regions = cache.write_regions(hub=hub) if use_write_regions else cache.read_regions()
+            if excluded:
+                regions = cache.without(regions, excluded)
+            region = _first_untried(regions, tried)
+            date, date_lower = self._dates.get()
+            if self._aad is not None:
+                await self._aad.ensure_fresh()
+            request_headers = {**self._base_headers, **headers} if headers else dict(self._base_headers)
+            request_headers["x-ms-date"] = date
+            request_headers["authorization"] = self._signer.sign(verb, resource_type, resource_link, date_lower)
+            remaining = None if deadline is None else deadline - self._clock.monotonic()
+            error: HttpResponseError | TransportError
+            failover = False
+            try:
+                if remaining is not None and remaining <= 0:
+                    raise _with_regions(_deadline_error(attempt - 1, state, activity_ids), contacted)
+                contacted.append(region.name)
+                status, response_headers, response_body = await router.transport(region.endpoint).send(
+                    method, path, request_headers, body, remaining
+                )
+            except TransportError as exc:
+                error = exc
+                not_sent = isinstance(exc, ConnectError)
+                kind = FailureKind.NOT_APPLIED if not_sent else FailureKind.AMBIGUOUS
+                retry_after = None
+                cache.mark_unavailable(region.endpoint)
+                failover = not_sent or idempotent
+                if not_sent and use_write_regions:
+                    # The write region may be gone for good: ask the account where writes go now.
+                    await router.refresh(self.fetch_account, force=True, deadline=deadline)
+            else:
+                if status < 400:
+                    regions_header = CIMultiDict(response_headers)
+                    regions_header[REGIONS_HEADER] = ", ".join(contacted)
+                    return status, CIMultiDictProxy(regions_header), response_body
+                error = error_from_response(status, response_headers, response_body)
+                activity_id = response_headers.get("x-ms-activity-id")
+                if activity_id:
+                    activity_ids.append(activity_id)
+                if self._aad is not None and not aad_refreshed and (
+                    status == 401 or (status == 403 and error.sub_status == 5300)
+                ):
+                    self._aad.invalidate()
+                    aad_refreshed = True
+                    continue
+                if status == 403 and error.sub_status in _FAILOVER_SUB_STATUSES \
+                        and write_failovers < MAX_WRITE_FAILOVERS:
+                    # Refused, so not applied: learn the new write region and send it there.
+                    write_failovers += 1
+                    await router.refresh(self.fetch_account, force=True, deadline=deadline)
+                    moved = _first_untried(cache.write_regions(hub=hub), set()).endpoint != region.endpoint
+                    if state is None:
+                        state = RetryState()
+                    wait = 0.0 if moved else WRITE_FAILOVER_WAIT
+                    if deadline is not None and self._clock.monotonic() + wait >= deadline:
+                        raise _with_regions(_deadline_error(attempt, state, activity_ids), contacted) from \
+                            _with_regions(_finish(error, attempt, state, activity_ids), contacted)
+                    if wait:
+                        state.total_wait += wait
+                        await self._clock.sleep(wait)
+                    continue
+                kind = classify_status(status, error.sub_status)
+                retry_after = error.retry_after
+                if kind is FailureKind.SESSION_LAG and idempotent:
+                    if not session_retried:
+                        session_retried = True
+                        use_write_regions = True  # the write region has every write of this session
+                        continue
+                    container = _container_link(resource_link)
+                    if container is not None and self._on_session_lost is not None:
+                        self._on_session_lost(container)  # the next read starts a fresh session
+                    raise _with_regions(_finish(error, attempt, state or RetryState(), activity_ids), contacted)
+                if status == 503:
+                    cache.mark_unavailable(region.endpoint)
+                failover = kind is FailureKind.AMBIGUOUS and idempotent
+            if state is None:
+                state = RetryState()
+            if failover:
+                tried.add(region.endpoint)
+                following = cache.write_regions(hub=hub) if use_write_regions else cache.read_regions()
+                if excluded:
+                    following = cache.without(following, excluded)
+                if any(r.endpoint not in tried for r in following):
+                    if _log.isEnabledFor(logging.DEBUG):
+                        _log.debug("%s %s failed in %s (%s); trying the next region", method, path,
+                                   region.name, _describe(error))
+                    continue
+            delay = self._policy.next_delay(
+                state, kind, idempotent=idempotent, retry_after=retry_after, jitter=self._random()
+            )
+            if delay is None:
+                raise _with_regions(_finish(error, attempt, state, activity_ids), contacted)
+            if deadline is not None and self._clock.monotonic() + delay >= deadline:
+                raise _with_regions(_deadline_error(attempt, state, activity_ids), contacted) from _with_regions(
+                    _finish(error, attempt, state, activity_ids), contacted
+                )
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug("%s %s failed in %s (%s, attempt %d); retrying in %.3fs", method, path,
+                           region.name, _describe(error), attempt, delay)
+            state.total_wait += delay
+            await self._clock.sleep(delay)
+
+
+def _is_read(method: str, headers: Mapping[str, str] | None) -> bool:
+    """GETs, and POSTs that are queries, go to read regions; everything else to write regions."""
+    if method == "GET" or method == "HEAD":
+        return True
+    if method == "POST" and headers:
+        return any(name.lower() in _QUERY_HEADERS for name in headers)
+    return False
+
+
+def _first_untried(regions: list[Region], tried: set[str]) -> Region:
+    for region in regions:
+        if region.endpoint not in tried:
+            return region
+    return regions[0]
+
+
+def _container_link(resource_link: str) -> str | None:
+    parts = resource_link.strip("/").split("/")
+    if len(parts) >= 4 and parts[0] == "dbs" and parts[2] == "colls":
+        return "/".join(parts[:4])
+    return None
+
+
+_E = TypeVar("_E", bound=HttpResponseError | TransportError | OperationTimeout)
+
+
+def _with_regions(error: _E, contacted: list[str]) -> _E:
+    error.regions = tuple(contacted)
+    return error
 
 
 def _describe(error: HttpResponseError | TransportError) -> str:

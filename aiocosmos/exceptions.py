@@ -8,6 +8,7 @@
     │   └── InvalidContinuationToken              a saved token that is not ours, or belongs to another query
     ├── ClientClosedError (RuntimeError)          the client was closed (or never opened)
     ├── PagingError                               the service broke the paging protocol (e.g. repeated a token)
+    ├── UnsupportedQuery (ValueError)             a cross-partition query shape the client pipeline cannot run yet
     ├── OperationTimeout (TimeoutError)           the per-operation deadline passed (all attempts included)
     ├── TransportError                            no HTTP response was obtained
     │   ├── ConnectError                          the request never reached the server
@@ -61,6 +62,7 @@ __all__ = [
     "InvalidContinuationToken",
     "ClientClosedError",
     "PagingError",
+    "UnsupportedQuery",
     "OperationTimeout",
     "TransportError",
     "ConnectError",
@@ -128,17 +130,27 @@ class PagingError(CosmosError):
     """The service broke the paging protocol, e.g. answered a token with the same token."""
 
 
+class UnsupportedQuery(CosmosError, ValueError):
+    """A cross-partition query whose plan needs a feature the client-side pipeline does not have yet
+    (aggregates without VALUE outside GROUP BY, vector or hybrid search). Raised before any per-range
+    request."""
+
+
 class _AttemptsMixin:
     """What the retry loop knows when it gives up; filled in by the pipeline."""
 
     attempts: int = 1
     total_wait: float = 0.0
     activity_ids: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    """With endpoint discovery on: the regions the attempts went to, in order (else empty)."""
 
     def _attempts_text(self) -> str:
         parts = [f"attempts={self.attempts}"]
         if self.total_wait:
             parts.append(f"waited {self.total_wait:.3f}s")
+        if self.regions:
+            parts.append("regions: " + ", ".join(self.regions))
         if self.activity_ids:
             parts.append("activity ids: " + ", ".join(self.activity_ids))
         return "; ".join(parts)

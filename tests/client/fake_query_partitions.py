@@ -1,0 +1,469 @@
+"""A multi-range gateway for the cross-partition query engine's tests (aiocosmos/_query_engine.py).
+
+:class:`FakeQueryServer` extends the partitioned fake (tests/client/fake_partitions.py: ranges that
+split, a routing feed) with documents and a gateway that behaves like the real one for the queries a
+test registers:
+
+* the original query, cross-partition, without a range id → **400, sub-status 1004** and the plan in
+  ``additionalErrorInfo`` (as in spec §15.3), or without it (``plan_in_error=False``);
+* a query-plan request (``x-ms-cosmos-is-query-plan-request``) → the plan;
+* the plan's rewritten query (or the original when the plan has none) with
+  ``x-ms-documentdb-partitionkeyrangeid`` → that range's rows, paged by ``x-ms-max-item-count``; 410/1002
+  once the range is gone.
+
+Why a Python fake and not several local servers behind a router: the local server answers every query
+itself (it never says 1004) and cannot run the rewritten ORDER BY form (``orderByItems``/``payload``)
+or the partial-aggregate form, which is exactly what the engine consumes. The rows here are what the
+service returns for those rewritten queries (shapes from the spec §8.4 and azure-cosmos's pipeline).
+The oracle is independent of the engine: a plain Python evaluation of the original query over all
+documents (:func:`reference`), and in tests/integration the local server itself.
+
+Continuations are resume keys (the position of the last row returned: sort key and ``_rid``), so a
+parent's continuation stays valid on its children after a split, as the service's are.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tests.client.conftest import DOCS_PATH
+from tests.client.fake_partitions import FakePartitionedServer, epk_of
+from tests.client.recording_server import Reply
+
+__all__ = ["FakeQuery", "FakeQueryServer", "cosmos_cmp", "order_by_query", "aggregate_query", "streaming_query",
+           "group_by_query", "MISSING"]
+
+FULL_RANGE = [{"min": "", "max": "FF", "isMinInclusive": True, "isMaxInclusive": False}]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""An undefined property (the document does not have it)."""
+
+
+def _rank(value: Any) -> int:
+    if value is MISSING:
+        return 0
+    if value is None:
+        return 1
+    if isinstance(value, bool):
+        return 2
+    if isinstance(value, int | float):
+        return 3
+    return 4
+
+
+def cosmos_cmp(a: Any, b: Any) -> int:
+    """Cosmos's ORDER BY order: undefined < null < booleans < numbers < strings."""
+    ra, rb = _rank(a), _rank(b)
+    if ra != rb:
+        return ra - rb
+    if ra <= 1 or a == b:
+        return 0
+    return -1 if a < b else 1
+
+
+def get(doc: Mapping[str, Any], field: str) -> Any:
+    return doc.get(field, MISSING)
+
+
+def _item(value: Any) -> dict[str, Any]:
+    return {} if value is MISSING else {"item": value}
+
+
+def _plan(**info: Any) -> dict[str, Any]:
+    query_info = {"distinctType": "None", "top": None, "offset": None, "limit": None, "orderBy": [],
+                  "orderByExpressions": [], "groupByExpressions": [], "groupByAliases": [], "aggregates": [],
+                  "groupByAliasToAggregateType": {}, "rewrittenQuery": "", "hasSelectValue": False,
+                  "dCountInfo": None, "hasNonStreamingOrderBy": False}
+    query_info.update(info)
+    return {"partitionedQueryExecutionInfoVersion": 2, "queryInfo": query_info, "queryRanges": FULL_RANGE}
+
+
+Row = tuple[Any, Any]
+"""(resume key, row) in the order the backend returns them."""
+
+
+@dataclass
+class FakeQuery:
+    text: str
+    plan: dict[str, Any]
+    run: Callable[[list[dict[str, Any]]], list[Row]]
+    """One range's rows for the rewritten query, sorted (resume keys strictly increasing)."""
+    key_cmp: Callable[[Any, Any], int]
+    reference: Callable[[list[dict[str, Any]], Callable[[dict[str, Any]], str]], list[Any]]
+    """The original query over all documents (the oracle); the second argument gives the low EPK of
+    the range a document lives in (streaming queries emit ranges in EPK order)."""
+
+    @property
+    def backend_text(self) -> str:
+        rewritten = self.plan["queryInfo"]["rewrittenQuery"]
+        return rewritten.replace("{documentdb-formattableorderbyquery-filter}", "true") if rewritten else self.text
+
+
+def order_by_query(
+    fields: list[tuple[str, bool]],
+    *,
+    top: int | None = None,
+    offset: int | None = None,
+    limit: int | None = None,
+    distinct_value: bool = False,
+) -> FakeQuery:
+    """``SELECT [DISTINCT] [TOP n] * | VALUE c.<f0> FROM c ORDER BY c.f0 [DESC], ... [OFFSET o LIMIT l]``."""
+    order = ", ".join(f"c.{f}{' DESC' if d else ''}" for f, d in fields)
+    projection = f"DISTINCT VALUE c.{fields[0][0]}" if distinct_value else "*"
+    head = f"SELECT {projection}" if top is None else f"SELECT {'DISTINCT ' if distinct_value else ''}TOP {top} " \
+        f"{'VALUE c.' + fields[0][0] if distinct_value else '*'}"
+    tail = f" OFFSET {offset} LIMIT {limit}" if offset is not None else ""
+    text = f"{head} FROM c ORDER BY {order}{tail}"
+    items = ", ".join(f'{{"item": c.{f}}}' for f, _ in fields)
+    payload = f"c.{fields[0][0]}" if distinct_value else "c"
+    rewritten = (f"SELECT {'DISTINCT ' if distinct_value else ''}{'' if top is None else f'TOP {top} '}c._rid, "
+                 f"[{items}] AS orderByItems, {payload} AS payload\nFROM c\n"
+                 f"WHERE ({{documentdb-formattableorderbyquery-filter}})\nORDER BY {order}")
+    if offset is not None:
+        rewritten += f"\nOFFSET 0 LIMIT {offset + (limit or 0)}"
+    plan = _plan(orderBy=["Descending" if d else "Ascending" for _, d in fields],
+                 orderByExpressions=[f"c.{f}" for f, _ in fields], top=top, offset=offset, limit=limit,
+                 distinctType="Ordered" if distinct_value else "None", hasSelectValue=distinct_value,
+                 rewrittenQuery=rewritten)
+
+    def key_cmp(a: Any, b: Any) -> int:
+        for (field, descending), x, y in zip(fields, a[0], b[0], strict=True):
+            del field
+            result = cosmos_cmp(x, y)
+            if result:
+                return -result if descending else result
+        return (a[1] > b[1]) - (a[1] < b[1])
+
+    def sort(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        keyed = [((tuple(get(d, f) for f, _ in fields), d["_rid"]), d) for d in docs]
+        keyed.sort(key=functools.cmp_to_key(lambda a, b: key_cmp(a[0], b[0])))
+        return [d for _, d in keyed]
+
+    def run(docs: list[dict[str, Any]]) -> list[Row]:
+        rows = []
+        for d in sort(docs):
+            key = (tuple(get(d, f) for f, _ in fields), d["_rid"])
+            value = get(d, fields[0][0])
+            row = {"_rid": d["_rid"], "orderByItems": [_item(get(d, f)) for f, _ in fields]}
+            if not distinct_value:
+                row["payload"] = d
+            elif value is not MISSING:
+                row["payload"] = value
+            rows.append((key, row))
+        cut = top if top is not None else (offset + (limit or 0) if offset is not None else None)
+        # (a per-range TOP/LIMIT is applied by the backend)
+        return rows[:cut] if cut is not None else rows
+
+    def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
+        out: list[Any] = []
+        for d in sort(docs):
+            if distinct_value:
+                value = get(d, fields[0][0])
+                if value is MISSING:
+                    continue
+                if out and out[-1] == value and type(out[-1]) is type(value):
+                    continue
+                out.append(value)
+            else:
+                out.append(d)
+        out = out[offset or 0:]
+        if top is not None:
+            out = out[:top]
+        if limit is not None:
+            out = out[:limit]
+        return out
+
+    return FakeQuery(text, plan, run, key_cmp, reference)
+
+
+def aggregate_query(function: str, field: str) -> FakeQuery:
+    """``SELECT VALUE <FUNCTION>(c.field) FROM c`` (COUNT counts documents that have the field)."""
+    name = {"COUNT": "Count", "SUM": "Sum", "MIN": "Min", "MAX": "Max", "AVG": "Average"}[function]
+    text = f"SELECT VALUE {function}(c.{field}) FROM c"
+    if function == "AVG":
+        rewritten = f'SELECT VALUE [{{"item": {{"sum": SUM(c.{field}), "count": COUNT(c.{field})}}}}]\nFROM c'
+    else:
+        rewritten = f'SELECT VALUE [{{"item": {function}(c.{field})}}]\nFROM c'
+    plan = _plan(aggregates=[name], hasSelectValue=True, rewrittenQuery=rewritten)
+
+    def values(docs: list[dict[str, Any]]) -> list[Any]:
+        return [d[field] for d in docs if field in d]
+
+    def compute(docs: list[dict[str, Any]]) -> Any:
+        found = values(docs)
+        numbers = [v for v in found if isinstance(v, int | float) and not isinstance(v, bool)]
+        if function == "COUNT":
+            return len(found)
+        if function == "SUM":
+            return sum(numbers) if numbers else MISSING
+        if function == "AVG":
+            return sum(numbers) / len(numbers) if numbers else MISSING
+        if not found:
+            return MISSING
+        best = found[0]
+        for v in found[1:]:
+            r = cosmos_cmp(v, best)
+            if (function == "MIN" and r < 0) or (function == "MAX" and r > 0):
+                best = v
+        return best
+
+    def run(docs: list[dict[str, Any]]) -> list[Row]:
+        if function == "AVG":
+            numbers = [v for v in values(docs) if isinstance(v, int | float) and not isinstance(v, bool)]
+            partial: Any = {"item": {"sum": sum(numbers), "count": len(numbers)}} if numbers else {}
+        else:
+            partial = _item(compute(docs))
+        return [(0, [partial])]
+
+    def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
+        result = compute(docs)
+        return [] if result is MISSING else [result]
+
+    return FakeQuery(text, plan, run, lambda a, b: (a > b) - (a < b), reference)
+
+
+def group_by_query(field: str, aggregates: list[tuple[str, str, str]], *, select_value: bool = False) -> FakeQuery:
+    """``SELECT c.<field>, FUNC(c.x) AS alias, ... FROM c GROUP BY c.<field>`` (or ``SELECT VALUE FUNC(..)``
+    with one aggregate); ``aggregates`` are (alias, FUNC, field). Groups come out in the Cosmos order of
+    their key (what the engine promises; the service's own order across partitions is unspecified)."""
+    names = {"COUNT": "Count", "SUM": "Sum", "MIN": "Min", "MAX": "Max", "AVG": "Average"}
+    if select_value:
+        _, function, of = aggregates[0]
+        text = f"SELECT VALUE {function}(c.{of}) FROM c GROUP BY c.{field}"
+        aliases = ["$1"]
+        alias_types: dict[str, Any] = {"$1": names[function]}
+    else:
+        columns = ", ".join(f"{function}(c.{of}) AS {alias}" for alias, function, of in aggregates)
+        text = f"SELECT c.{field}, {columns} FROM c GROUP BY c.{field}"
+        aliases = [field] + [a for a, _, _ in aggregates]
+        alias_types = {field: None, **{a: names[f] for a, f, _ in aggregates}}
+
+    def partial_text(function: str, of: str) -> str:
+        if function == "AVG":
+            return f'{{"item": {{"sum": SUM(c.{of}), "count": COUNT(c.{of})}}}}'
+        return f'{{"item": {function}(c.{of})}}'
+
+    if select_value:
+        payload_text = partial_text(aggregates[0][1], aggregates[0][2])
+    else:
+        payload_text = "{" + ", ".join([f'"{field}": c.{field}'] + [f'"{a}": {partial_text(f, o)}'
+                                                                       for a, f, o in aggregates]) + "}"
+    rewritten = (f'SELECT [{{"item": c.{field}}}] AS groupByItems, {payload_text} AS payload\nFROM c\n'
+                 f"GROUP BY c.{field}")
+    plan = _plan(groupByExpressions=[f"c.{field}"], groupByAliases=aliases, groupByAliasToAggregateType=alias_types,
+                 hasSelectValue=select_value, rewrittenQuery=rewritten)
+    aggregate_of = {a: aggregate_query(f, o) for a, f, o in aggregates}
+
+    def groups(docs: list[dict[str, Any]]) -> list[tuple[Any, list[dict[str, Any]]]]:
+        found: list[tuple[Any, list[dict[str, Any]]]] = []
+        for d in sorted(docs, key=lambda d: d["_rid"]):
+            key = get(d, field)
+            for existing, members in found:
+                if cosmos_cmp(existing, key) == 0 and type(existing) is type(key):
+                    members.append(d)
+                    break
+            else:
+                found.append((key, [d]))
+        found.sort(key=functools.cmp_to_key(lambda a, b: cosmos_cmp(a[0], b[0]) or
+                                            (_rank_type(a[0]) - _rank_type(b[0]))))
+        return found
+
+    def run(docs: list[dict[str, Any]]) -> list[Row]:
+        rows: list[Row] = []
+        for index, (key, members) in enumerate(groups(docs)):
+            partials = {a: q.run(members)[0][1][0] for a, q in aggregate_of.items()}
+            if select_value:
+                payload: Any = partials[aggregates[0][0]]
+            else:
+                payload = {a: p for a, p in partials.items()}
+                if key is not MISSING:
+                    payload[field] = key
+            rows.append((index, {"groupByItems": [_item(key)], "payload": payload}))
+        return rows
+
+    def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
+        out: list[Any] = []
+        for key, members in groups(docs):
+            results = {a: q.reference(members, range_of) for a, q in aggregate_of.items()}
+            if select_value:
+                out.extend(results[aggregates[0][0]])
+                continue
+            row = {} if key is MISSING else {field: key}
+            row.update({a: r[0] for a, r in results.items() if r})
+            out.append(row)
+        return out
+
+    return FakeQuery(text, plan, run, lambda a, b: (a > b) - (a < b), reference)
+
+
+def _rank_type(value: Any) -> int:
+    return 1 if isinstance(value, bool) else 0
+
+
+def streaming_query(*, top: int | None = None, distinct_field: str | None = None) -> FakeQuery:
+    """``SELECT TOP n * FROM c`` or ``SELECT DISTINCT VALUE c.f FROM c`` (no ORDER BY)."""
+    if distinct_field is not None:
+        text = f"SELECT DISTINCT VALUE c.{distinct_field} FROM c"
+        plan = _plan(distinctType="Unordered", hasSelectValue=True)
+    else:
+        text = f"SELECT TOP {top} * FROM c"
+        plan = _plan(top=top)
+
+    def run(docs: list[dict[str, Any]]) -> list[Row]:
+        ordered = sorted(docs, key=lambda d: d["_rid"])
+        if distinct_field is not None:
+            seen: list[Any] = []
+            rows = []
+            for d in ordered:
+                if distinct_field in d and not any(s == d[distinct_field] and type(s) is type(d[distinct_field])
+                                                   for s in seen):
+                    seen.append(d[distinct_field])
+                    rows.append((d["_rid"], d[distinct_field]))
+            return rows
+        return [(d["_rid"], d) for d in ordered][:top]
+
+    def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
+        # Ranges in EPK order, each in _rid order (the order the engine promises for streaming).
+        ordered = sorted(docs, key=lambda d: (range_of(d), d["_rid"]))
+        if distinct_field is not None:
+            out: list[Any] = []
+            for d in ordered:
+                value = d.get(distinct_field, MISSING)
+                if value is not MISSING and not any(o == value and type(o) is type(value) for o in out):
+                    out.append(value)
+            return out
+        return ordered[:top]
+
+    return FakeQuery(text, plan, run, lambda a, b: (a > b) - (a < b), reference)
+
+
+class FakeQueryServer(FakePartitionedServer):
+    def __init__(self, boundaries: tuple[str, ...] = ("10", "20", "30")) -> None:
+        super().__init__(boundaries)
+        self.documents: list[dict[str, Any]] = []
+        self.queries: dict[str, FakeQuery] = {}
+        self.plan_in_error = True
+        self.range_delay = 0.0
+        self.split_after: tuple[int, str, str] | None = None
+        """(n, range id, at): split that range once n range-targeted queries have been answered."""
+        self.answered = 0
+        self._rows: dict[tuple[str, str, int], list[Row]] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def __aenter__(self) -> FakeQueryServer:
+        await self.start()
+        return self
+
+    def add_documents(self, documents: list[dict[str, Any]]) -> None:
+        for document in documents:
+            stored = {**document, "_rid": f"r{len(self.documents):06d}"}
+            self.documents.append(stored)
+
+    def expected(self, query: FakeQuery) -> list[Any]:
+        """The oracle's answer (JSON-normalised) for the current documents and ranges."""
+
+        def range_of(document: dict[str, Any]) -> str:
+            epk = epk_of(document["pk"])
+            return next(r.low for r in self.live_ranges() if r.low <= epk < r.high)
+
+        return list(orjson.loads(orjson.dumps(query.reference(self.documents, range_of))))
+
+    def register(self, query: FakeQuery) -> FakeQuery:
+        self.queries[query.text] = query
+        self.queries[query.backend_text] = query
+        return query
+
+    def query_requests(self) -> list[Any]:
+        return [r for r in self.requests if r.method == "POST" and r.path.rstrip("/") == DOCS_PATH]
+
+    def range_requests(self) -> list[Any]:
+        return [r for r in self.query_requests() if "x-ms-documentdb-partitionkeyrangeid" in r.headers]
+
+    def plan_requests(self) -> list[Any]:
+        return [r for r in self.query_requests() if "x-ms-cosmos-is-query-plan-request" in r.headers]
+
+    async def _handle(self, request: Any) -> Any:  # count concurrent range requests
+        ranged = "x-ms-documentdb-partitionkeyrangeid" in request.headers
+        if ranged:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await super()._handle(request)
+        finally:
+            if ranged:
+                self.in_flight -= 1
+
+    def _default_reply(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        if method == "POST" and path.rstrip("/") == DOCS_PATH:
+            return self._query(headers, orjson.loads(body))
+        return super()._default_reply(method, path, headers, body)
+
+    def _query(self, headers: Mapping[str, str], body: dict[str, Any]) -> Reply:
+        text = body["query"]
+        query = self.queries.get(text)
+        if query is None:
+            return Reply.error(400, message=f"the fake has no query {text!r}")
+        if headers.get("x-ms-cosmos-is-query-plan-request") == "True":
+            assert headers.get("Content-Type") == "application/json"
+            assert "x-ms-documentdb-isquery" not in headers
+            return Reply.json(query.plan)
+        range_id = headers.get("x-ms-documentdb-partitionkeyrangeid")
+        if range_id is None:
+            assert headers.get("x-ms-documentdb-query-enablecrosspartition") == "True"
+            extra = {"additionalErrorInfo": orjson.dumps(query.plan).decode()} if self.plan_in_error else {}
+            return Reply(status=400, headers={"x-ms-substatus": "1004"},
+                         body={"code": "BadRequest", "message": "The provided cross partition query can not be "
+                               "directly served by the gateway.", **extra})
+        assert text == query.backend_text, f"range query {text!r} is not the rewritten query"
+        if range_id in self.gone or range_id not in self.ranges:
+            return Reply.error(410, sub_status=1002, message=f"partition key range {range_id} is gone")
+        live = self.ranges[range_id]
+        cache_key = (text, range_id, len(self.documents))
+        rows = self._rows.get(cache_key)
+        if rows is None:
+            docs = [d for d in self.documents if live.low <= epk_of(d["pk"]) < live.high]
+            rows = self._rows[cache_key] = query.run(docs)
+        token = headers.get("x-ms-continuation")
+        if token is not None:
+            after = _decode_key(orjson.loads(token))
+            rows = [r for r in rows if query.key_cmp(r[0], after) > 0]
+        size = int(headers.get("x-ms-max-item-count", "100"))
+        page = rows[:size] if size > 0 else rows
+        more = len(rows) > len(page)
+        self.answered += 1
+        if self.split_after is not None and self.answered >= self.split_after[0]:
+            _, split_id, at = self.split_after
+            self.split_after = None
+            self.split(split_id, at)
+        reply = Reply.json({"_rid": "rid", "Documents": [r[1] for r in page], "_count": len(page)},
+                           **({"x_ms_continuation": orjson.dumps(_encode_key(page[-1][0])).decode()} if more else {}))
+        reply.delay = self.range_delay
+        return reply
+
+
+def _encode_key(key: Any) -> Any:
+    if key is MISSING:
+        return {"$u": 1}
+    if isinstance(key, tuple | list):
+        return [_encode_key(k) for k in key]
+    return key
+
+
+def _decode_key(raw: Any) -> Any:
+    if isinstance(raw, dict) and raw == {"$u": 1}:
+        return MISSING
+    if isinstance(raw, list):
+        return tuple(_decode_key(k) for k in raw)
+    return raw

@@ -1,0 +1,77 @@
+"""The bulk executor through the fault proxy, in front of the local server: mixed faults, an RU
+budget and a split. Every operation gets exactly one result, and the server holds exactly what the
+results say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiocosmos
+from aiocosmos.testing import Fault, FaultProxy
+from tests.faults.conftest import ClientFactory, all_items, through
+
+
+def doc(i: int) -> dict[str, Any]:
+    return {"id": f"d{i}", "pk": f"p{i % 13}", "n": i, "pad": "x" * 200}
+
+
+async def test_upserts_under_mixed_faults_and_a_split_end_exact(
+    proxy: FaultProxy, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy
+) -> None:
+    proxy.add_rule(Fault.gone(1002, split_into=2), kinds="batch", times=1, skip=3)
+    proxy.add_rule(Fault.throttle(retry_after_ms=20), Fault.unavailable(apply=True), Fault.reset_after(),
+                   Fault.truncate(), Fault.reset_before(), Fault.timeout(apply=False),
+                   kinds="batch", probability=0.25)
+    client = make_client()
+    container = through(client, fresh_container)
+    n = 3000
+    execution = container.bulk(("upsert", (doc(i),)) for i in range(n))
+    results = [r async for r in execution]
+    assert sorted(r.index for r in results) == list(range(n))
+    failed = [r for r in results if not r.succeeded]
+    assert failed == [], failed[:3]
+    counts = proxy.counts()
+    assert counts["410/1002+split2"] == 1 and execution.stats.splits >= 1
+    assert sum(counts.values()) > 10
+    assert any(r.replayed for r in results)
+    stored = {d["id"]: d for d in await all_items(fresh_container)}
+    assert len(stored) == n
+    assert all(stored[f"d{i}"]["n"] == i for i in range(n))
+
+
+async def test_creates_under_ambiguous_faults_are_never_doubled_or_hidden(
+    proxy: FaultProxy, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy
+) -> None:
+    proxy.add_rule(Fault.unavailable(apply=True), Fault.reset_after(), Fault.throttle(retry_after_ms=10),
+                   Fault.reset_before(), kinds="batch", probability=0.3)
+    container = through(make_client(), fresh_container)
+    n = 1500
+    results = [r async for r in container.bulk(("create", (doc(i),)) for i in range(n))]
+    assert sorted(r.index for r in results) == list(range(n))
+    ok = {r.item_id for r in results if r.succeeded}
+    unknown = {r.item_id for r in results if not r.succeeded}
+    assert all(r.status_code == 201 for r in results if r.succeeded)
+    assert all(r.may_have_been_applied and not r.replayed for r in results if not r.succeeded)
+    assert unknown, "with 30 % of batches faulted some creates must end ambiguous"
+    stored = {d["id"] for d in await all_items(fresh_container)}
+    assert ok <= stored                       # every reported success is there
+    assert stored <= ok | unknown             # nothing is there that was reported as not applied
+    assert not any(r.status_code == 409 for r in results)  # no create was sent twice
+
+
+async def test_throttled_by_an_ru_budget_nothing_is_lost(
+    proxy: FaultProxy, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy
+) -> None:
+    def charge(request: Any) -> float:
+        if request.kind == "batch":
+            return 1.0 * request.body.count(b'"operationType"')
+        return 0.0
+
+    budget = proxy.set_budget(2000, burst=400, charges=charge)
+    container = through(make_client(), fresh_container)
+    n = 2400
+    execution = container.bulk(("upsert", (doc(i),)) for i in range(n))
+    results = [r async for r in execution]
+    assert len(results) == n and all(r.succeeded for r in results)
+    assert budget.throttled > 0 and execution.stats.throttles == budget.throttled
+    assert len(await all_items(fresh_container)) == n
