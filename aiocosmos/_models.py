@@ -30,6 +30,12 @@ class ResponseMetadata:
     def session_token(self) -> str | None:
         return self.headers.get("x-ms-session-token")
 
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """With endpoint discovery on: the regions this operation contacted, in order (else empty)."""
+        raw = self.headers.get("x-aiocosmos-regions")
+        return tuple(raw.split(", ")) if raw else ()
+
 
 class ResourceResponse(ResponseMetadata, Mapping[str, Any]):
     """The result of a single operation: a read-only mapping over the returned JSON plus its metadata.

@@ -160,6 +160,7 @@ async def test_discovery_is_off_by_default(make_client: ClientFactory, regions: 
     assert regions.requests("global", "GET", "/") == 0
     assert regions.data_requests()["global"] == [f"GET {item_path('a')}", f"POST {DOCS_PATH}"]
     assert REGIONS_HEADER not in result.headers
+    assert result.regions == ()
 
 
 async def test_reads_go_to_the_preferred_region_and_writes_to_the_write_region(
@@ -240,6 +241,7 @@ async def test_read_503_moves_to_the_next_region_which_cools_down(
     client = regional_client(make_client, regions)
     result = await read(client)
     assert result.headers[REGIONS_HEADER] == "North US, East US"
+    assert result.regions == ("North US", "East US")
     assert clock.sleeps == []  # another region: no backoff
     await read(client, "b")  # North is cooling down
     assert regions.data_requests()["East"] == [f"GET {item_path('a')}", f"GET {item_path('b')}"]
@@ -296,6 +298,7 @@ async def test_write_forbidden_refreshes_the_account_and_writes_in_the_new_regio
     regions.servers["West"].script(Reply.error(403, sub_status=3), method="POST", path=DOCS_PATH)
     result = await create(client)
     assert result.headers[REGIONS_HEADER] == "West US, East US"
+    assert result.regions == ("West US", "East US")
     assert regions.requests("global", "GET", "/") == 2
     assert regions.data_requests()["East"] == [f"POST {DOCS_PATH}"]
     assert clock.sleeps == []

@@ -86,6 +86,8 @@ class ShardedFront:
         self.range_requests: list[tuple[str, str | None]] = []
         """(range id, x-ms-continuation) of every range-targeted query, in arrival order."""
         self.gone_answers = 0
+        self.split_index: int | None = None
+        """len(range_requests) when the split happened (the request that triggered it is the last one)."""
         self._split_after: int | None = None
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -126,6 +128,8 @@ class ShardedFront:
         for r in self.ranges.values():
             r.version = self.pk_version
         self._split_after = None
+        self.split_index = None
+        self.gone_answers = 0
 
     def split_after(self, requests: int) -> None:
         """Split range "0" once ``requests`` more range-targeted queries have been answered."""
@@ -188,6 +192,7 @@ class ShardedFront:
         self.range_requests.append((range_id, continuation))
         if self._split_after is not None and len(self.range_requests) > self._split_after:
             self._split_after = None
+            self.split_index = len(self.range_requests)
             self.split()
         if range_id in self.gone or range_id not in self.ranges:
             self.gone_answers += 1
