@@ -86,6 +86,7 @@ class ShardedFront:
         self.range_requests: list[tuple[str, str | None]] = []
         """(range id, x-ms-continuation) of every range-targeted query, in arrival order."""
         self.gone_answers = 0
+        self.plan_requests = 0
         self.split_index: int | None = None
         """len(range_requests) when the split happened (the request that triggered it is the last one)."""
         self._split_after: int | None = None
@@ -174,7 +175,7 @@ class ShardedFront:
             version = int(since.strip('"')[2:])
             ranges = [r for r in self.ranges.values() if r.version > version and r.id not in self.gone]
         return _json({"_rid": "frontrid", "PartitionKeyRanges": [r.json() for r in ranges], "_count": len(ranges)},
-                     etag=etag)
+                     headers={"etag": etag})
 
     async def _query(self, headers: Mapping[str, str], body: bytes) -> web.StreamResponse:
         range_id = headers.get(RANGE_HEADER)
@@ -184,10 +185,11 @@ class ShardedFront:
             if plan is None:
                 return _error(400, f"the front has no plan for {text!r}")
             if headers.get("x-ms-cosmos-is-query-plan-request") == "True":
+                self.plan_requests += 1
                 return _json(plan)
             return _json({"code": "BadRequest", "message": "The provided cross partition query can not be directly "
                           "served by the gateway.", "additionalErrorInfo": orjson.dumps(plan).decode()},
-                         status=400, **{"x-ms-substatus": "1004"})
+                         status=400, headers={"x-ms-substatus": "1004"})
         continuation = headers.get("x-ms-continuation")
         self.range_requests.append((range_id, continuation))
         if self._split_after is not None and len(self.range_requests) > self._split_after:
@@ -197,7 +199,7 @@ class ShardedFront:
         if range_id in self.gone or range_id not in self.ranges:
             self.gone_answers += 1
             return _json({"code": "Gone", "message": f"partition key range {range_id} is gone"}, status=410,
-                         **{"x-ms-substatus": "1002"})
+                         headers={"x-ms-substatus": "1002"})
         if self.ranges[range_id].parents:
             return await self._child(self.ranges[range_id], headers, body)
         status, reply_headers, data = await self._shard(int(range_id), headers, body, continuation)
@@ -243,12 +245,11 @@ class ShardedFront:
         mine = [r for r in rows if child.low <= epk_of(_document_of(r)["pk"]) < child.high][skip:]
         size = int(headers.get("x-ms-max-item-count", "100"))
         page = mine[:size] if size > 0 else mine
-        extra = {}
+        extra = {"x-ms-request-charge": f"{charge:.2f}"}
         if len(mine) > len(page):
             extra["x-ms-continuation"] = CHILD_PREFIX + orjson.dumps({"base": base,
                                                                      "skip": skip + len(page)}).decode()
-        return _json({"_rid": "frontrid", "Documents": page, "_count": len(page)},
-                     **{"x-ms-request-charge": f"{charge:.2f}"}, **extra)
+        return _json({"_rid": "frontrid", "Documents": page, "_count": len(page)}, headers=extra)
 
     async def _relay(self, request: web.Request, body: bytes) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP - {"authorization"}}
@@ -266,16 +267,16 @@ class ShardedFront:
             return web.Response(status=response.status, body=data, headers=reply)
 
 
-def _document_of(row: Any) -> dict[str, Any]:
+def _document_of(row: Any) -> Any:
     """The document behind a row: the ORDER BY form's payload, or the row itself."""
     if isinstance(row, dict) and "orderByItems" in row and isinstance(row.get("payload"), dict):
         return row["payload"]
     return row
 
 
-def _json(value: Any, *, status: int = 200, **headers: str) -> web.Response:
+def _json(value: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(value),
-                        headers={"Content-Type": "application/json", "x-ms-request-charge": "1", **headers})
+                        headers={"Content-Type": "application/json", "x-ms-request-charge": "1", **(headers or {})})
 
 
 def _error(status: int, message: str) -> web.Response:
