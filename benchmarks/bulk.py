@@ -46,7 +46,9 @@ async def fresh_container(url: str, key: str) -> tuple[str, str]:
 
 
 async def count_and_drop(url: str, key: str, db: str, name: str) -> int:
-    async with aiocosmos.CosmosClient(url, credential=key) as client:
+    # The local server counts a large container slowly (a minute or more at 100,000 documents).
+    patient = aiocosmos.ClientOptions(timeouts=aiocosmos.Timeouts(read=900.0))
+    async with aiocosmos.CosmosClient(url, credential=key, options=patient) as client:
         container = client.get_database_client(db).get_container_client(name)
         # One COUNT query: the local server pages a read feed slowly on large containers.
         counts = [c async for c in container.query_items("SELECT VALUE COUNT(1) FROM c")]

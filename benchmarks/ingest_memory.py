@@ -35,6 +35,14 @@ def write_input(path: Path, docs: int) -> int:
     return raw
 
 
+def rss_mb(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) // 1024
+    except (FileNotFoundError, StopIteration):
+        return None
+
+
 async def gateway(request: web.Request) -> web.Response:
     body = await request.read()
     path = request.path.rstrip("/")
@@ -64,11 +72,9 @@ async def run(path: Path) -> list[int]:
         "--no-progress", stderr=asyncio.subprocess.PIPE)
     samples: list[int] = []
     while proc.returncode is None:
-        try:
-            status = Path(f"/proc/{proc.pid}/status").read_text()
-            samples.append(next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) // 1024)
-        except (FileNotFoundError, StopIteration):
-            pass
+        rss = rss_mb(proc.pid)
+        if rss is not None:
+            samples.append(rss)
         try:
             await asyncio.wait_for(proc.wait(), 2.0)
         except TimeoutError:
