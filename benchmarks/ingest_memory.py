@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import os
 import sys
@@ -75,10 +76,8 @@ async def run(path: Path) -> list[int]:
         rss = rss_mb(proc.pid)
         if rss is not None:
             samples.append(rss)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), 2.0)
-        except TimeoutError:
-            pass
     assert proc.stderr is not None
     print((await proc.stderr.read()).decode().strip()[-300:])
     await runner.cleanup()
