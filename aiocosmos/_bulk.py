@@ -251,15 +251,7 @@ class _Range:
 def _bulk_pipeline(pipeline: Pipeline) -> Pipeline:
     """The client's pipeline without its own 429 retries: the executor sees every throttle (its
     congestion signal) and retries the operations itself. Same transport, signer and connections."""
-    # Region routing (when the client has it) is carried over, so bulk requests follow the same regions.
-    extra: dict[str, Any] = {name: getattr(pipeline, "_" + name) for name in ("regions", "on_session_lost")
-                             if hasattr(pipeline, "_" + name)}
-    return Pipeline(
-        pipeline._transport, pipeline._signer,
-        policy=attrs.evolve(pipeline._policy, max_throttle_retries=0),
-        clock=pipeline._clock, base_headers=pipeline._base_headers, default_timeout=pipeline._default_timeout,
-        aad=pipeline._aad, jitter=pipeline._random, **extra,
-    )
+    return pipeline.with_policy(attrs.evolve(pipeline.policy, max_throttle_retries=0))
 
 
 def _split_options(entry: object) -> tuple[object, Any, bool]:

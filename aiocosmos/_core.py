@@ -12,7 +12,7 @@ from ._models import ResourceResponse
 from ._paging import AsyncItemPaged, check_max_item_count, request_fingerprint
 from ._paths import PartitionKey
 from ._pipeline import Pipeline, RawResponse
-from ._routing import RoutingMaps
+from ._routing import SPLIT_SUB_STATUSES, RoutingMaps
 from ._session_tokens import SessionTokens
 from .exceptions import ClientClosedError, Gone, ValidationError
 
@@ -22,7 +22,6 @@ _log = logging.getLogger("aiocosmos")
 
 FEED_GONE_RETRIES: Final = 3
 """Times a feed or query page is fetched again after 410/1002, 1007 or 1008 (spec §11.2)."""
-_PARTITION_MOVED: Final = frozenset({1002, 1007, 1008})
 
 QUERY_HEADERS: Mapping[str, str] = {
     "Content-Type": "application/query+json",
@@ -179,7 +178,7 @@ class ClientCore:
                 attempts += exc.attempts
                 waited += exc.total_wait
                 activity_ids += exc.activity_ids
-                if exc.sub_status not in _PARTITION_MOVED or retries >= FEED_GONE_RETRIES:
+                if exc.sub_status not in SPLIT_SUB_STATUSES or retries >= FEED_GONE_RETRIES:
                     exc.attempts, exc.total_wait, exc.activity_ids = attempts, waited, activity_ids
                     raise
                 retries += 1

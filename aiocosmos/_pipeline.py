@@ -12,6 +12,7 @@ pays one attribute test and nothing else.
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -92,6 +93,17 @@ class Pipeline:
         self._random = jitter
         self._regions = regions
         self._on_session_lost = on_session_lost
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
+    def with_policy(self, policy: RetryPolicy) -> Pipeline:
+        """A pipeline sharing this one's transport, signer, clock, regions and connections, but
+        retrying by ``policy`` (the bulk executor takes 429s itself, as its congestion signal)."""
+        sibling = copy.copy(self)
+        sibling._policy = policy
+        return sibling
 
     @property
     def regions(self) -> RegionRouter | None:
