@@ -11,25 +11,26 @@
 
 import contextlib
 
-from ._attachments import AttachmentsProxy
-from ._batch import BatchOperationResult, BatchResponse, ReadManyResult
-from ._bulk import BulkExecution, BulkOperationResult, BulkStats, BulkSummary
-from ._change_feed import ChangeFeedPaged, ChangeFeedPages
-from ._client import CosmosClient, Credential
-from ._clock import Clock, SystemClock
-from ._config import ClientOptions, ConnectionLimits, Timeouts
-from ._container import ContainerProxy
-from ._database import DatabaseProxy, ThroughputProperties
-from ._models import Page, ResourceResponse
-from ._offers import ThroughputResponse
-from ._paging import AsyncItemPaged
-from ._paths import NonePartitionKeyValue, PartitionKey
-from ._regions import excluded_regions
-from ._retry import RetryPolicy
-from ._routing import FeedRange
-from ._scripts import ScriptResult, ScriptsProxy
-from ._users import Permission, PermissionProperties, UserProxy
+from ._bulk.executor import BulkExecution, BulkOperationResult, BulkStats, BulkSummary
+from ._feeds.change_feed import ChangeFeedPaged, ChangeFeedPages
+from ._feeds.paging import AsyncItemPaged
+from ._feeds.routing import FeedRange
+from ._resources.attachments import AttachmentsProxy
+from ._resources.batch import BatchOperationResult, BatchResponse
+from ._resources.client import CosmosClient, Credential
+from ._resources.container import ContainerProxy
+from ._resources.database import DatabaseProxy
+from ._resources.offers import ThroughputProperties, ThroughputResponse
+from ._resources.read_many import ReadManyResult
+from ._resources.scripts import ScriptResult, ScriptsProxy
+from ._resources.users import Permission, PermissionProperties, UserProxy
 from ._version import __version__
+from ._wire.clock import Clock, SystemClock
+from ._wire.options import ClientOptions, ConnectionLimits, Timeouts
+from ._wire.paths import NonePartitionKeyValue, PartitionKey
+from ._wire.regions import excluded_regions
+from ._wire.results import Page, ResourceResponse
+from ._wire.retry import RetryPolicy
 from .exceptions import (
     BadRequest,
     BatchOperationError,

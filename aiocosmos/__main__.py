@@ -1,8 +1,8 @@
-"""``python -m aiocosmos ingest|export ...`` (see aiocosmos/_cli.py)."""
+"""``python -m aiocosmos ingest|export ...`` (see aiocosmos/_cli/main.py)."""
 
 import sys
 
-from ._cli import main
+from ._cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -47,15 +47,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from . import _codec
-from ._core import QUERY_HEADERS, query_body
-from ._models import Page
-from ._paging import AsyncItemPaged
-from ._routing import RoutingMap, is_split_or_merge
+from ._feeds.core import QUERY_HEADERS, query_body
+from ._feeds.paging import AsyncItemPaged
+from ._feeds.routing import RoutingMap, is_split_or_merge
+from ._wire import codec
+from ._wire.results import Page
 from .exceptions import BadRequest, Gone, InvalidContinuationToken, PagingError, UnsupportedQuery, ValidationError
 
 if TYPE_CHECKING:
-    from ._core import ClientCore
+    from ._feeds.core import ClientCore
 
 __all__ = [
     "QueryPaged",
@@ -198,9 +198,9 @@ def _remember_plan(core: ClientCore, link: str, body: bytes, plan: QueryPlan) ->
 def plan_from_not_servable(error: BadRequest) -> QueryPlan | None:
     """The plan the gateway put in a 400/1004 answer's ``additionalErrorInfo``, if it did."""
     try:
-        body = _codec.loads(error.body) if error.body else None
+        body = codec.loads(error.body) if error.body else None
         info = body.get("additionalErrorInfo") if isinstance(body, dict) else None
-        raw = _codec.loads(info.encode()) if isinstance(info, str) else info
+        raw = codec.loads(info.encode()) if isinstance(info, str) else info
     except Exception:  # noqa: BLE001 - any garbage here just means "ask for the plan"
         return None
     if not isinstance(raw, Mapping) or "queryInfo" not in raw:
@@ -275,7 +275,7 @@ def _after(items: Sequence[Mapping[str, Any]], rid: str, last: tuple[list[Any], 
 
 
 def _hash(value: Any) -> str:
-    return hashlib.blake2b(_codec.dumps(_canonical(value), what="query result"), digest_size=8).hexdigest()
+    return hashlib.blake2b(codec.dumps(_canonical(value), what="query result"), digest_size=8).hexdigest()
 
 
 def _canonical(value: Any) -> Any:
@@ -342,12 +342,12 @@ class _State:
             data["ds"] = sorted(self.distinct_seen)
         if self.groups_done:
             data["gd"] = self.groups_done
-        return ENGINE_TOKEN_PREFIX + _codec.dumps(data, what="continuation").decode()
+        return ENGINE_TOKEN_PREFIX + codec.dumps(data, what="continuation").decode()
 
     @classmethod
     def decode(cls, token: str) -> _State:
         try:
-            data = _codec.loads(token[len(ENGINE_TOKEN_PREFIX):].encode())
+            data = codec.loads(token[len(ENGINE_TOKEN_PREFIX):].encode())
             if not isinstance(data, dict) or data.get("v") != 1:
                 raise ValueError("version")
             ranges = []
@@ -453,7 +453,7 @@ class QueryPaged(AsyncItemPaged[Any]):
                 "POST", target.docs_path, "docs", target.link, headers=plan_request_headers(), body=target.body,
                 idempotent=True, timeout=target.timeout,
             )
-            plan = QueryPlan.from_json(_codec.loads(data) if data else None)
+            plan = QueryPlan.from_json(codec.loads(data) if data else None)
         _remember_plan(target.core, target.link, target.body, plan)
         return plan
 
@@ -480,9 +480,9 @@ class _Run:
         self.state = state
         self.body = target.body
         if plan.rewritten_query is not None:
-            parsed = _codec.loads(target.body)
+            parsed = codec.loads(target.body)
             parsed["query"] = plan.rewritten_query
-            self.body = _codec.dumps(parsed, what="query")
+            self.body = codec.dumps(parsed, what="query")
         self.directions = [o == "Descending" for o in plan.order_by]
         self.semaphore = asyncio.Semaphore(max(1, target.max_concurrency))
         self.charge = 0.0
@@ -591,7 +591,7 @@ class _Run:
                 continue
             raw_charge = response_headers.get("x-ms-request-charge")
             self.charge += float(raw_charge) if raw_charge else 0.0
-            parsed = _codec.loads(data) if data else {}
+            parsed = codec.loads(data) if data else {}
             rows = parsed.get("Documents", []) if isinstance(parsed, dict) else []
             return list(rows), response_headers.get("x-ms-continuation") or None, None
         raise AssertionError("unreachable")

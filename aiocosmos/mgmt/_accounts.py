@@ -7,15 +7,15 @@ import builtins
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._paging import AsyncItemPaged
+from .._feeds.paging import AsyncItemPaged
+from .._resources.client import CosmosClient
 from ..exceptions import ConfigurationError, ValidationError
 from ._core import MgmtCore, segment
 from ._lro import LROPoller
 from ._models import ConnectionString, DatabaseAccount, DatabaseAccountKeys, Usage
 
 if TYPE_CHECKING:
-    from .._client import CosmosClient
-    from .._config import ClientOptions
+    from .._wire.options import ClientOptions
 
 __all__ = ["DatabaseAccountsOperations", "KEY_KINDS"]
 
@@ -193,7 +193,6 @@ class DatabaseAccountsOperations:
     ) -> CosmosClient:
         """A data-plane ``CosmosClient`` for the account: reads its endpoint and a key (the primary key, or
         the primary read-only key with ``read_only=True``). Close it (``async with``) when done."""
-        from .._client import CosmosClient
 
         account = await self.get(resource_group, account_name, timeout=timeout)
         if not account.document_endpoint:

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .._auth import TokenCredential
-from .._clock import Clock, SystemClock
-from .._config import ClientOptions
-from .._transport import Transport, open_http_session
 from .._version import __version__
+from .._wire.auth import TokenCredential
+from .._wire.clock import Clock, SystemClock
+from .._wire.options import ClientOptions
+from .._wire.transport import Transport, open_http_session
 from ..exceptions import ClientClosedError, ConfigurationError
 from ._accounts import DatabaseAccountsOperations
 from ._core import MgmtCore

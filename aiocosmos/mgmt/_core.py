@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import orjson
 
-from .._clock import Clock
-from .._paging import AsyncItemPaged, request_fingerprint
+from .._feeds.paging import AsyncItemPaged, request_fingerprint
+from .._wire.clock import Clock
 from ..exceptions import ValidationError
 from ._lro import LROPoller, begin
 from ._pipeline import ArmPipeline, ArmResponse

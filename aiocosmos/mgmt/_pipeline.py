@@ -2,7 +2,7 @@
 
 It reuses the data plane's ``Transport`` (aiohttp error mapping), ``RetryPolicy`` and ``Clock``; only
 the signing differs (``Authorization: Bearer <token>``) and ARM's throttling header (``Retry-After``
-in seconds), so it is a loop of its own instead of a change to ``aiocosmos._pipeline``.
+in seconds), so it is a loop of its own instead of a change to ``aiocosmos._wire.pipeline``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDictProxy
 
-from .._auth import TokenCredential
-from .._clock import Clock
-from .._retry import FailureKind, RetryPolicy, RetryState, classify_status
-from .._transport import Transport
+from .._wire.auth import TokenCredential
+from .._wire.clock import Clock
+from .._wire.retry import FailureKind, RetryPolicy, RetryState, classify_status
+from .._wire.transport import Transport
 from ..exceptions import ConfigurationError, ConnectError, OperationTimeout, TransportError, ValidationError
 from ._errors import ArmError, arm_error_from_response, parse_retry_after
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._paging import AsyncItemPaged
+from .._feeds.paging import AsyncItemPaged
 from ..exceptions import ValidationError
 from ._core import MgmtCore, segment
 from ._lro import LROPoller

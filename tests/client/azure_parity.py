@@ -17,7 +17,7 @@ import orjson
 from azure.cosmos.aio import CosmosClient as AzureClient
 
 import aiocosmos
-from aiocosmos._auth import MasterKeySigner
+from aiocosmos._wire.auth import MasterKeySigner
 from tests.client.conftest import KEY, ClientFactory
 from tests.client.recording_server import RecordedRequest, RecordingServer, Reply
 

@@ -3,7 +3,7 @@ and merge, and a change feed per range (spec §6.11, §9, §15.4), for the chang
 
 The container is ``dbs/db/colls/c`` (partition key ``/pk``, hash version 2). Its change log is one
 global LSN sequence; each change belongs to the range that holds its document's effective partition
-key (EPK), computed with ``aiocosmos._routing.feed_range_for_partition_key`` (itself checked against
+key (EPK), computed with ``aiocosmos._feeds.routing.feed_range_for_partition_key`` (itself checked against
 azure-cosmos in test_routing.py). The feed keeps only the latest version of each item, as the
 service's LatestVersion mode does.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiocosmos import PartitionKey
-from aiocosmos._routing import feed_range_for_partition_key
+from aiocosmos._feeds.routing import feed_range_for_partition_key
 from tests.client.conftest import COLL_PATH, DOCS_PATH
 from tests.client.recording_server import RecordingServer, Reply
 

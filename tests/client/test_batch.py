@@ -25,8 +25,8 @@ from azure.cosmos.exceptions import CosmosBatchOperationError
 from azure.cosmos.partition_key import NonePartitionKeyValue as AzureNonePartitionKeyValue
 
 import aiocosmos
-from aiocosmos._auth import MasterKeySigner
-from aiocosmos._batch import MAX_BATCH_BYTES
+from aiocosmos._bulk.operations import MAX_BATCH_BYTES
+from aiocosmos._wire.auth import MasterKeySigner
 from aiocosmos.exceptions import CosmosBatchOperationError as AliasedBatchError
 from aiocosmos.testing import FakeClock
 from tests.client.conftest import COLL_PATH, DOCS_PATH, KEY, item_path

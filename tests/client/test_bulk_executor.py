@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 import aiocosmos
-from aiocosmos._bulk import _Range
-from aiocosmos._murmurhash import effective_partition_key
+from aiocosmos._bulk.ranges import RangeQueue
+from aiocosmos._feeds.epk import effective_partition_key
 from tests.client.conftest import DOCS_PATH, KEY
 from tests.client.fake_partitions import FakePartitionedServer, epk_of
 from tests.client.recording_server import Reply
@@ -162,7 +162,7 @@ async def test_ambiguous_failures_replay_only_upserts_and_report_creates(
 
 
 def test_congestion_window_slow_start_then_halving_once_per_window() -> None:
-    r = _Range("0")
+    r = RangeQueue("0")
     assert r.limit == 1
     r.on_success(50)
     assert r.limit == 2

@@ -22,7 +22,7 @@ from azure.cosmos.aio import CosmosClient as AzureClient
 from azure.cosmos.partition_key import NonePartitionKeyValue as AzureNonePartitionKeyValue
 
 import aiocosmos
-from aiocosmos._auth import MasterKeySigner
+from aiocosmos._wire.auth import MasterKeySigner
 from aiocosmos.testing import FakeClock
 from tests.client.conftest import COLL, COLL_PATH, DB, KEY, raises_clean
 from tests.client.recording_server import RecordedRequest, RecordingServer, Reply

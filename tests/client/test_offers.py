@@ -10,7 +10,7 @@ from azure.cosmos import ThroughputProperties as AzureThroughputProperties
 from azure.cosmos.aio import CosmosClient as AzureClient
 
 import aiocosmos
-from aiocosmos._offers import OFFER_QUERY, THROUGHPUT_NOT_FOUND
+from aiocosmos._resources.offers import OFFER_QUERY, THROUGHPUT_NOT_FOUND
 from aiocosmos.testing import FakeClock
 from tests.client.azure_parity import Case, Wire, assert_same_wire, run_both, script_both, signed_with
 from tests.client.conftest import COLL_PATH, ClientFactory

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 import aiocosmos
-from aiocosmos._auth import MasterKeySigner
+from aiocosmos._wire.auth import MasterKeySigner
 from tests.client.conftest import KEY, item_path
 from tests.client.recording_server import DEFAULT_PARTITION_KEY, RecordingServer, Reply
 

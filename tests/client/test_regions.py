@@ -15,9 +15,9 @@ import orjson
 import pytest
 
 import aiocosmos
-from aiocosmos._config import ClientOptions
-from aiocosmos._pipeline import REGIONS_HEADER
-from aiocosmos._regions import LocationCache, Region, parse_account
+from aiocosmos._wire.options import ClientOptions
+from aiocosmos._wire.pipeline import REGIONS_HEADER
+from aiocosmos._wire.regions import LocationCache, Region, parse_account
 from aiocosmos.testing import FakeClock
 from tests.client.conftest import COLL_PATH, DOCS_PATH, KEY, ClientFactory, closed_port, item_path
 from tests.client.recording_server import RecordingServer, Reply

@@ -1,4 +1,4 @@
-"""Which failures are retried for which operations (the rule in aiocosmos/_retry.py's docstring)."""
+"""Which failures are retried for which operations (the rule in aiocosmos/_wire/retry.py's docstring)."""
 
 from __future__ import annotations
 

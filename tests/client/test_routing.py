@@ -25,8 +25,8 @@ from azure.cosmos.aio import CosmosClient as AzureClient
 
 import aiocosmos
 from aiocosmos import FeedRange, NonePartitionKeyValue, PartitionKey
-from aiocosmos._murmurhash import murmurhash3_32, murmurhash3_128
-from aiocosmos._routing import feed_range_for_partition_key
+from aiocosmos._feeds.epk import murmurhash3_32, murmurhash3_128
+from aiocosmos._feeds.routing import feed_range_for_partition_key
 from tests.client.azure_parity import signed_with
 from tests.client.conftest import COLL, DB, KEY, ClientFactory
 from tests.client.fake_partitions import PKRANGES_PATH, FakePartitionedServer

@@ -23,7 +23,7 @@ from azure.cosmos import CosmosClient as SyncAzureClient
 from azure.cosmos.aio import CosmosClient as AzureClient
 
 import aiocosmos
-from aiocosmos._auth import MasterKeySigner
+from aiocosmos._wire.auth import MasterKeySigner
 from aiocosmos.testing import FakeClock
 from tests.client.conftest import COLL, COLL_PATH, DB, DOCS_PATH, KEY, raises_clean
 from tests.client.recording_server import RecordedRequest, RecordingServer, Reply

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 import aiocosmos
-from aiocosmos._auth import AadTokenCache, MasterKeySigner, ResourceTokenSigner
+from aiocosmos._wire.auth import AadTokenCache, MasterKeySigner, ResourceTokenSigner
 from aiocosmos.testing import FakeClock
 from tests.client.conftest import KEY, ClientFactory, assert_no_secrets, closed_port, item_path
 from tests.client.recording_server import RecordingServer, Reply

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import aiocosmos
-from aiocosmos._session_tokens import SessionTokens, merge_session_tokens
+from aiocosmos._wire.session_tokens import SessionTokens, merge_session_tokens
 from tests.client.conftest import DOCS_PATH, ClientFactory, item_path
 from tests.client.recording_server import RecordingServer, Reply
 

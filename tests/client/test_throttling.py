@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 import aiocosmos
-from aiocosmos._auth import MasterKeySigner
+from aiocosmos._wire.auth import MasterKeySigner
 from aiocosmos.testing import FakeClock
 from tests.client.conftest import COLL_PATH, KEY, ClientFactory, item_path, raises_clean
 from tests.client.recording_server import RecordingServer, Reply

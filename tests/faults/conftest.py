@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import aiocosmos
-from aiocosmos._core import FEED_GONE_RETRIES
-from aiocosmos._retry import FailureKind, RetryState, classify_status
+from aiocosmos._feeds.core import FEED_GONE_RETRIES
+from aiocosmos._wire.retry import FailureKind, RetryState, classify_status
 from aiocosmos.testing import FaultProxy, Injection
 from tests.server import CosmosTestServer
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from yarl import URL
 
 import aiocosmos
-from aiocosmos._auth import MasterKeySigner
-from aiocosmos._core import query_body
-from aiocosmos._paging import AsyncItemPaged, request_fingerprint
-from aiocosmos._paths import MAX_ID_BYTES, PartitionKey, quote_id, validate_id
+from aiocosmos._feeds.core import query_body
+from aiocosmos._feeds.paging import AsyncItemPaged, request_fingerprint
+from aiocosmos._wire.auth import MasterKeySigner
+from aiocosmos._wire.paths import MAX_ID_BYTES, PartitionKey, quote_id, validate_id
 
 # Deterministic in CI (no flaky seeds), and no example database written into the work tree.
 PROPERTIES = settings(max_examples=300, derandomize=True, database=None, deadline=None,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import aiocosmos
-from aiocosmos._pipeline import REGIONS_HEADER
+from aiocosmos._wire.pipeline import REGIONS_HEADER
 from aiocosmos.testing import FakeClock, Fault, FaultProxy, ProxyRequest
 from tests.faults.conftest import SEED, ClientFactory, all_items, through
 from tests.server import CosmosTestServer

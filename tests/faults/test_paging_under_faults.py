@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import aiocosmos
-from aiocosmos._core import FEED_GONE_RETRIES
+from aiocosmos._feeds.core import FEED_GONE_RETRIES
 from aiocosmos.testing import Fault, FaultProxy, ProxyRequest
 from tests.faults.conftest import ClientFactory, check_escape, through
 

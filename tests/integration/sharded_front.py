@@ -4,7 +4,7 @@
 presents one logical container ``dbs/{db}/colls/front`` (partition key ``/pk``, hash v2) with four
 partition key ranges "0".."3" over contiguous EPK intervals; range ``k`` is backed by an ordinary
 local-server container ``shard{k}`` of the same database, holding exactly the documents whose EPK falls
-in that range (:meth:`ShardedFront.load`; EPKs from ``aiocosmos._routing.feed_range_for_partition_key``).
+in that range (:meth:`ShardedFront.load`; EPKs from ``aiocosmos._feeds.routing.feed_range_for_partition_key``).
 
 * ``GET …/colls/front`` → the container definition; ``GET …/colls/front/pkranges`` → the live ranges
   (same shape as tests/client/fake_partitions.py: ``PartitionKeyRanges`` with ``minInclusive``,
@@ -39,8 +39,8 @@ import orjson
 from aiohttp import web
 
 from aiocosmos import PartitionKey
-from aiocosmos._auth import MasterKeySigner
-from aiocosmos._routing import feed_range_for_partition_key
+from aiocosmos._feeds.routing import feed_range_for_partition_key
+from aiocosmos._wire.auth import MasterKeySigner
 
 __all__ = ["BOUNDARIES", "FRONT", "ShardedFront", "epk_of"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 import aiocosmos
-from aiocosmos._bulk import MAX_BULK_BYTES, MAX_BULK_OPERATIONS
+from aiocosmos._bulk.ranges import MAX_BULK_BYTES, MAX_BULK_OPERATIONS
 
 
 async def all_items(container: aiocosmos.ContainerProxy) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from aiocosmos._paging import AsyncItemPaged
+from aiocosmos._feeds.paging import AsyncItemPaged
 from aiocosmos.mgmt import (
     ArmResource,
     ConnectionString,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiocosmos._murmurhash import effective_partition_key
+from aiocosmos._feeds.epk import effective_partition_key
 
 UNDEFINED: dict[str, object] = {}  # the wire form of NonePartitionKeyValue
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import aiocosmos
-from aiocosmos._paging import AsyncItemPaged
+from aiocosmos._feeds.paging import AsyncItemPaged
 
 
 def scripted(pages: list[tuple[list[Any], str | None, float]]) -> tuple[AsyncItemPaged[Any], list[str | None]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import aiocosmos
-from aiocosmos._retry import FailureKind, RetryPolicy, RetryState, classify_status
+from aiocosmos._wire.retry import FailureKind, RetryPolicy, RetryState, classify_status
 
 
 def run(policy: RetryPolicy, kind: FailureKind, *, idempotent: bool = True, retry_after: float | None = None,

@@ -10,8 +10,8 @@ from urllib.parse import quote, unquote
 import pytest
 
 import aiocosmos
-from aiocosmos._auth import MasterKeySigner, ResourceTokenSigner
-from aiocosmos._clock import DateCache
+from aiocosmos._wire.auth import MasterKeySigner, ResourceTokenSigner
+from aiocosmos._wire.clock import DateCache
 from aiocosmos.testing import FakeClock
 
 DOC_KEY = "dsZQi3KtZmCv1ljt3VNWNm7sQUF1y5rJfC6kv5JiwvW0EndXdDku/dkKBp8/ufDToSxLzR4y+O/0H/t4bQtVNw=="

@@ -7,8 +7,8 @@ import math
 import pytest
 
 import aiocosmos
-from aiocosmos import _codec
-from aiocosmos._paths import PartitionKey, partition_key_header, validate_id
+from aiocosmos._wire import codec as _codec
+from aiocosmos._wire.paths import PartitionKey, partition_key_header, validate_id
 
 
 @pytest.mark.parametrize("bad", ["a/b", "a\\b", "a?b", "a#b", "", "tab\there", "trailing ", 5, None])

@@ -6,8 +6,8 @@ from typing import Any
 
 import attrs
 
-from ._retry import RetryPolicy
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
+from .retry import RetryPolicy
 
 __all__ = ["ConnectionLimits", "Timeouts", "ClientOptions", "parse_connection_string"]
 

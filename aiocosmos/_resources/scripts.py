@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
-from . import _codec
-from ._models import ResourceResponse, ResponseMetadata
-from ._paging import AsyncItemPaged
-from ._paths import NonePartitionKeyValue, partition_key_header, quote_id, validate_id
-from .exceptions import ValidationError
+from .._feeds.paging import AsyncItemPaged
+from .._wire import codec
+from .._wire.paths import NonePartitionKeyValue, partition_key_header, quote_id, validate_id
+from .._wire.results import ResourceResponse, ResponseMetadata
+from ..exceptions import ValidationError
 
 if TYPE_CHECKING:
-    from ._container import ContainerProxy
+    from .container import ContainerProxy
 
 __all__ = ["ScriptsProxy", "ScriptResult", "TRIGGER_TYPES", "TRIGGER_OPERATIONS"]
 
@@ -115,11 +115,11 @@ def _parameters_body(parameters: object) -> bytes | None:
     # A list (or tuple) is the argument array; any other value is the single argument. azure-cosmos
     # does the same for truthy values (it sends no body at all for 0, False or "").
     arguments = list(parameters) if isinstance(parameters, list | tuple) else [parameters]
-    data = _codec.dumps(arguments, what="stored procedure parameters")
-    if len(data) > _codec.MAX_DOCUMENT_BYTES:
+    data = codec.dumps(arguments, what="stored procedure parameters")
+    if len(data) > codec.MAX_DOCUMENT_BYTES:
         raise ValidationError(
             f"stored procedure parameters are {len(data)} bytes as JSON; the service's request limit is "
-            f"{_codec.MAX_DOCUMENT_BYTES} bytes"
+            f"{codec.MAX_DOCUMENT_BYTES} bytes"
         )
     return data
 
@@ -150,7 +150,7 @@ class ScriptsProxy:
                 f"{self._link}/{kind.segment}/{script_id}")
 
     async def _create(self, kind: _Kind, body: object, timeout: float | None) -> ResourceResponse:
-        data = _codec.dumps(_script_body(body, kind), what=f"{kind.what} definition")
+        data = codec.dumps(_script_body(body, kind), what=f"{kind.what} definition")
         return await self._core.resource(
             "POST", f"{self._path}/{kind.segment}", kind.segment, self._link,
             headers={"Content-Type": _JSON}, body=data, idempotent=False, timeout=timeout,
@@ -158,7 +158,7 @@ class ScriptsProxy:
 
     async def _upsert(self, kind: _Kind, body: object, timeout: float | None) -> ResourceResponse:
         """Create, or replace when the id exists: a create POST plus ``x-ms-documentdb-is-upsert: True``."""
-        data = _codec.dumps(_script_body(body, kind), what=f"{kind.what} definition")
+        data = codec.dumps(_script_body(body, kind), what=f"{kind.what} definition")
         return await self._core.resource(
             "POST", f"{self._path}/{kind.segment}", kind.segment, self._link,
             headers={"Content-Type": _JSON, "x-ms-documentdb-is-upsert": "True"}, body=data, idempotent=False,
@@ -176,7 +176,7 @@ class ScriptsProxy:
             raise ValidationError(
                 f"replace: the {kind.what} body's id {definition['id']!r} differs from {script_id!r}"
             )
-        data = _codec.dumps(definition, what=f"{kind.what} definition")
+        data = codec.dumps(definition, what=f"{kind.what} definition")
         path, link = self._item(kind, script_id)
         return await self._core.resource(
             "PUT", path, kind.segment, link, headers={"Content-Type": _JSON}, body=data, idempotent=False,
@@ -295,7 +295,7 @@ class ScriptsProxy:
         )
         # The script may have written items: later reads of this container must see them.
         self._core.session_tokens.capture(self._link, response_headers.get("x-ms-session-token"))
-        return ScriptResult(_codec.loads(body) if body else None, response_headers, status)
+        return ScriptResult(codec.loads(body) if body else None, response_headers, status)
 
     # -- triggers --------------------------------------------------------------------------------
 

@@ -29,11 +29,11 @@ from typing import IO, Any, TextIO, cast
 
 import orjson
 
-from ._bulk import BulkExecution, BulkStats
-from ._client import CosmosClient
-from ._config import ClientOptions
-from ._paths import PartitionKey
-from .exceptions import CosmosError
+from .._bulk.executor import BulkExecution, BulkStats
+from .._resources.client import CosmosClient
+from .._wire.options import ClientOptions, parse_connection_string
+from .._wire.paths import PartitionKey
+from ..exceptions import CosmosError
 
 __all__ = ["main", "EMULATOR_ENDPOINT", "EMULATOR_KEY"]
 
@@ -76,7 +76,6 @@ def _client(args: argparse.Namespace) -> CosmosClient:
     endpoint, key = os.environ.get("COSMOS_ENDPOINT"), os.environ.get("COSMOS_KEY")
     insecure = bool(args.insecure)
     if connection_string:
-        from ._config import parse_connection_string
 
         endpoint, key = parse_connection_string(connection_string)
     elif not endpoint:

@@ -12,20 +12,21 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from . import _codec
-from ._auth import AadTokenCache, MasterKeySigner, ResourceTokenSigner, Signer, TokenCredential
-from ._clock import Clock, SystemClock
-from ._config import ClientOptions, parse_connection_string
-from ._core import ClientCore
-from ._database import DatabaseProxy, throughput_headers
-from ._models import ResourceResponse
-from ._paging import AsyncItemPaged
-from ._paths import validate_id
-from ._pipeline import API_VERSION, Pipeline
-from ._regions import make_router
-from ._transport import Transport, open_http_session
-from ._version import __version__
-from .exceptions import ClientClosedError, ConfigurationError, Conflict, NotFound
+from .._feeds.core import ClientCore
+from .._feeds.paging import AsyncItemPaged
+from .._version import __version__
+from .._wire import codec
+from .._wire.auth import AadTokenCache, MasterKeySigner, ResourceTokenSigner, Signer, TokenCredential
+from .._wire.clock import Clock, SystemClock
+from .._wire.options import ClientOptions, parse_connection_string
+from .._wire.paths import validate_id
+from .._wire.pipeline import API_VERSION, Pipeline
+from .._wire.regions import make_router
+from .._wire.results import ResourceResponse
+from .._wire.transport import Transport, open_http_session
+from ..exceptions import ClientClosedError, ConfigurationError, Conflict, NotFound
+from .database import DatabaseProxy
+from .offers import throughput_headers
 
 __all__ = ["CosmosClient", "Credential"]
 
@@ -191,7 +192,7 @@ class CosmosClient:
         headers = throughput_headers(offer_throughput)
         headers["Content-Type"] = "application/json"
         response = await self._core.resource(
-            "POST", "/dbs", "dbs", "", headers=headers, body=_codec.dumps({"id": id}),
+            "POST", "/dbs", "dbs", "", headers=headers, body=codec.dumps({"id": id}),
             idempotent=False, timeout=timeout,
         )
         return DatabaseProxy(self._core, id, properties=response)

@@ -9,10 +9,11 @@ from urllib.parse import quote
 
 import attrs
 
-from . import _codec
-from .exceptions import ValidationError
+from ..exceptions import ValidationError
+from . import codec
 
 __all__ = [
+    "loose_partition_header",
     "validate_id",
     "quote_id",
     "PartitionKey",
@@ -172,7 +173,12 @@ def _check_scalar(value: Any) -> Any:
 def partition_key_header(values: list[Any]) -> str:
     """JSON array for ``x-ms-documentdb-partitionkey``; always ASCII (headers must be)."""
     checked = [_check_scalar(v) for v in values]
-    data = _codec.dumps(checked, what="partition key value")
+    data = codec.dumps(checked, what="partition key value")
     if data.isascii():
         return data.decode("ascii")
     return json.dumps(checked, ensure_ascii=True, separators=(",", ":"))
+
+
+def loose_partition_header(value: Any) -> str:
+    """The header for a value whose container definition is not known: checks the value only."""
+    return partition_key_header(list(value) if isinstance(value, list | tuple) else [value])

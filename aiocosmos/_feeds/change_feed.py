@@ -24,25 +24,30 @@ the start point, bound to the container and checksummed; anything else is refuse
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import math
-import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar
 
-import attrs
-
-from . import _codec
-from ._models import Page
-from ._paging import check_max_item_count, request_fingerprint
-from ._routing import FeedRange, is_split_or_merge
-from .exceptions import Gone, InvalidContinuationToken, PagingError, ValidationError
+from .._wire import codec
+from .._wire.paths import loose_partition_header
+from .._wire.results import Page
+from ..exceptions import Gone, InvalidContinuationToken, PagingError, ValidationError
+from .change_feed_state import (
+    CHANGE_FEED_MODES,
+    NOW,
+    FeedScope,
+    FeedState,
+    RangeState,
+    StartPoint,
+    decode_token,
+    parse_start_time,
+)
+from .paging import check_max_item_count, request_fingerprint
+from .routing import FeedRange, is_split_or_merge
 
 if TYPE_CHECKING:
-    from ._container import ContainerProxy
+    from .._resources.container import ContainerProxy
 
 __all__ = [
     "ChangeFeedPaged",
@@ -61,216 +66,14 @@ ChangeFeedStart: TypeAlias = "str | dt.datetime | None"
 ChangeFeedWatch: TypeAlias = "AsyncGenerator[Page[dict[str, Any]], None]"
 """What ``watch_changes`` returns: the non-empty pages of changes, forever (``aclose()`` stops it)."""
 
-CHANGE_FEED_MODES: Final = ("LatestVersion", "AllVersionsAndDeletes")
 _AIM: Final = {"LatestVersion": "Incremental Feed", "AllVersionsAndDeletes": "Full-Fidelity Feed"}
 _WIRE_FORMAT_HEADER: Final = "x-ms-cosmos-changefeed-wire-format-version"
 _WIRE_FORMAT: Final = "2021-09-15"
 _PK: Final = "x-ms-documentdb-partitionkey"
 _RANGE_ID: Final = "x-ms-documentdb-partitionkeyrangeid"
-_PREFIX: Final = "acf1."
 _MAX_GONE_RETRIES: Final = 3
 """Re-reads of the routing map (or re-sends, for a partition-key feed) after 410s in a row."""
 
-_BEGINNING: Final = "Beginning"
-_NOW: Final = "Now"
-
-
-# ---------------------------------------------------------------------------------------------------
-# Start point, scope and state
-
-
-@attrs.frozen
-class _Start:
-    """Where a sub-range that has no etag yet starts: ``Beginning``, ``Now`` or a time (epoch ms)."""
-
-    kind: str
-    ms: int = 0
-
-    def to_json(self) -> str | int:
-        return self.ms if self.kind == "PointInTime" else self.kind
-
-    @classmethod
-    def from_json(cls, value: object) -> _Start:
-        if value in (_BEGINNING, _NOW):
-            return cls(str(value))
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return cls("PointInTime", value)
-        raise ValueError(value)
-
-    def if_modified_since(self) -> str | None:
-        if self.kind != "PointInTime":
-            return None
-        return formatdate(self.ms // 1000, usegmt=True)
-
-
-def parse_start_time(value: object) -> _Start:
-    if value is None:
-        return _Start(_NOW)  # azure-cosmos's default
-    if isinstance(value, str):
-        lowered = value.lower()
-        if lowered == "now":
-            return _Start(_NOW)
-        if lowered == "beginning":
-            return _Start(_BEGINNING)
-    elif isinstance(value, dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValidationError(
-                f"start_time {value!r} has no time zone; pass an aware datetime, e.g. "
-                "datetime.now(timezone.utc) or dt.replace(tzinfo=timezone.utc)"
-            )
-        ms = math.floor(value.timestamp() * 1000)
-        if ms < 0:
-            raise ValidationError(f"start_time {value!r} is before 1970")
-        return _Start("PointInTime", ms)
-    raise ValidationError(f"start_time must be 'Beginning', 'Now' or an aware datetime, got {value!r}")
-
-
-@attrs.frozen
-class _Scope:
-    """What a change feed reads: the container (``c``), one logical partition (``pk``, by its
-    header) or one feed range (``r``, normalised to ``[min, max)``)."""
-
-    kind: str
-    pk_header: str = ""
-    low: str = ""
-    high: str = "FF"
-
-    def to_json(self) -> dict[str, str]:
-        if self.kind == "pk":
-            return {"k": "pk", "h": self.pk_header}
-        if self.kind == "r":
-            return {"k": "r", "a": self.low, "b": self.high}
-        return {"k": "c"}
-
-    @classmethod
-    def from_json(cls, value: object) -> _Scope:
-        if not isinstance(value, dict):
-            raise ValueError(value)
-        kind = value.get("k")
-        if kind == "c":
-            return cls("c")
-        if kind == "pk" and isinstance(value.get("h"), str):
-            return cls("pk", pk_header=value["h"])
-        if kind == "r":
-            feed_range = FeedRange(value.get("a"), value.get("b"))
-            return cls("r", low=feed_range.min, high=feed_range.max)
-        raise ValueError(value)
-
-    def describe(self) -> str:
-        if self.kind == "pk":
-            return f"partition key {self.pk_header}"
-        if self.kind == "r":
-            return f"feed range [{self.low!r}, {self.high!r})"
-        return "the whole container"
-
-
-class _RangeState:
-    """One EPK sub-range ``[low, high)`` of the feed and its position (``etag``; None: not read yet)."""
-
-    __slots__ = ("caught_up", "etag", "high", "low")
-
-    def __init__(self, low: str, high: str, etag: str | None) -> None:
-        self.low = low
-        self.high = high
-        self.etag = etag
-        self.caught_up = False
-
-
-class _State:
-    """A feed's position: mutable, owned by one page iterator."""
-
-    __slots__ = ("carried", "cursor", "mode", "ranges", "scope", "start")
-
-    def __init__(self, mode: str, scope: _Scope, start: _Start, ranges: list[_RangeState], cursor: int = 0) -> None:
-        self.mode = mode
-        self.scope = scope
-        self.start = start
-        self.ranges = ranges
-        self.cursor = cursor
-        self.carried = 0.0
-
-    @classmethod
-    def initial(cls, mode: str, scope: _Scope, start: _Start) -> _State:
-        if scope.kind == "pk":
-            return cls(mode, scope, start, [_RangeState("", "", None)])
-        return cls(mode, scope, start, [_RangeState(scope.low, scope.high, None)])
-
-    def encode(self, container_fingerprint: str) -> str:
-        payload = _codec.dumps({
-            "v": 1,
-            "m": self.mode,
-            "s": self.scope.to_json(),
-            "t": self.start.to_json(),
-            "r": [[r.low, r.high, r.etag] for r in self.ranges],
-            "c": self.cursor,
-        })
-        encoded = base64.urlsafe_b64encode(payload).decode("ascii").rstrip("=")
-        return f"{_PREFIX}{container_fingerprint}.{zlib.crc32(payload):08x}.{encoded}"
-
-
-def _preview(token: object) -> str:
-    text = repr(token)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def decode_token(token: object, container_fingerprint: str) -> _State:
-    """The state a continuation token holds; InvalidContinuationToken for anything else."""
-    if not isinstance(token, str) or not token.startswith(_PREFIX):
-        raise InvalidContinuationToken(
-            f"change feed continuation {_preview(token)} was not issued by aiocosmos (tokens come from "
-            "Page.continuation or the page iterator's .continuation of query_items_change_feed/watch_changes)"
-        )
-    fingerprint, _, rest = token[len(_PREFIX):].partition(".")
-    checksum, _, encoded = rest.partition(".")
-    if fingerprint != container_fingerprint:
-        raise InvalidContinuationToken(
-            f"change feed continuation {_preview(token)} belongs to another container; it cannot resume this one"
-        )
-    try:
-        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        if not payload or f"{zlib.crc32(payload):08x}" != checksum:
-            raise ValueError("checksum")
-        data = _codec.loads(payload)
-        if not isinstance(data, dict) or data.get("v") != 1 or data.get("m") not in CHANGE_FEED_MODES:
-            raise ValueError("header")
-        scope = _Scope.from_json(data.get("s"))
-        start = _Start.from_json(data.get("t"))
-        ranges = _decode_ranges(data.get("r"), scope)
-        cursor = data.get("c")
-        if not isinstance(cursor, int) or isinstance(cursor, bool) or not 0 <= cursor < len(ranges):
-            raise ValueError("cursor")
-    except (ValueError, TypeError, binascii.Error, ValidationError):
-        raise InvalidContinuationToken(
-            f"change feed continuation {_preview(token)} is damaged (truncated or edited)"
-        ) from None
-    return _State(str(data["m"]), scope, start, ranges, cursor)
-
-
-def _decode_ranges(raw: object, scope: _Scope) -> list[_RangeState]:
-    if not isinstance(raw, list) or not raw:
-        raise ValueError("ranges")
-    ranges = []
-    for entry in raw:
-        if not isinstance(entry, list) or len(entry) != 3:
-            raise ValueError("range")
-        low, high, etag = entry
-        if not isinstance(low, str) or not isinstance(high, str) or not (etag is None or isinstance(etag, str)):
-            raise ValueError("range")
-        ranges.append(_RangeState(low, high, etag))
-    if scope.kind == "pk":
-        if len(ranges) != 1:
-            raise ValueError("pk ranges")
-        return ranges
-    # The sub-ranges tile the scope exactly, in order.
-    expected = scope.low
-    for r in ranges:
-        FeedRange(r.low, r.high)  # hex check
-        if r.low != expected or not r.low < r.high:
-            raise ValueError("tiling")
-        expected = r.high
-    if expected != scope.high:
-        raise ValueError("tiling")
-    return ranges
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -297,10 +100,10 @@ class _Feed:
         self._pk_verified = pk_value is _NO_VALUE
         self._timeout = timeout
 
-    def encode(self, state: _State) -> str:
+    def encode(self, state: FeedState) -> str:
         return state.encode(self._fingerprint)
 
-    async def pass_pages(self, state: _State) -> AsyncGenerator[Page[Any], None]:
+    async def pass_pages(self, state: FeedState) -> AsyncGenerator[Page[Any], None]:
         """Read every sub-range round-robin until each has answered 304; yield the non-empty pages."""
         for r in state.ranges:
             r.caught_up = False
@@ -320,7 +123,7 @@ class _Feed:
                 raw = headers.get("x-ms-request-charge")
                 state.carried += float(raw) if raw else 0.0
 
-    async def _fetch(self, state: _State, index: int) -> tuple[list[Any], Mapping[str, str], int, int]:
+    async def _fetch(self, state: FeedState, index: int) -> tuple[list[Any], Mapping[str, str], int, int]:
         """Fetch one page of ``state.ranges[index]`` (splitting it first if it now spans several
         partitions); update its etag and caught-up flag. Returns the index the fetched range has."""
         container = self._container
@@ -345,7 +148,7 @@ class _Feed:
             request_headers = dict(headers)
             if r.etag is not None:
                 request_headers["If-None-Match"] = r.etag
-            elif state.start.kind == _NOW:
+            elif state.start.kind == NOW:
                 request_headers["If-None-Match"] = "*"
             routing = None
             if state.scope.kind != "pk":
@@ -356,7 +159,7 @@ class _Feed:
                     # The sub-range spans several partitions (first read, or a split): read each
                     # part on its own, from the same position.
                     state.ranges[index:index + 1] = [
-                        _RangeState(max(r.low, p.min_inclusive), min(r.high, p.max_exclusive), r.etag)
+                        RangeState(max(r.low, p.min_inclusive), min(r.high, p.max_exclusive), r.etag)
                         for p in overlapping
                     ]
                     continue
@@ -391,7 +194,7 @@ class _Feed:
             if new_etag is not None:
                 r.etag = new_etag
             return [], response_headers, status, index
-        parsed = _codec.loads(body) if body else {}
+        parsed = codec.loads(body) if body else {}
         items = parsed.get("Documents", []) if isinstance(parsed, dict) else []
         if not isinstance(items, list):
             raise PagingError("a change feed page has no 'Documents' list")
@@ -405,7 +208,7 @@ class _Feed:
             r.etag = new_etag  # e.g. the first page of a point-in-time start: read on from here
         return items, response_headers, status, index
 
-    async def _pk_header(self, state: _State) -> str:
+    async def _pk_header(self, state: FeedState) -> str:
         if self._pk_verified:
             return state.scope.pk_header
         # The header was built without the definition (no I/O when the pager is made); check the
@@ -435,7 +238,7 @@ class ChangeFeedPages(Generic[T]):
 
     __slots__ = ("_feed", "_iterator", "_state")
 
-    def __init__(self, feed: _Feed, state: _State) -> None:
+    def __init__(self, feed: _Feed, state: FeedState) -> None:
         self._feed = feed
         self._state = state
         self._iterator = feed.pass_pages(state)
@@ -466,7 +269,7 @@ class ChangeFeedPaged(Generic[T]):
 
     __slots__ = ("_feed", "_mode", "_scope", "_start", "_token")
 
-    def __init__(self, feed: _Feed, mode: str, scope: _Scope, start: _Start, token: str | None) -> None:
+    def __init__(self, feed: _Feed, mode: str, scope: FeedScope, start: StartPoint, token: str | None) -> None:
         self._feed = feed
         self._mode = mode
         self._scope = scope
@@ -487,7 +290,7 @@ class ChangeFeedPaged(Generic[T]):
         of another container, mode or scope."""
         token = continuation_token if continuation_token is not None else self._token
         if token is None:
-            return ChangeFeedPages(self._feed, _State.initial(self._mode, self._scope, self._start))
+            return ChangeFeedPages(self._feed, FeedState.initial(self._mode, self._scope, self._start))
         state = decode_token(token, self._feed._fingerprint)
         _check_matches(state, self._mode, self._scope)
         return ChangeFeedPages(self._feed, state)
@@ -496,7 +299,7 @@ class ChangeFeedPaged(Generic[T]):
         return f"ChangeFeedPaged(scope={self._scope.describe()!r}, mode={self._mode!r})"
 
 
-def _check_matches(state: _State, mode: str | None, scope: _Scope | None) -> None:
+def _check_matches(state: FeedState, mode: str | None, scope: FeedScope | None) -> None:
     if mode is not None and state.mode != mode:
         raise InvalidContinuationToken(
             f"the change feed continuation belongs to mode {state.mode!r}, not {mode!r}"
@@ -521,25 +324,24 @@ def _resolve(
     max_item_count: int | None,
     mode: str | None,
     timeout: float | None,
-) -> tuple[_Feed, str, _Scope, _Start, _State | None]:
+) -> tuple[_Feed, str, FeedScope, StartPoint, FeedState | None]:
     """Check every argument (before any I/O) and work out the feed's mode, scope and start."""
-    from ._container import _loose_partition_header
 
     max_item_count = check_max_item_count(max_item_count)
     if mode is not None and mode not in CHANGE_FEED_MODES:
         raise ValidationError(f"mode must be one of {list(CHANGE_FEED_MODES)}, got {mode!r}")
     if partition_key is not None and feed_range is not None:
         raise ValidationError("partition_key and feed_range are exclusive: give one of them (or neither)")
-    scope: _Scope | None = None
+    scope: FeedScope | None = None
     pk_value: Any = _NO_VALUE
     if partition_key is not None:
-        scope = _Scope("pk", pk_header=_loose_partition_header(partition_key))
+        scope = FeedScope("pk", pk_header=loose_partition_header(partition_key))
         pk_value = partition_key
     elif feed_range is not None:
         normalized = FeedRange.from_json(feed_range).normalized()
         if not normalized.min < normalized.max:
             raise ValidationError(f"feed range {feed_range!r} is empty")
-        scope = _Scope("r", low=normalized.min, high=normalized.max)
+        scope = FeedScope("r", low=normalized.min, high=normalized.max)
     start = parse_start_time(start_time)
     feed = _Feed(container, max_item_count=max_item_count, pk_value=pk_value, timeout=timeout)
     state = None
@@ -550,12 +352,12 @@ def _resolve(
             feed._pk_verified = True
         return feed, state.mode, state.scope, state.start, state
     resolved_mode = mode or "LatestVersion"
-    if resolved_mode == "AllVersionsAndDeletes" and start.kind != _NOW:
+    if resolved_mode == "AllVersionsAndDeletes" and start.kind != NOW:
         raise ValidationError(
             "mode 'AllVersionsAndDeletes' starts from 'Now' or a continuation, not from "
             f"{start_time!r} (the service keeps no history of deletes to read from)"
         )
-    return feed, resolved_mode, scope or _Scope("c"), start, None
+    return feed, resolved_mode, scope or FeedScope("c"), start, None
 
 
 def query_items_change_feed(
@@ -596,11 +398,11 @@ def watch_changes(
         continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,
     )
     if state is None:
-        state = _State.initial(resolved_mode, scope, start)
+        state = FeedState.initial(resolved_mode, scope, start)
     return _watch(feed, state, float(poll_interval))
 
 
-async def _watch(feed: _Feed, state: _State, poll_interval: float) -> ChangeFeedWatch:
+async def _watch(feed: _Feed, state: FeedState, poll_interval: float) -> ChangeFeedWatch:
     clock = feed._container._core.clock
     while True:
         async for page in feed.pass_pages(state):

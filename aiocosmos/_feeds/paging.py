@@ -15,8 +15,8 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final, Generic, TypeVar
 
-from ._models import Page
-from .exceptions import InvalidContinuationToken, PagingError, ValidationError
+from .._wire.results import Page
+from ..exceptions import InvalidContinuationToken, PagingError, ValidationError
 
 __all__ = ["AsyncItemPaged", "FetchPage", "request_fingerprint", "check_max_item_count"]
 

@@ -33,9 +33,9 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
-from ._clock import Clock
-from ._config import ClientOptions
-from ._transport import Transport
+from .clock import Clock
+from .options import ClientOptions
+from .transport import Transport
 
 __all__ = [
     "AccountRegions", "LocationCache", "Region", "RegionRouter", "excluded_regions", "make_router", "parse_account",

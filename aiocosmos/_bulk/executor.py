@@ -1,35 +1,4 @@
-"""The bulk executor: many independent operations, grouped by partition key range, sent as non-atomic batches.
-
-``container.bulk(operations)`` takes any number of operations from a sync or async iterable and yields
-exactly one :class:`BulkOperationResult` per operation, in completion order (``result.index`` is the
-operation's position in the input). How it works (the design of the .NET, Java and JS executors):
-
-* **Routing.** Each operation's partition-key value is hashed to its effective partition key (EPK,
-  ``aiocosmos._murmurhash``: V2, V1 and hierarchical keys) and looked up in the container's cached
-  routing map, so operations are grouped by *physical* partition (partition key range).
-* **Batching.** Per range, operations are packed into requests of at most ``MAX_BULK_OPERATIONS`` (100)
-  operations and ``MAX_BULK_BYTES`` (220,201) bytes, sent as a non-atomic batch
-  (``x-ms-cosmos-batch-atomic: False``, ``x-ms-cosmos-batch-continue-on-error: True``) addressed with
-  ``x-ms-documentdb-partitionkeyrangeid``, each operation carrying its own ``partitionKey``. A partial
-  batch is sent once its oldest operation has waited ``flush_interval`` (0.1 s).
-* **Congestion control per range.** Each range has a window of concurrent requests. It starts at 1 and
-  doubles per round trip until the first throttle (slow start), then grows by one per round trip
-  without throttles (additive increase), up to ``max_concurrency_per_range``; any 429 (of the request,
-  or of an operation inside it) halves it, at most once per round trip, and pauses the range for the
-  ``retry-after`` the service asked for. (.NET and JS adjust once a second by +1 / -min(5, dop/2);
-  clocking on round trips reacts in milliseconds instead.)
-* **Retries.** Throttled operations (429 inside a batch response, or the whole request throttled) and
-  operations that were not applied (424, 449, connection refused) are sent again. After a 410 with
-  sub-status 1002/1007/1008 (split or merge) the routing map is re-read once and the operations are
-  re-routed to the new ranges.
-* **Guarantees.** Every operation gets exactly one result. An operation is only sent again when the
-  service did not apply it, except after an *ambiguous* failure (connection dropped after sending,
-  408/5xx): then reads and unconditional upserts are sent again (an upsert of the same body leaves the
-  same document), and the result says so (``result.replayed``). Every other write gets an error result
-  with ``may_have_been_applied`` True, never a silent second attempt.
-* **Backpressure.** At most ``max_pending`` operations are held at once (read but not yet yielded);
-  the source is read only as fast as results are consumed.
-"""
+"""The bulk executor (how it works: the package docstring, ``aiocosmos/_bulk/__init__.py``)."""
 
 from __future__ import annotations
 
@@ -37,20 +6,17 @@ import asyncio
 import bisect
 import contextlib
 import logging
-import time
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from . import _codec
-from ._batch import _operation
-from ._murmurhash import effective_partition_key
-from ._pipeline import Pipeline
-from ._routing import SPLIT_SUB_STATUSES, RoutingMap
-from .exceptions import (
+from .._feeds.epk import effective_partition_key
+from .._feeds.routing import SPLIT_SUB_STATUSES, RoutingMap
+from .._wire import codec
+from .._wire.pipeline import Pipeline
+from ..exceptions import (
     ConnectError,
     CosmosError,
     Gone,
@@ -58,11 +24,13 @@ from .exceptions import (
     TooManyRequests,
     TransportError,
     ValidationError,
-    error_class_for,
 )
+from .operations import encode_operation, split_partition_key_option
+from .ranges import MAX_BULK_BYTES, MAX_BULK_OPERATIONS, PendingOperation, RangeQueue
+from .results import BulkOperationResult, BulkStats, BulkSummary, operation_error
 
 if TYPE_CHECKING:
-    from ._container import ContainerProxy
+    from .._resources.container import ContainerProxy
 
 __all__ = [
     "BulkExecution",
@@ -76,9 +44,6 @@ __all__ = [
 
 _log = logging.getLogger("aiocosmos")
 
-MAX_BULK_OPERATIONS: Final = 100
-MAX_BULK_BYTES: Final = 220_201
-"""Bytes of operations per bulk request, as the .NET, Java and JS executors use."""
 FLUSH_INTERVAL: Final = 0.1
 MAX_CONCURRENCY_PER_RANGE: Final = 50
 MAX_PENDING: Final = 10_000
@@ -95,172 +60,10 @@ _PKRANGE: Final = "x-ms-documentdb-partitionkeyrangeid"
 _NOT_APPLIED_STATUSES: Final = frozenset({424, 449})
 
 
-class BulkOperationResult:
-    """The result of one bulk operation: success with its metadata, or an error.
-
-    ``index`` is the operation's position in the input and ``operation`` the operation as given;
-    ``operation_type``, ``item_id`` and ``partition_key`` (the header JSON) describe it. ``status_code``,
-    ``sub_status``, ``request_charge``, ``etag`` and ``resource_body`` are what the service answered
-    (``status_code`` 0 when no answer: see ``error``). ``error`` is None on success, else a
-    :class:`~aiocosmos.CosmosError` (``may_have_been_applied`` says whether a write may have happened).
-    ``attempts`` counts the times it was sent; ``replayed`` is True when it was sent again after an
-    ambiguous failure (only reads and unconditional upserts are).
-    """
-
-    __slots__ = ("attempts", "error", "etag", "index", "item_id", "operation", "operation_type", "partition_key",
-                 "replayed", "request_charge", "resource_body", "status_code", "sub_status")
-
-    def __init__(self, index: int, operation: Any, operation_type: str, item_id: str | None,
-                 partition_key: str | None) -> None:
-        self.index = index
-        self.operation = operation
-        self.operation_type = operation_type
-        self.item_id = item_id
-        self.partition_key = partition_key
-        self.status_code = 0
-        self.sub_status = 0
-        self.request_charge = 0.0
-        self.etag: str | None = None
-        self.resource_body: dict[str, Any] | None = None
-        self.error: CosmosError | None = None
-        self.attempts = 0
-        self.replayed = False
-
-    @property
-    def succeeded(self) -> bool:
-        return self.error is None
-
-    @property
-    def may_have_been_applied(self) -> bool:
-        """True on success, and on errors after which the write may have happened."""
-        return self.error is None or self.error.may_have_been_applied
-
-    def __repr__(self) -> str:
-        what = "ok" if self.error is None else f"error={type(self.error).__name__}"
-        return (f"BulkOperationResult(index={self.index}, operation_type={self.operation_type!r}, "
-                f"item_id={self.item_id!r}, status_code={self.status_code}, {what})")
-
-
-@attrs.define
-class BulkStats:
-    """Live counters of a bulk execution (read them while it runs, e.g. for a progress bar)."""
-
-    read: int = 0
-    """Operations taken from the source."""
-    succeeded: int = 0
-    failed: int = 0
-    request_charge: float = 0.0
-    requests: int = 0
-    throttles: int = 0
-    """429s taken: whole requests and operations inside responses."""
-    retries: int = 0
-    """Operations sent again (after throttles, splits and not-applied failures)."""
-    splits: int = 0
-    started: float = attrs.field(factory=time.monotonic)
-
-    @property
-    def done(self) -> int:
-        return self.succeeded + self.failed
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-
-@attrs.frozen
-class BulkSummary:
-    """What ``bulk_upsert`` did: counts, total RU, and the failed operations' results."""
-
-    total: int
-    succeeded: int
-    failed: int
-    request_charge: float
-    throttles: int
-    retries: int
-    elapsed: float
-    failures: tuple[BulkOperationResult, ...]
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0
-
-
-class _Op:
-    __slots__ = ("epk", "result", "retries", "safe_to_replay", "wire")
-
-    def __init__(self, result: BulkOperationResult, wire: bytes, epk: str, safe_to_replay: bool) -> None:
-        self.result = result
-        self.wire = wire
-        self.epk = epk
-        self.safe_to_replay = safe_to_replay
-        self.retries = 0
-
-
-class _Range:
-    __slots__ = ("buffer", "buffered_bytes", "dead", "epoch", "first_at", "id", "in_flight", "limit",
-                 "paused_until", "slow_start", "task", "wake", "window_done")
-
-    def __init__(self, range_id: str) -> None:
-        self.id = range_id
-        self.buffer: deque[_Op] = deque()
-        self.buffered_bytes = 0
-        self.first_at = 0.0
-        self.in_flight = 0
-        self.limit = 1
-        self.slow_start = True
-        self.window_done = 0
-        self.epoch = 0
-        self.paused_until = 0.0
-        self.wake = asyncio.Event()
-        self.dead = False
-        self.task: asyncio.Task[None] | None = None
-
-    def full(self) -> bool:
-        return len(self.buffer) >= MAX_BULK_OPERATIONS or self.buffered_bytes >= MAX_BULK_BYTES
-
-    def take(self) -> list[_Op]:
-        batch: list[_Op] = []
-        size = 2
-        while self.buffer and len(batch) < MAX_BULK_OPERATIONS:
-            op = self.buffer[0]
-            if batch and size + len(op.wire) + 1 > MAX_BULK_BYTES:
-                break
-            self.buffer.popleft()
-            self.buffered_bytes -= len(op.wire)
-            size += len(op.wire) + 1
-            batch.append(op)
-        return batch
-
-    def on_success(self, max_limit: int) -> None:
-        """A request of this range came back without a throttle: grow the window, once per window."""
-        self.window_done += 1
-        if self.window_done >= self.limit:
-            self.window_done = 0
-            self.limit = min(max_limit, self.limit * 2 if self.slow_start else self.limit + 1)
-
-    def on_throttle(self, epoch: int, retry_after: float, now: float) -> None:
-        """A 429: halve the window (once per window: requests sent before the last cut don't count)."""
-        self.slow_start = False
-        if epoch == self.epoch:
-            self.epoch += 1
-            self.limit = max(1, self.limit // 2)
-            self.window_done = 0
-        self.paused_until = max(self.paused_until, now + retry_after)
-
-
 def _bulk_pipeline(pipeline: Pipeline) -> Pipeline:
     """The client's pipeline without its own 429 retries: the executor sees every throttle (its
     congestion signal) and retries the operations itself. Same transport, signer and connections."""
     return pipeline.with_policy(attrs.evolve(pipeline.policy, max_throttle_retries=0))
-
-
-def _split_options(entry: object) -> tuple[object, Any, bool]:
-    """The operation without its ``partition_key`` option, that value, and whether one was given."""
-    if isinstance(entry, tuple | list) and len(entry) == 3 and isinstance(entry[2], Mapping) \
-            and "partition_key" in entry[2]:
-        options = {k: v for k, v in entry[2].items() if k != "partition_key"}
-        return (entry[0], entry[1], options), entry[2]["partition_key"], True
-    return entry, None, False
 
 
 class BulkExecution:
@@ -298,7 +101,7 @@ class BulkExecution:
         self.stats = BulkStats()
         self._results: asyncio.Queue[BulkOperationResult | None] = asyncio.Queue()
         self._crash: BaseException | None = None
-        self._ranges: dict[str, _Range] = {}
+        self._ranges: dict[str, RangeQueue] = {}
         self._map: RoutingMap | None = None
         self._mins: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -422,11 +225,11 @@ class BulkExecution:
     def _admit(self, index: int, entry: object, definition: Any) -> None:
         self._outstanding += 1
         self.stats.read += 1
-        operation, partition_key, has_key = _split_options(entry)
+        operation, partition_key, has_key = split_partition_key_option(entry)
         kind = str(entry[0]).capitalize() if isinstance(entry, tuple | list) and entry else "?"
         result = BulkOperationResult(index, entry, kind, None, None)
         try:
-            wire = _operation(operation)
+            wire = encode_operation(operation)
             result.operation_type = wire["operationType"]
             result.item_id = str(wire["id"]) if "id" in wire else str(wire["resourceBody"]["id"])
             if has_key:
@@ -436,10 +239,10 @@ class BulkExecution:
             else:
                 raise ValidationError(f"{kind.lower()!r} in bulk needs the option {{'partition_key': ...}}")
             result.partition_key = header
-            components = _codec.loads(header)
+            components = codec.loads(header)
             wire["partitionKey"] = header
-            data = _codec.dumps(wire, what="operation")
-            if len(data) > _codec.MAX_DOCUMENT_BYTES + 1024:
+            data = codec.dumps(wire, what="operation")
+            if len(data) > codec.MAX_DOCUMENT_BYTES + 1024:
                 raise ValidationError(f"the operation is {len(data)} bytes as JSON; an item is at most 2 MB")
             epk = effective_partition_key(components, definition.kind, definition.version)
         except ValidationError as exc:
@@ -449,7 +252,7 @@ class BulkExecution:
             return
         safe = wire["operationType"] == "Read" or (
             wire["operationType"] == "Upsert" and "ifMatch" not in wire and "ifNoneMatch" not in wire)
-        self._route(_Op(result, data, epk, safe))
+        self._route(PendingOperation(result, data, epk, safe))
 
     # -- routing -------------------------------------------------------------------------------
 
@@ -457,7 +260,7 @@ class BulkExecution:
         self._map = routing_map
         self._mins = [r.min_inclusive for r in routing_map.ranges]
 
-    def _route(self, op: _Op) -> None:
+    def _route(self, op: PendingOperation) -> None:
         if self._closed:
             return
         assert self._map is not None
@@ -465,7 +268,7 @@ class BulkExecution:
         pkrange = self._map.ranges[position]
         r = self._ranges.get(pkrange.id)
         if r is None or r.dead:
-            r = self._ranges[pkrange.id] = _Range(pkrange.id)
+            r = self._ranges[pkrange.id] = RangeQueue(pkrange.id)
             r.task = self._spawn(self._dispatch(r))
         if not r.buffer:
             r.first_at = asyncio.get_running_loop().time()
@@ -474,7 +277,7 @@ class BulkExecution:
         if len(r.buffer) == 1 or r.full():
             r.wake.set()
 
-    def _later(self, delay: float, op: _Op) -> None:
+    def _later(self, delay: float, op: PendingOperation) -> None:
         if delay <= 0:
             self._route(op)
             return
@@ -516,7 +319,7 @@ class BulkExecution:
 
     # -- per range -----------------------------------------------------------------------------
 
-    async def _dispatch(self, r: _Range) -> None:
+    async def _dispatch(self, r: RangeQueue) -> None:
         loop = asyncio.get_running_loop()
         while not r.dead:
             if not r.buffer:
@@ -542,7 +345,7 @@ class BulkExecution:
             r.in_flight += 1
             self._spawn(self._send(r, batch, r.epoch))
 
-    async def _send(self, r: _Range, batch: list[_Op], epoch: int) -> None:
+    async def _send(self, r: RangeQueue, batch: list[PendingOperation], epoch: int) -> None:
         container = self._container
         core = container._core
         stale = self._map
@@ -597,7 +400,7 @@ class BulkExecution:
                 self._fail_all(batch, exc)
                 return
             core.session_tokens.capture(container._link, response_headers.get("x-ms-session-token"))
-            parsed = _codec.loads(data) if data else None
+            parsed = codec.loads(data) if data else None
             if not isinstance(parsed, list) or len(parsed) != len(batch) or \
                     not all(isinstance(raw, dict) for raw in parsed):
                 self._fail_all(batch, HttpResponseError(
@@ -619,12 +422,12 @@ class BulkExecution:
                     wait = raw.get("retryAfterMilliseconds")
                     delay = wait / 1000.0 if isinstance(wait, int | float) and wait > 0 else 0.1
                     throttled_after = max(throttled_after or 0.0, delay)
-                    self._retry(op, _op_error(raw, code, sub), delay)
+                    self._retry(op, operation_error(raw, code, sub), delay)
                 elif code == 410 and sub in SPLIT_SUB_STATUSES:
                     await self._reroute(stale)
-                    self._retry(op, _op_error(raw, code, sub), 0.0)
+                    self._retry(op, operation_error(raw, code, sub), 0.0)
                 elif code in _NOT_APPLIED_STATUSES:
-                    self._retry(op, _op_error(raw, code, sub), 0.05)
+                    self._retry(op, operation_error(raw, code, sub), 0.05)
                 else:
                     result = op.result
                     result.status_code, result.sub_status = code, sub
@@ -635,7 +438,7 @@ class BulkExecution:
                         result.etag = etag if isinstance(etag, str) and etag else (
                             result.resource_body.get("_etag") if result.resource_body else None)
                     else:
-                        result.error = _op_error(raw, code, sub)
+                        result.error = operation_error(raw, code, sub)
                     self._finish(result)
             charge_header = response_headers.get("x-ms-request-charge")
             if charge_header and not any(isinstance(raw.get("requestCharge"), int | float) for raw in parsed):
@@ -650,7 +453,7 @@ class BulkExecution:
 
     # -- outcomes ------------------------------------------------------------------------------
 
-    def _retry(self, op: _Op, error: CosmosError, delay: float) -> None:
+    def _retry(self, op: PendingOperation, error: CosmosError, delay: float) -> None:
         if op.retries >= self._max_retries:
             self._fail(op, error)
             return
@@ -658,14 +461,14 @@ class BulkExecution:
         self.stats.retries += 1
         self._later(delay, op)
 
-    def _fail(self, op: _Op, error: CosmosError) -> None:
+    def _fail(self, op: PendingOperation, error: CosmosError) -> None:
         result = op.result
         result.error = error
         if isinstance(error, HttpResponseError):
             result.status_code, result.sub_status = error.status_code, error.sub_status
         self._finish(result)
 
-    def _fail_all(self, batch: list[_Op], error: CosmosError) -> None:
+    def _fail_all(self, batch: list[PendingOperation], error: CosmosError) -> None:
         for op in batch:
             self._fail(op, error)
 
@@ -675,19 +478,6 @@ class BulkExecution:
         else:
             self.stats.failed += 1
         self._results.put_nowait(result)
-
-
-def _op_error(raw: Mapping[str, Any], status: int, sub_status: int) -> HttpResponseError:
-    body = raw.get("resourceBody")
-    message = ""
-    code = ""
-    if isinstance(body, dict):
-        message = str(body.get("message") or "")
-        code = str(body.get("code") or "")
-    cls = error_class_for(status, sub_status)
-    error = cls(message or f"the operation failed with status {status}/{sub_status}", status_code=status,
-                sub_status=sub_status, code=code)
-    return error
 
 
 async def bulk_upsert(

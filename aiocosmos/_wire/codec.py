@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import orjson
 
-from .exceptions import ValidationError
+from ..exceptions import ValidationError
 
 __all__ = ["dumps", "dumps_document", "loads", "MAX_DOCUMENT_BYTES"]
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
 
 __all__ = ["FailureKind", "RetryPolicy", "RetryState", "classify_status"]
 

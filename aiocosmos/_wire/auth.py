@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from typing import Any, Final, Protocol
 from urllib.parse import quote
 
-from ._clock import Clock
-from .exceptions import ConfigurationError, ValidationError
+from ..exceptions import ConfigurationError, ValidationError
+from .clock import Clock
 
 __all__ = ["Signer", "MasterKeySigner", "ResourceTokenSigner", "AadTokenCache", "TokenCredential"]
 

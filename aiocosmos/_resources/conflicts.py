@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from ._models import ResourceResponse
-from ._paging import AsyncItemPaged
-from ._paths import quote_id, validate_id
+from .._feeds.paging import AsyncItemPaged
+from .._wire.paths import loose_partition_header, quote_id, validate_id
+from .._wire.results import ResourceResponse
 
 if TYPE_CHECKING:
-    from ._container import ContainerProxy
+    from .container import ContainerProxy
 
 __all__ = ["list_conflicts", "query_conflicts", "get_conflict", "delete_conflict"]
 
@@ -46,9 +46,8 @@ async def _partition_header(
 ) -> tuple[str, float | None]:
     """The partition-key header: the value's types are checked before any I/O, its arity against the container's
     key definition (read once per client, then cached)."""
-    from ._container import _loose_partition_header
 
-    _loose_partition_header(partition_key)
+    loose_partition_header(partition_key)
     return await container._partition_header(partition_key, timeout)
 
 
@@ -68,7 +67,6 @@ def query_conflicts(
     max_item_count: int | None,
     timeout: float | None,
 ) -> AsyncItemPaged[dict[str, Any]]:
-    from ._container import _loose_partition_header
 
     headers: dict[str, str] = {}
     if partition_key is None:  # as in azure-cosmos and query_items: None means every partition
@@ -77,7 +75,7 @@ def query_conflicts(
         definition = container._core.partition_keys.get(container._link)
         # No I/O here (the pager is lazy): without a cached definition only the value itself is checked.
         headers[_PK] = (definition.header_for(partition_key) if definition is not None
-                        else _loose_partition_header(partition_key))
+                        else loose_partition_header(partition_key))
     return container._core.feed(f"{container._path}/conflicts", _TYPE, container._link, _FEED_KEY, query=query,
                                 parameters=parameters, max_item_count=max_item_count, headers=headers,
                                 timeout=timeout)

@@ -20,19 +20,19 @@ from typing import Any, Final, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from . import _codec
-from ._auth import AadTokenCache, Signer
-from ._clock import Clock, DateCache
-from ._regions import Region, RegionRouter, request_exclusions
-from ._retry import FailureKind, RetryPolicy, RetryState, classify_status
-from ._transport import Transport
-from .exceptions import (
+from ..exceptions import (
     ConnectError,
     HttpResponseError,
     OperationTimeout,
     TransportError,
     error_from_response,
 )
+from . import codec
+from .auth import AadTokenCache, Signer
+from .clock import Clock, DateCache
+from .regions import Region, RegionRouter, request_exclusions
+from .retry import FailureKind, RetryPolicy, RetryState, classify_status
+from .transport import Transport
 
 __all__ = ["Pipeline", "RawResponse", "API_VERSION"]
 
@@ -203,7 +203,7 @@ class Pipeline:
         status, response_headers, data = await transport.send("GET", "/", headers, None, timeout)
         if status >= 400:
             raise error_from_response(status, response_headers, data)
-        return _codec.loads(data) if data else {}
+        return codec.loads(data) if data else {}
 
     async def _request_regions(
         self,

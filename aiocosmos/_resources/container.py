@@ -2,81 +2,40 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from . import _codec
-from ._models import ResourceResponse
-from ._paging import AsyncItemPaged
-from ._paths import PartitionKey, partition_key_header, quote_id, validate_id
-from .exceptions import ValidationError
+from .._bulk.executor import BulkExecution, bulk_upsert
+from .._feeds.change_feed import query_items_change_feed, watch_changes
+from .._feeds.paging import AsyncItemPaged
+from .._feeds.routing import FeedRange, FeedRangeListing, feed_range_for_partition_key
+from .._query_engine import cross_partition_pager
+from .._wire import codec
+from .._wire.documents import PATCH_OPERATIONS, check_document, check_etag, check_item_id, check_patch, write_options
+from .._wire.paths import PartitionKey, loose_partition_header, quote_id
+from .._wire.results import ResourceResponse
+from ..exceptions import ValidationError
+from .attachments import get_attachments_client
+from .batch import delete_all_items_by_partition_key, execute_item_batch
+from .conflicts import delete_conflict, get_conflict, list_conflicts, query_conflicts
+from .offers import get_throughput, replace_throughput
+from .read_many import read_items
+from .scripts import ScriptsProxy
 
 if TYPE_CHECKING:
-    from ._attachments import AttachmentsProxy
-    from ._batch import BatchResponse, ReadManyResult
-    from ._bulk import BulkExecution, BulkSummary
-    from ._change_feed import ChangeFeedPaged, ChangeFeedStart, ChangeFeedWatch
-    from ._core import ClientCore
-    from ._database import DatabaseProxy, ThroughputProperties
-    from ._offers import ThroughputResponse
-    from ._routing import FeedRange, FeedRangeListing
-    from ._scripts import ScriptsProxy
+    from .._bulk.executor import BulkSummary
+    from .._feeds.change_feed import ChangeFeedPaged, ChangeFeedStart, ChangeFeedWatch
+    from .._feeds.core import ClientCore
+    from .attachments import AttachmentsProxy
+    from .batch import BatchResponse
+    from .database import DatabaseProxy
+    from .offers import ThroughputProperties, ThroughputResponse
+    from .read_many import ReadManyResult
 
 __all__ = ["ContainerProxy", "PATCH_OPERATIONS"]
 
-PATCH_OPERATIONS: Final = frozenset({"add", "set", "replace", "remove", "incr", "move"})
-_MAX_PATCH_OPERATIONS: Final = 10
 _PK: Final = "x-ms-documentdb-partitionkey"
 _JSON: Final = "application/json"
-
-
-def _item_id(item: str | Mapping[str, Any]) -> str:
-    if isinstance(item, Mapping):
-        return validate_id(item.get("id"), "item id")
-    return validate_id(item, "item id")
-
-
-def _document(body: object, *, auto_id: bool = False) -> dict[str, Any]:
-    if isinstance(body, ResourceResponse):
-        body = body.body
-    if not isinstance(body, dict):
-        raise ValidationError(f"an item body must be a dict, got {type(body).__name__}")
-    if "id" not in body:
-        if not auto_id:
-            raise ValidationError(
-                "the item has no 'id' (pass enable_automatic_id_generation=True to have one generated)"
-            )
-        body = {**body, "id": str(uuid.uuid4())}  # the caller's dict is left untouched
-    validate_id(body["id"], "item id")
-    return body
-
-
-def _check_patch(operations: object) -> list[dict[str, Any]]:
-    if not isinstance(operations, Sequence) or isinstance(operations, str | bytes) or not operations:
-        raise ValidationError("patch_operations must be a non-empty list of operations")
-    if len(operations) > _MAX_PATCH_OPERATIONS:
-        raise ValidationError(
-            f"a patch takes at most {_MAX_PATCH_OPERATIONS} operations, got {len(operations)}"
-        )
-    checked = []
-    for operation in operations:
-        if not isinstance(operation, Mapping):
-            raise ValidationError(f"a patch operation must be a dict, got {operation!r}")
-        op, path = operation.get("op"), operation.get("path")
-        if op not in PATCH_OPERATIONS:
-            raise ValidationError(f"patch op must be one of {sorted(PATCH_OPERATIONS)}, got {op!r}")
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ValidationError(f"patch path must start with '/', got {path!r} in {dict(operation)!r}")
-        if op in ("add", "set", "replace", "incr") and "value" not in operation:
-            raise ValidationError(f"patch op {op!r} needs a 'value': {dict(operation)!r}")
-        if op == "incr" and (not isinstance(operation["value"], int | float) or isinstance(operation["value"], bool)):
-            raise ValidationError(f"patch op 'incr' needs a number, got {operation['value']!r}")
-        if op == "move" and not (isinstance(operation.get("from"), str) and operation["from"].startswith("/")):
-            raise ValidationError(f"patch op 'move' needs a 'from' path: {dict(operation)!r}")
-        checked.append(dict(operation))
-    return checked
-
 
 class ContainerProxy:
     """A container. Cheap to create (no I/O); get one with ``database.get_container_client(id)``.
@@ -138,7 +97,7 @@ class ContainerProxy:
         extra: dict[str, str],
         timeout: float | None,
     ) -> ResourceResponse:
-        data = _codec.dumps_document(document)  # NaN, non-JSON values and the 2 MB limit: before I/O
+        data = codec.dumps_document(document)  # NaN, non-JSON values and the 2 MB limit: before I/O
         definition = self._core.partition_keys.get(self._link)
         if definition is None:
             definition, timeout = await self._load_definition(timeout)
@@ -148,7 +107,7 @@ class ContainerProxy:
             method, path, "docs", link, headers=extra, body=data, idempotent=False, timeout=timeout
         )
         self._core.session_tokens.capture(self._link, headers.get("x-ms-session-token"))
-        return ResourceResponse(_codec.loads(body) if body else {}, headers, status)
+        return ResourceResponse(codec.loads(body) if body else {}, headers, status)
 
     async def create_item(
         self,
@@ -161,8 +120,8 @@ class ContainerProxy:
         timeout: float | None = None,
     ) -> ResourceResponse:
         """Create an item; 409 Conflict if its id exists in its logical partition."""
-        document = _document(body, auto_id=enable_automatic_id_generation)
-        extra = _write_options(indexing_directive, pre_trigger_include, post_trigger_include)
+        document = check_document(body, auto_id=enable_automatic_id_generation)
+        extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
         return await self._write("POST", self._docs_path, self._link, document, extra, timeout)
 
     async def upsert_item(
@@ -176,11 +135,11 @@ class ContainerProxy:
         timeout: float | None = None,
     ) -> ResourceResponse:
         """Create the item, or replace it if its id exists (``etag``: only if unchanged since)."""
-        document = _document(body)
-        extra = _write_options(indexing_directive, pre_trigger_include, post_trigger_include)
+        document = check_document(body)
+        extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
         extra["x-ms-documentdb-is-upsert"] = "True"
         if etag is not None:
-            extra["If-Match"] = _check_etag(etag)
+            extra["If-Match"] = check_etag(etag)
         return await self._write("POST", self._docs_path, self._link, document, extra, timeout)
 
     async def replace_item(
@@ -196,13 +155,13 @@ class ContainerProxy:
     ) -> ResourceResponse:
         """Replace an existing item (404 if missing). With ``etag``, only if it is unchanged since
         that version (412 PreconditionFailed otherwise)."""
-        item_id = _item_id(item)
-        document = _document(body)
+        item_id = check_item_id(item)
+        document = check_document(body)
         if document["id"] != item_id:
             raise ValidationError(f"replace_item: body id {document['id']!r} differs from item id {item_id!r}")
-        extra = _write_options(indexing_directive, pre_trigger_include, post_trigger_include)
+        extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
         if etag is not None:
-            extra["If-Match"] = _check_etag(etag)
+            extra["If-Match"] = check_etag(etag)
         return await self._write("PUT", self._docs_path + "/" + quote_id(item_id), self._docs_link + item_id,
                                  document, extra, timeout)
 
@@ -217,7 +176,7 @@ class ContainerProxy:
         self, item: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
     ) -> ResourceResponse:
         """Read one item by id and partition-key value (404 NotFound if missing)."""
-        item_id = _item_id(item)
+        item_id = check_item_id(item)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header}
         session = self._core.session_tokens.get(self._link)
@@ -227,7 +186,7 @@ class ContainerProxy:
             "GET", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
             headers=headers, idempotent=True, timeout=timeout,
         )
-        return ResourceResponse(_codec.loads(body), response_headers, status)
+        return ResourceResponse(codec.loads(body), response_headers, status)
 
     async def delete_item(
         self,
@@ -238,17 +197,17 @@ class ContainerProxy:
         timeout: float | None = None,
     ) -> ResourceResponse:
         """Delete one item (404 if missing; with ``etag``, 412 if it changed since)."""
-        item_id = _item_id(item)
+        item_id = check_item_id(item)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header}
         if etag is not None:
-            headers["If-Match"] = _check_etag(etag)
+            headers["If-Match"] = check_etag(etag)
         status, response_headers, body = await self._core.request(
             "DELETE", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
             headers=headers, idempotent=False, timeout=timeout,
         )
         self._core.session_tokens.capture(self._link, response_headers.get("x-ms-session-token"))
-        return ResourceResponse(_codec.loads(body) if body else {}, response_headers, status)
+        return ResourceResponse(codec.loads(body) if body else {}, response_headers, status)
 
     async def patch_item(
         self,
@@ -266,23 +225,23 @@ class ContainerProxy:
         conditional: 412 PreconditionFailed when they do not hold. Never retried after an ambiguous
         failure: an ``incr`` applied twice would count twice.
         """
-        item_id = _item_id(item)
-        request: dict[str, Any] = {"operations": _check_patch(patch_operations)}
+        item_id = check_item_id(item)
+        request: dict[str, Any] = {"operations": check_patch(patch_operations)}
         if filter_predicate is not None:
             if not isinstance(filter_predicate, str) or not filter_predicate.strip():
                 raise ValidationError(f"filter_predicate must be a SQL filter string, got {filter_predicate!r}")
             request["condition"] = filter_predicate
-        data = _codec.dumps(request, what="patch operations")
+        data = codec.dumps(request, what="patch operations")
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header, "Content-Type": "application/json-patch+json"}
         if etag is not None:
-            headers["If-Match"] = _check_etag(etag)
+            headers["If-Match"] = check_etag(etag)
         status, response_headers, body = await self._core.request(
             "PATCH", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
             headers=headers, body=data, idempotent=False, timeout=timeout,
         )
         self._core.session_tokens.capture(self._link, response_headers.get("x-ms-session-token"))
-        return ResourceResponse(_codec.loads(body) if body else {}, response_headers, status)
+        return ResourceResponse(codec.loads(body) if body else {}, response_headers, status)
 
     # -- feeds and queries -----------------------------------------------------------------------
 
@@ -320,7 +279,7 @@ class ContainerProxy:
             definition = self._core.partition_keys.get(self._link)
             # Without the definition (no I/O here: the pager is lazy) only the value itself is checked.
             headers[_PK] = (definition.header_for(partition_key) if definition is not None
-                            else _loose_partition_header(partition_key))
+                            else loose_partition_header(partition_key))
         if enable_scan_in_query is not None:
             headers["x-ms-documentdb-query-enable-scan"] = str(bool(enable_scan_in_query))
         if populate_query_metrics is not None:
@@ -330,8 +289,6 @@ class ContainerProxy:
                                 session_container=self._link, timeout=timeout)
         if partition_key is not None:
             return pager
-        from ._query_engine import cross_partition_pager
-
         return cross_partition_pager(self._core, self._link, self._path, self._docs_path, pager, query,
                                      parameters, headers, max_item_count, max_concurrency, timeout)
 
@@ -340,27 +297,21 @@ class ContainerProxy:
     @property
     def scripts(self) -> ScriptsProxy:
         """Stored procedures, triggers and user-defined functions of this container (no I/O)."""
-        from ._scripts import ScriptsProxy
-
         return ScriptsProxy(self)
 
-    # -- attachments (aiocosmos/_attachments.py) -------------------------------------------------
+    # -- attachments (attachments.py) ----------------------------------------------------------
 
     def get_attachments_client(self, item: str | Mapping[str, Any], partition_key: Any) -> AttachmentsProxy:
         """The attachments of one item, a legacy feature (no I/O): create, upsert, read, replace, delete,
         list and query reference attachments, or upload media. ``partition_key`` is the item's."""
-        from ._attachments import get_attachments_client
-
         return get_attachments_client(self, item, partition_key)
 
-    # -- conflicts (aiocosmos/_conflicts.py) -----------------------------------------------------
+    # -- conflicts (conflicts.py) --------------------------------------------------------------
 
     def list_conflicts(
         self, *, max_item_count: int | None = None, timeout: float | None = None
     ) -> AsyncItemPaged[dict[str, Any]]:
         """Every conflict that multi-region writes left in the container, page by page."""
-        from ._conflicts import list_conflicts
-
         return list_conflicts(self, max_item_count=max_item_count, timeout=timeout)
 
     def query_conflicts(
@@ -373,8 +324,6 @@ class ContainerProxy:
         timeout: float | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
         """Conflicts matching a SQL query; with ``partition_key``, only that logical partition's."""
-        from ._conflicts import query_conflicts
-
         return query_conflicts(self, query, parameters=parameters, partition_key=partition_key,
                                max_item_count=max_item_count, timeout=timeout)
 
@@ -382,24 +331,18 @@ class ContainerProxy:
         self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
     ) -> ResourceResponse:
         """Read one conflict by id and the partition key of its item (404 NotFound if missing)."""
-        from ._conflicts import get_conflict
-
         return await get_conflict(self, conflict, partition_key, timeout=timeout)
 
     async def delete_conflict(
         self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
     ) -> ResourceResponse:
         """Delete one conflict (404 if missing); returns an empty mapping with the metadata."""
-        from ._conflicts import delete_conflict
-
         return await delete_conflict(self, conflict, partition_key, timeout=timeout)
 
-    # -- throughput (aiocosmos/_offers.py) -------------------------------------------------------
+    # -- throughput (offers.py) ----------------------------------------------------------------
 
     async def get_throughput(self, *, timeout: float | None = None) -> ThroughputResponse:
         """The container's dedicated throughput (NotFound, sub-status 10004, if it has none)."""
-        from ._offers import get_throughput
-
         return await get_throughput(self, timeout=timeout)
 
     async def replace_throughput(
@@ -407,11 +350,9 @@ class ContainerProxy:
     ) -> ThroughputResponse:
         """Set the container's dedicated throughput: an int (manual RU/s, >= 400 in steps of 100) or
         ``ThroughputProperties(auto_scale_max_throughput=...)`` for an autoscale container."""
-        from ._offers import replace_throughput
-
         return await replace_throughput(self, throughput, timeout=timeout)
 
-    # -- transactional batch, read-many, delete by partition key (aiocosmos/_batch.py) -----------
+    # -- transactional batch, read-many, delete by partition key (batch.py, read_many.py) ------
 
     async def execute_item_batch(
         self,
@@ -429,8 +370,6 @@ class ContainerProxy:
         JSON, the 2 MB body limit, each item's partition key) is checked before the batch is sent.
         Raises BatchOperationError naming the failed operation when the service refuses the batch.
         """
-        from ._batch import execute_item_batch
-
         return await execute_item_batch(self, batch_operations, partition_key, timeout=timeout)
 
     async def read_items(
@@ -444,13 +383,11 @@ class ContainerProxy:
         are left out), with the total ``request_charge``. One query per logical partition (a point
         read when a partition has one id), at most ``max_concurrency`` (default 5) at a time.
         ``timeout`` is one deadline for all of them."""
-        from ._batch import read_items
-
         return await read_items(self, items, max_concurrency=max_concurrency, timeout=timeout)
 
     read_many = read_items
 
-    # -- bulk (aiocosmos/_bulk.py) ------------------------------------------------------------------
+    # -- bulk (aiocosmos/_bulk/) -------------------------------------------------------------------
 
     def bulk(
         self,
@@ -467,16 +404,12 @@ class ContainerProxy:
         exactly one BulkOperationResult per operation (``result.index`` is its input position).
         Operations are batch tuples; read, delete and patch take ``{"partition_key": value}`` as option.
         ``timeout`` applies to each request."""
-        from ._bulk import BulkExecution
-
         return BulkExecution(self, operations, max_concurrency_per_range=max_concurrency_per_range,
                              max_pending=max_pending, flush_interval=flush_interval,
                              max_operation_retries=max_operation_retries, timeout=timeout)
 
     async def bulk_upsert(self, items: Iterable[Any] | AsyncIterable[Any], **options: Any) -> BulkSummary:
         """Upsert every item with the bulk executor; return a BulkSummary (counts, RU, failures)."""
-        from ._bulk import bulk_upsert
-
         return await bulk_upsert(self, items, **options)
 
     async def delete_all_items_by_partition_key(
@@ -484,17 +417,14 @@ class ContainerProxy:
     ) -> ResourceResponse:
         """Ask the service to delete every item of one logical partition, in the background (it may
         need to be enabled on the account). Never retried after an ambiguous failure."""
-        from ._batch import delete_all_items_by_partition_key
-
         return await delete_all_items_by_partition_key(self, partition_key, timeout=timeout)
 
-    # -- feed ranges and the change feed (aiocosmos/_routing.py, aiocosmos/_change_feed.py) -------
+    # -- feed ranges and the change feed (aiocosmos/_feeds/) ----------------------------------
 
     def read_feed_ranges(self, *, force_refresh: bool = False, timeout: float | None = None) -> FeedRangeListing:
         """One FeedRange per physical partition, in key order: ``await`` it for a list, or ``async for``
         over it as with azure-cosmos. Served from the client's cached routing map (read on first use;
         ``force_refresh=True`` re-reads it)."""
-        from ._routing import FeedRangeListing
 
         async def load() -> list[FeedRange]:
             routing = await self._core.routing_maps.get(
@@ -508,9 +438,8 @@ class ContainerProxy:
         """The feed range of one partition-key value (``None`` is JSON null): the point of its
         effective-partition-key hash, or for a prefix of a hierarchical key the range of every key
         under it. Reads the container's definition once (cached); no other I/O."""
-        from ._routing import feed_range_for_partition_key
 
-        _loose_partition_header(partition_key)  # the value itself, before any I/O
+        loose_partition_header(partition_key)  # the value itself, before any I/O
         definition = self._core.partition_keys.get(self._link)
         if definition is None:
             definition, _ = await self._load_definition(timeout)
@@ -519,8 +448,6 @@ class ContainerProxy:
     async def is_feed_range_subset(self, parent_feed_range: Any, child_feed_range: Any) -> bool:
         """Whether ``child_feed_range`` lies within ``parent_feed_range`` (FeedRanges or their
         azure-cosmos forms). No I/O."""
-        from ._routing import FeedRange
-
         return FeedRange.from_json(child_feed_range).is_subset_of(FeedRange.from_json(parent_feed_range))
 
     def query_items_change_feed(
@@ -544,8 +471,6 @@ class ContainerProxy:
         ``continuation``), which carries the scope, mode and position. Nothing is fetched until
         iteration starts; every argument and token is checked here, before any I/O.
         """
-        from ._change_feed import query_items_change_feed
-
         return query_items_change_feed(
             self, start_time=start_time, partition_key=partition_key, feed_range=feed_range,
             continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,
@@ -568,51 +493,8 @@ class ContainerProxy:
         ``continuation`` wins over ``start_time``). Between passes over the partitions it sleeps
         ``poll_interval`` seconds on the client's clock; throttling is retried as for every read.
         Cancel the consuming task to stop (no request is left behind)."""
-        from ._change_feed import watch_changes
-
         return watch_changes(
             self, poll_interval=poll_interval, start_time=start_time, partition_key=partition_key,
             feed_range=feed_range, continuation=continuation, max_item_count=max_item_count, mode=mode,
             timeout=timeout,
         )
-
-
-def _loose_partition_header(value: Any) -> str:
-    return partition_key_header(list(value) if isinstance(value, list | tuple) else [value])
-
-
-def _check_etag(etag: object) -> str:
-    if not isinstance(etag, str) or not etag:
-        raise ValidationError(f"etag must be the non-empty string the service returned, got {etag!r}")
-    return etag
-
-
-def _write_options(
-    indexing_directive: str | None,
-    pre_trigger_include: str | Sequence[str] | None,
-    post_trigger_include: str | Sequence[str] | None,
-) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if indexing_directive is not None:
-        if indexing_directive not in ("Include", "Exclude", "Default"):
-            raise ValidationError(f"indexing_directive must be 'Include', 'Exclude' or 'Default', "
-                                  f"got {indexing_directive!r}")
-        headers["x-ms-indexing-directive"] = indexing_directive
-    for header, triggers, what in (
-        ("x-ms-documentdb-pre-trigger-include", pre_trigger_include, "pre-trigger id"),
-        ("x-ms-documentdb-post-trigger-include", post_trigger_include, "post-trigger id"),
-    ):
-        if triggers is None:
-            continue
-        if isinstance(triggers, str | bytes | bytearray) or not isinstance(triggers, Sequence):
-            # One id (a str; anything else is refused by validate_id).
-            headers[header] = validate_id(triggers, what)
-            continue
-        # Several ids: sent comma-separated, as azure-cosmos does, so an id in a list may not hold a comma.
-        if not triggers:
-            raise ValidationError(f"{what}s: the list is empty (pass None for no trigger)")
-        for trigger in triggers:
-            if "," in validate_id(trigger, what):
-                raise ValidationError(f"{what} {trigger!r} contains ',', which separates the ids of a list")
-        headers[header] = ",".join(triggers)
-    return headers

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from . import _codec
-from ._murmurhash import MAX_EPK, MIN_EPK, add_to_epk, epk_range_for_partition_key
-from ._paths import PartitionKey, partition_key_header
-from .exceptions import Gone, PagingError, ValidationError
+from .._wire import codec
+from .._wire.paths import PartitionKey, partition_key_header
+from ..exceptions import Gone, PagingError, ValidationError
+from .epk import MAX_EPK, MIN_EPK, add_to_epk, epk_range_for_partition_key
 
 if TYPE_CHECKING:
-    from ._core import ClientCore
+    from .core import ClientCore
 
 __all__ = [
     "FeedRange",
@@ -164,7 +164,7 @@ def feed_range_for_partition_key(definition: PartitionKey, value: Any) -> FeedRa
     else:
         values = [value]
     # partition_key_header checks every component (and maps NonePartitionKeyValue to {}).
-    components = _codec.loads(partition_key_header(values))
+    components = codec.loads(partition_key_header(values))
     low, high, max_inclusive = epk_range_for_partition_key(components, definition.kind, definition.version, levels)
     return FeedRange(low, high, True, max_inclusive)
 
@@ -347,7 +347,7 @@ class RoutingMaps:
             )
             if status == 304:
                 return ranges, response_headers.get("etag") or etag
-            parsed = _codec.loads(body) if body else {}
+            parsed = codec.loads(body) if body else {}
             page = parsed.get("PartitionKeyRanges") if isinstance(parsed, dict) else None
             if not isinstance(page, list):
                 raise PagingError(f"the pkranges feed of {link!r} answered {status} without 'PartitionKeyRanges'")

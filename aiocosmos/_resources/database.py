@@ -5,63 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from . import _codec
-from ._models import ResourceResponse
-from ._paging import AsyncItemPaged
-from ._paths import PartitionKey, quote_id, validate_id
-from .exceptions import Conflict, NotFound, ValidationError
+from .._feeds.paging import AsyncItemPaged
+from .._wire import codec
+from .._wire.paths import PartitionKey, quote_id, validate_id
+from .._wire.results import ResourceResponse
+from ..exceptions import Conflict, NotFound, ValidationError
+from .container import ContainerProxy
+from .offers import ThroughputProperties, get_throughput, replace_throughput, throughput_headers
+from .users import create_user, delete_user, get_user_client, list_users, replace_user
 
 if TYPE_CHECKING:
-    from ._container import ContainerProxy
-    from ._core import ClientCore
-    from ._offers import ThroughputResponse
-    from ._users import UserProxy
+    from .._feeds.core import ClientCore
+    from .offers import ThroughputResponse
+    from .users import UserProxy
 
-__all__ = ["DatabaseProxy", "ThroughputProperties", "throughput_headers"]
-
-
-@attrs.frozen(kw_only=True)
-class ThroughputProperties:
-    """Provisioned throughput: manual ``offer_throughput`` RU/s, or autoscale up to
-    ``auto_scale_max_throughput`` RU/s (exactly one of the two)."""
-
-    offer_throughput: int | None = None
-    auto_scale_max_throughput: int | None = None
-    auto_scale_increment_percent: int | None = None
-
-
-def _check_manual(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 400 or value % 100:
-        raise ValidationError(f"offer_throughput must be an int >= 400 in steps of 100 RU/s, got {value!r}")
-    return value
-
-
-def throughput_headers(offer_throughput: int | ThroughputProperties | None) -> dict[str, str]:
-    """Request headers that provision throughput on create; validated before any I/O."""
-    if offer_throughput is None:
-        return {}
-    if not isinstance(offer_throughput, ThroughputProperties):
-        return {"x-ms-offer-throughput": str(_check_manual(offer_throughput))}
-    manual, auto = offer_throughput.offer_throughput, offer_throughput.auto_scale_max_throughput
-    if (manual is None) == (auto is None):
-        raise ValidationError("ThroughputProperties needs exactly one of offer_throughput and "
-                              "auto_scale_max_throughput")
-    if manual is not None:
-        return {"x-ms-offer-throughput": str(_check_manual(manual))}
-    if not isinstance(auto, int) or isinstance(auto, bool) or auto < 1000 or auto % 1000:
-        raise ValidationError(f"auto_scale_max_throughput must be an int >= 1000 in steps of 1000, got {auto!r}")
-    settings: dict[str, Any] = {"maxThroughput": auto}
-    if offer_throughput.auto_scale_increment_percent is not None:
-        settings["autoUpgradePolicy"] = {
-            "throughputPolicy": {"incrementPercent": offer_throughput.auto_scale_increment_percent}
-        }
-    return {"x-ms-cosmos-offer-autopilot-settings": _codec.dumps(settings).decode()}
+__all__ = ["DatabaseProxy"]
 
 
 def _container_id(container: object) -> str:
-    from ._container import ContainerProxy
 
     if isinstance(container, ContainerProxy):
         return container.id
@@ -91,8 +52,6 @@ class DatabaseProxy:
 
     def get_container_client(self, container: str | ContainerProxy | Mapping[str, Any]) -> ContainerProxy:
         """A client for one container (no I/O)."""
-        from ._container import ContainerProxy
-
         if isinstance(container, ContainerProxy):
             return container
         return ContainerProxy(self._core, self, _container_id(container))
@@ -122,7 +81,7 @@ class DatabaseProxy:
         headers["Content-Type"] = "application/json"
         response = await self._core.resource(
             "POST", self._path + "/colls", "colls", self._link, headers=headers,
-            body=_codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
+            body=codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
         )
         container = self.get_container_client(id)
         self._core.partition_keys[container._link] = partition_key
@@ -189,7 +148,7 @@ class DatabaseProxy:
                                conflict_resolution_policy, analytical_storage_ttl, computed_properties)
         response = await self._core.resource(
             "PUT", proxy._path, "colls", proxy._link, headers={"Content-Type": "application/json"},
-            body=_codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
+            body=codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
         )
         self._core.partition_keys[proxy._link] = PartitionKey.from_json(response.get("partitionKey"))
         proxy.properties = response
@@ -230,46 +189,35 @@ class DatabaseProxy:
             del self._core.partition_keys[link]
             self._core.session_tokens.forget(link)
 
-    # -- users (aiocosmos/_users.py) -------------------------------------------------------------
+    # -- users (users.py) ----------------------------------------------------------------------
 
     def get_user_client(self, user: str | UserProxy | Mapping[str, Any]) -> UserProxy:
         """A client for one user (no I/O)."""
-        from ._users import get_user_client
-
         return get_user_client(self, user)
 
     async def create_user(self, body: Mapping[str, Any], *, timeout: float | None = None) -> UserProxy:
         """Create a user, e.g. ``{"id": "alice"}`` (409 Conflict if it exists)."""
-        from ._users import create_user
-
         return await create_user(self, body, upsert=False, timeout=timeout)
 
     async def upsert_user(self, body: Mapping[str, Any], *, timeout: float | None = None) -> UserProxy:
         """Create the user, or replace it if its id exists."""
-        from ._users import create_user
-
         return await create_user(self, body, upsert=True, timeout=timeout)
 
     async def replace_user(
         self, user: str | UserProxy | Mapping[str, Any], body: Mapping[str, Any], *, timeout: float | None = None
     ) -> UserProxy:
         """Replace an existing user's definition (404 if missing)."""
-        from ._users import replace_user
-
         return await replace_user(self, user, body, timeout=timeout)
 
     async def delete_user(
         self, user: str | UserProxy | Mapping[str, Any], *, timeout: float | None = None
     ) -> ResourceResponse:
         """Delete a user and its permissions (404 if missing)."""
-        from ._users import delete_user
-
         return await delete_user(self, user, timeout=timeout)
 
     def list_users(
         self, *, max_item_count: int | None = None, timeout: float | None = None
     ) -> AsyncItemPaged[dict[str, Any]]:
-        from ._users import list_users
 
         return list_users(self, max_item_count=max_item_count, timeout=timeout)
 
@@ -281,16 +229,13 @@ class DatabaseProxy:
         max_item_count: int | None = None,
         timeout: float | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
-        from ._users import list_users
 
         return list_users(self, query=query, parameters=parameters, max_item_count=max_item_count, timeout=timeout)
 
-    # -- throughput (aiocosmos/_offers.py) -------------------------------------------------------
+    # -- throughput (offers.py) ----------------------------------------------------------------
 
     async def get_throughput(self, *, timeout: float | None = None) -> ThroughputResponse:
         """The database's shared throughput (NotFound, sub-status 10004, if it has none)."""
-        from ._offers import get_throughput
-
         return await get_throughput(self, timeout=timeout)
 
     async def replace_throughput(
@@ -298,8 +243,6 @@ class DatabaseProxy:
     ) -> ThroughputResponse:
         """Set the database's shared throughput: an int (manual RU/s, >= 400 in steps of 100) or
         ``ThroughputProperties(auto_scale_max_throughput=...)`` for an autoscale database."""
-        from ._offers import replace_throughput
-
         return await replace_throughput(self, throughput, timeout=timeout)
 
 

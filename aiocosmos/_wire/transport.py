@@ -9,8 +9,8 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._config import ClientOptions, Timeouts
-from .exceptions import ConnectError, ConnectTimeout, ReadError, ReadTimeout
+from ..exceptions import ConnectError, ConnectTimeout, ReadError, ReadTimeout
+from .options import ClientOptions, Timeouts
 
 __all__ = ["Transport", "open_http_session"]
 

@@ -22,15 +22,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from . import _codec
-from ._models import ResourceResponse
-from ._paging import AsyncItemPaged
-from ._paths import quote_id, validate_id
-from .exceptions import ValidationError
+from .._feeds.paging import AsyncItemPaged
+from .._wire import codec
+from .._wire.paths import quote_id, validate_id
+from .._wire.results import ResourceResponse
+from ..exceptions import ValidationError
+from .container import ContainerProxy
 
 if TYPE_CHECKING:
-    from ._core import ClientCore
-    from ._database import DatabaseProxy
+    from .._feeds.core import ClientCore
+    from .database import DatabaseProxy
 
 __all__ = [
     "UserProxy",
@@ -172,7 +173,6 @@ def expiry_headers(seconds: int | None, headers: Mapping[str, str] | None = None
 
 
 def _permission_body(body: object) -> dict[str, Any]:
-    from ._container import ContainerProxy
 
     document = _body_of(body, "permission")
     mode = document.get("permissionMode")
@@ -250,7 +250,7 @@ class UserProxy:
         status, response_headers, data = await self._core.request(
             method, path, "permissions", link, headers=headers, body=body, idempotent=idempotent, timeout=timeout
         )
-        return Permission(_codec.loads(data) if data else {}, response_headers, status, self._link)
+        return Permission(codec.loads(data) if data else {}, response_headers, status, self._link)
 
     async def create_permission(
         self,
@@ -265,7 +265,7 @@ class UserProxy:
         ``body``: ``{"id", "permissionMode", "resource": link or ContainerProxy, "resourcePartitionKey":
         [...] (optional)}``. ``resource_token_expiry_seconds`` (1..18000) sets the token's lifetime.
         """
-        data = _codec.dumps(_permission_body(body), what="permission")
+        data = codec.dumps(_permission_body(body), what="permission")
         headers = expiry_headers(resource_token_expiry_seconds, _JSON)
         return await self._send("POST", self._path + "/permissions", self._link, headers, data,
                                 idempotent=False, timeout=timeout)
@@ -278,7 +278,7 @@ class UserProxy:
         timeout: float | None = None,
     ) -> Permission:
         """Create the permission, or replace it if its id exists."""
-        data = _codec.dumps(_permission_body(body), what="permission")
+        data = codec.dumps(_permission_body(body), what="permission")
         headers = expiry_headers(resource_token_expiry_seconds, _UPSERT)
         return await self._send("POST", self._path + "/permissions", self._link, headers, data,
                                 idempotent=False, timeout=timeout)
@@ -293,7 +293,7 @@ class UserProxy:
     ) -> Permission:
         """Replace an existing permission (404 if missing)."""
         path, link = self._permission(permission)
-        data = _codec.dumps(_permission_body(body), what="permission")
+        data = codec.dumps(_permission_body(body), what="permission")
         headers = expiry_headers(resource_token_expiry_seconds, _JSON)
         return await self._send("PUT", path, link, headers, data, idempotent=False, timeout=timeout)
 
@@ -369,7 +369,7 @@ async def create_user(
     database: DatabaseProxy, body: Mapping[str, Any], *, upsert: bool, timeout: float | None
 ) -> UserProxy:
     document = _body_of(body, "user")
-    data = _codec.dumps(document, what="user")
+    data = codec.dumps(document, what="user")
     response = await database._core.resource(
         "POST", database._path + "/users", "users", database._link, headers=_UPSERT if upsert else _JSON,
         body=data, idempotent=False, timeout=timeout,
@@ -383,7 +383,7 @@ async def replace_user(
 ) -> UserProxy:
     proxy = get_user_client(database, user)
     document = _body_of(body, "user")
-    data = _codec.dumps(document, what="user")
+    data = codec.dumps(document, what="user")
     response = await database._core.resource(
         "PUT", proxy._path, "users", proxy._link, headers=_JSON, body=data, idempotent=False, timeout=timeout,
     )

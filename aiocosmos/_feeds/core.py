@@ -6,15 +6,15 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
-from . import _codec
-from ._clock import Clock
-from ._models import ResourceResponse
-from ._paging import AsyncItemPaged, check_max_item_count, request_fingerprint
-from ._paths import PartitionKey
-from ._pipeline import Pipeline, RawResponse
-from ._routing import SPLIT_SUB_STATUSES, RoutingMaps
-from ._session_tokens import SessionTokens
-from .exceptions import ClientClosedError, Gone, ValidationError
+from .._wire import codec
+from .._wire.clock import Clock
+from .._wire.paths import PartitionKey
+from .._wire.pipeline import Pipeline, RawResponse
+from .._wire.results import ResourceResponse
+from .._wire.session_tokens import SessionTokens
+from ..exceptions import ClientClosedError, Gone, ValidationError
+from .paging import AsyncItemPaged, check_max_item_count, request_fingerprint
+from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
 __all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "FEED_GONE_RETRIES"]
 
@@ -34,7 +34,7 @@ def query_body(query: str, parameters: Sequence[Mapping[str, Any]] | None) -> by
     if not isinstance(query, str) or not query.strip():
         raise ValidationError(f"query must be a non-empty SQL string, got {query!r}")
     if parameters is None:
-        return _codec.dumps({"query": query}, what="query")
+        return codec.dumps({"query": query}, what="query")
     if isinstance(parameters, Mapping) or not isinstance(parameters, Sequence):
         raise ValidationError(
             'parameters must be a list like [{"name": "@x", "value": 1}], got ' + type(parameters).__name__
@@ -43,7 +43,7 @@ def query_body(query: str, parameters: Sequence[Mapping[str, Any]] | None) -> by
         name = parameter.get("name") if isinstance(parameter, Mapping) else None
         if not isinstance(name, str) or not name.startswith("@") or "value" not in parameter:
             raise ValidationError(f'each query parameter must be {{"name": "@...", "value": ...}}, got {parameter!r}')
-    return _codec.dumps({"query": query, "parameters": list(parameters)}, what="query parameters")
+    return codec.dumps({"query": query, "parameters": list(parameters)}, what="query parameters")
 
 
 class ClientCore:
@@ -60,7 +60,7 @@ class ClientCore:
         self.session_tokens = SessionTokens()
         self.partition_keys: dict[str, PartitionKey] = {}  # container link -> definition
         self._open = open_pipeline
-        self.routing_maps = RoutingMaps(self)  # container link -> partition key ranges (aiocosmos/_routing.py)
+        self.routing_maps = RoutingMaps(self)  # container link -> partition key ranges (routing.py)
 
     async def request(
         self,
@@ -98,7 +98,7 @@ class ClientCore:
             method, path, resource_type, resource_link,
             headers=headers, body=body, idempotent=idempotent, timeout=timeout,
         )
-        return ResourceResponse(_codec.loads(data) if data else {}, response_headers, status)
+        return ResourceResponse(codec.loads(data) if data else {}, response_headers, status)
 
     def feed(
         self,
@@ -140,7 +140,7 @@ class ClientCore:
             status, response_headers, data = await self.feed_page(
                 method, path, resource_type, resource_link, headers=page_headers, body=body, timeout=timeout,
             )
-            parsed = _codec.loads(data) if data else {}
+            parsed = codec.loads(data) if data else {}
             items = parsed.get(feed_key, []) if isinstance(parsed, dict) else []
             return items, response_headers, status
 

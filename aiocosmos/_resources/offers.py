@@ -15,22 +15,69 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-from . import _codec
-from ._database import ThroughputProperties, throughput_headers
-from ._models import ResourceResponse, ResponseMetadata
-from .exceptions import BadRequest, Locked, NotFound, ValidationError
+import attrs
+
+from .._wire import codec
+from .._wire.results import ResourceResponse, ResponseMetadata
+from ..exceptions import BadRequest, Locked, NotFound, ValidationError
 
 if TYPE_CHECKING:
-    from ._container import ContainerProxy
-    from ._core import ClientCore
-    from ._database import DatabaseProxy
+    from .._feeds.core import ClientCore
+    from .container import ContainerProxy
+    from .database import DatabaseProxy
 
-__all__ = ["ThroughputResponse", "OFFER_QUERY", "THROUGHPUT_NOT_FOUND", "get_throughput", "replace_throughput"]
+__all__ = [
+    "ThroughputProperties",
+    "ThroughputResponse",
+    "OFFER_QUERY",
+    "THROUGHPUT_NOT_FOUND",
+    "get_throughput",
+    "replace_throughput",
+    "throughput_headers",
+]
 
 OFFER_QUERY: Final = "SELECT * FROM root r WHERE r.resource=@link"
 """The query azure-cosmos sends (byte for byte) to find a resource's offer."""
 THROUGHPUT_NOT_FOUND: Final = 10004
 """The sub-status of the NotFound raised when a resource has no offer (azure-cosmos's client code)."""
+
+
+@attrs.frozen(kw_only=True)
+class ThroughputProperties:
+    """Provisioned throughput: manual ``offer_throughput`` RU/s, or autoscale up to
+    ``auto_scale_max_throughput`` RU/s (exactly one of the two)."""
+
+    offer_throughput: int | None = None
+    auto_scale_max_throughput: int | None = None
+    auto_scale_increment_percent: int | None = None
+
+
+def _check_manual(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 400 or value % 100:
+        raise ValidationError(f"offer_throughput must be an int >= 400 in steps of 100 RU/s, got {value!r}")
+    return value
+
+
+def throughput_headers(offer_throughput: int | ThroughputProperties | None) -> dict[str, str]:
+    """Request headers that provision throughput on create; validated before any I/O."""
+    if offer_throughput is None:
+        return {}
+    if not isinstance(offer_throughput, ThroughputProperties):
+        return {"x-ms-offer-throughput": str(_check_manual(offer_throughput))}
+    manual, auto = offer_throughput.offer_throughput, offer_throughput.auto_scale_max_throughput
+    if (manual is None) == (auto is None):
+        raise ValidationError("ThroughputProperties needs exactly one of offer_throughput and "
+                              "auto_scale_max_throughput")
+    if manual is not None:
+        return {"x-ms-offer-throughput": str(_check_manual(manual))}
+    if not isinstance(auto, int) or isinstance(auto, bool) or auto < 1000 or auto % 1000:
+        raise ValidationError(f"auto_scale_max_throughput must be an int >= 1000 in steps of 1000, got {auto!r}")
+    settings: dict[str, Any] = {"maxThroughput": auto}
+    if offer_throughput.auto_scale_increment_percent is not None:
+        settings["autoUpgradePolicy"] = {
+            "throughputPolicy": {"incrementPercent": offer_throughput.auto_scale_increment_percent}
+        }
+    return {"x-ms-cosmos-offer-autopilot-settings": codec.dumps(settings).decode()}
 
 
 def _int_or_none(value: object) -> int | None:
@@ -131,9 +178,8 @@ class _Budget:
 
 
 def _describe(resource: DatabaseProxy | ContainerProxy) -> str:
-    from ._container import ContainerProxy
-
-    return f"container {resource._link!r}" if isinstance(resource, ContainerProxy) else f"database {resource._link!r}"
+    # A container's link is dbs/{db}/colls/{id}; ids never hold "/".
+    return f"container {resource._link!r}" if "/colls/" in resource._link else f"database {resource._link!r}"
 
 
 async def _self_link(resource: DatabaseProxy | ContainerProxy, budget: _Budget, refresh: bool) -> tuple[str, bool]:
@@ -242,7 +288,7 @@ async def replace_throughput(
     rid = offer.get("_rid") or offer.get("id")
     if not isinstance(rid, str) or not rid:
         raise ValidationError(f"the offer of {what} has no _rid: {offer!r:.200}")
-    data = _codec.dumps(_changed_offer(offer, checked, what), what="offer")
+    data = codec.dumps(_changed_offer(offer, checked, what), what="offer")
     # A rid travels unescaped, as azure-cosmos sends it ('+' and '=' are legal in a path segment).
     path = "/offers/" + quote(rid, safe="+=")
     try:
@@ -260,7 +306,7 @@ async def replace_throughput(
                        f"maximum. The service said: {exc.message}")
         raise
     budget.add(headers)
-    replaced = _codec.loads(body) if body else {}
+    replaced = codec.loads(body) if body else {}
     return ThroughputResponse(replaced if isinstance(replaced, dict) else {}, headers, status, budget.charge)
 
 

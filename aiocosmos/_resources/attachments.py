@@ -30,14 +30,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from . import _codec
-from ._models import ResourceResponse
-from ._paging import AsyncItemPaged
-from ._paths import quote_id, validate_id
-from .exceptions import ValidationError
+from .._feeds.paging import AsyncItemPaged
+from .._wire import codec
+from .._wire.documents import check_etag, check_item_id
+from .._wire.paths import loose_partition_header, quote_id, validate_id
+from .._wire.results import ResourceResponse
+from ..exceptions import ValidationError
 
 if TYPE_CHECKING:
-    from ._container import ContainerProxy
+    from .container import ContainerProxy
 
 __all__ = ["AttachmentsProxy", "get_attachments_client", "MAX_ATTACHMENT_ID_LENGTH"]
 
@@ -117,14 +118,13 @@ def _content_type(value: object) -> str:
 def get_attachments_client(
     container: ContainerProxy, item: str | Mapping[str, Any], partition_key: Any
 ) -> AttachmentsProxy:
-    from ._container import _item_id, _loose_partition_header
 
-    item_id = _item_id(item)
+    item_id = check_item_id(item)
     definition = container._core.partition_keys.get(container._link)
     if definition is not None:
         definition.header_for(partition_key)  # the value's arity, when the definition is already known
     else:
-        _loose_partition_header(partition_key)  # the value's types (its arity is checked on first use)
+        loose_partition_header(partition_key)  # the value's types (its arity is checked on first use)
     return AttachmentsProxy(container, item_id, partition_key)
 
 
@@ -181,7 +181,7 @@ class AttachmentsProxy:
         )
         if write:
             self._core.session_tokens.capture(self._container_link, response_headers.get(_SESSION))
-        return ResourceResponse(_codec.loads(data) if data else {}, response_headers, status)
+        return ResourceResponse(codec.loads(data) if data else {}, response_headers, status)
 
     def _feed(
         self,
@@ -190,12 +190,11 @@ class AttachmentsProxy:
         max_item_count: int | None,
         timeout: float | None,
     ) -> AsyncItemPaged[dict[str, Any]]:
-        from ._container import _loose_partition_header
 
         definition = self._core.partition_keys.get(self._container_link)
         # No I/O here (the pager is lazy): without a cached definition only the value itself is checked.
         header = (definition.header_for(self.partition_key) if definition is not None
-                  else _loose_partition_header(self.partition_key))
+                  else loose_partition_header(self.partition_key))
         return self._core.feed(self._feed_path, _TYPE, self._item_link, _FEED_KEY, query=query,
                                parameters=parameters, max_item_count=max_item_count, headers={_PK: header},
                                session_container=self._container_link, timeout=timeout)
@@ -204,7 +203,7 @@ class AttachmentsProxy:
 
     async def create_attachment(self, body: Mapping[str, Any], *, timeout: float | None = None) -> ResourceResponse:
         """Create a reference attachment ``{"id", "contentType", "media"}`` (409 Conflict if the id exists)."""
-        data = _codec.dumps(_attachment_body(body), what="attachment")
+        data = codec.dumps(_attachment_body(body), what="attachment")
         return await self._send("POST", self._feed_path, self._item_link, {"Content-Type": _JSON}, data,
                                 write=True, timeout=timeout)
 
@@ -212,12 +211,11 @@ class AttachmentsProxy:
         self, body: Mapping[str, Any], *, etag: str | None = None, timeout: float | None = None
     ) -> ResourceResponse:
         """Create the attachment, or replace it if its id exists (``etag``: only if unchanged since)."""
-        from ._container import _check_etag
 
-        data = _codec.dumps(_attachment_body(body), what="attachment")
+        data = codec.dumps(_attachment_body(body), what="attachment")
         headers = {"Content-Type": _JSON, _UPSERT: "True"}
         if etag is not None:
-            headers["If-Match"] = _check_etag(etag)
+            headers["If-Match"] = check_etag(etag)
         return await self._send("POST", self._feed_path, self._item_link, headers, data, write=True, timeout=timeout)
 
     async def get_attachment(
@@ -239,7 +237,6 @@ class AttachmentsProxy:
     ) -> ResourceResponse:
         """Replace an existing attachment (404 if missing); ``body`` keeps the same id. With ``etag``, only
         if it is unchanged since that version (412 PreconditionFailed otherwise)."""
-        from ._container import _check_etag
 
         attachment_id = _attachment_id(attachment)
         definition = _attachment_body(body)
@@ -248,10 +245,10 @@ class AttachmentsProxy:
                 f"replace_attachment: body id {definition['id']!r} differs from attachment id {attachment_id!r}"
             )
         path, link = self._attachment(attachment_id)
-        data = _codec.dumps(definition, what="attachment")
+        data = codec.dumps(definition, what="attachment")
         headers = {"Content-Type": _JSON}
         if etag is not None:
-            headers["If-Match"] = _check_etag(etag)
+            headers["If-Match"] = check_etag(etag)
         return await self._send("PUT", path, link, headers, data, write=True, timeout=timeout)
 
     async def delete_attachment(
@@ -259,10 +256,9 @@ class AttachmentsProxy:
     ) -> ResourceResponse:
         """Delete an attachment (404 if missing; with ``etag``, 412 if it changed since). Deleting the item
         deletes its attachments too."""
-        from ._container import _check_etag
 
         path, link = self._attachment(attachment)
-        headers = {} if etag is None else {"If-Match": _check_etag(etag)}
+        headers = {} if etag is None else {"If-Match": check_etag(etag)}
         return await self._send("DELETE", path, link, headers, None, write=True, timeout=timeout)
 
     def list_attachments(

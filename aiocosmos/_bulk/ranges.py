@@ -1,0 +1,79 @@
+"""Per-range queues of the bulk executor: operations waiting for a request, and each range's
+congestion window (slow start, additive increase, halve on a throttle)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Final
+
+from .results import BulkOperationResult
+
+__all__ = ["MAX_BULK_OPERATIONS", "MAX_BULK_BYTES", "PendingOperation", "RangeQueue"]
+
+MAX_BULK_OPERATIONS: Final = 100
+MAX_BULK_BYTES: Final = 220_201
+"""Bytes of operations per bulk request, as the .NET, Java and JS executors use."""
+
+
+class PendingOperation:
+    __slots__ = ("epk", "result", "retries", "safe_to_replay", "wire")
+
+    def __init__(self, result: BulkOperationResult, wire: bytes, epk: str, safe_to_replay: bool) -> None:
+        self.result = result
+        self.wire = wire
+        self.epk = epk
+        self.safe_to_replay = safe_to_replay
+        self.retries = 0
+
+
+class RangeQueue:
+    __slots__ = ("buffer", "buffered_bytes", "dead", "epoch", "first_at", "id", "in_flight", "limit",
+                 "paused_until", "slow_start", "task", "wake", "window_done")
+
+    def __init__(self, range_id: str) -> None:
+        self.id = range_id
+        self.buffer: deque[PendingOperation] = deque()
+        self.buffered_bytes = 0
+        self.first_at = 0.0
+        self.in_flight = 0
+        self.limit = 1
+        self.slow_start = True
+        self.window_done = 0
+        self.epoch = 0
+        self.paused_until = 0.0
+        self.wake = asyncio.Event()
+        self.dead = False
+        self.task: asyncio.Task[None] | None = None
+
+    def full(self) -> bool:
+        return len(self.buffer) >= MAX_BULK_OPERATIONS or self.buffered_bytes >= MAX_BULK_BYTES
+
+    def take(self) -> list[PendingOperation]:
+        batch: list[PendingOperation] = []
+        size = 2
+        while self.buffer and len(batch) < MAX_BULK_OPERATIONS:
+            op = self.buffer[0]
+            if batch and size + len(op.wire) + 1 > MAX_BULK_BYTES:
+                break
+            self.buffer.popleft()
+            self.buffered_bytes -= len(op.wire)
+            size += len(op.wire) + 1
+            batch.append(op)
+        return batch
+
+    def on_success(self, max_limit: int) -> None:
+        """A request of this range came back without a throttle: grow the window, once per window."""
+        self.window_done += 1
+        if self.window_done >= self.limit:
+            self.window_done = 0
+            self.limit = min(max_limit, self.limit * 2 if self.slow_start else self.limit + 1)
+
+    def on_throttle(self, epoch: int, retry_after: float, now: float) -> None:
+        """A 429: halve the window (once per window: requests sent before the last cut don't count)."""
+        self.slow_start = False
+        if epoch == self.epoch:
+            self.epoch += 1
+            self.limit = max(1, self.limit // 2)
+            self.window_done = 0
+        self.paused_until = max(self.paused_until, now + retry_after)

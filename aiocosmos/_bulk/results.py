@@ -1,0 +1,116 @@
+"""What the bulk executor yields and sums up: one result per operation, live counters, a summary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ..exceptions import CosmosError, HttpResponseError, error_class_for
+
+__all__ = ["BulkOperationResult", "BulkStats", "BulkSummary", "operation_error"]
+
+
+class BulkOperationResult:
+    """The result of one bulk operation: success with its metadata, or an error.
+
+    ``index`` is the operation's position in the input and ``operation`` the operation as given;
+    ``operation_type``, ``item_id`` and ``partition_key`` (the header JSON) describe it. ``status_code``,
+    ``sub_status``, ``request_charge``, ``etag`` and ``resource_body`` are what the service answered
+    (``status_code`` 0 when no answer: see ``error``). ``error`` is None on success, else a
+    :class:`~aiocosmos.CosmosError` (``may_have_been_applied`` says whether a write may have happened).
+    ``attempts`` counts the times it was sent; ``replayed`` is True when it was sent again after an
+    ambiguous failure (only reads and unconditional upserts are).
+    """
+
+    __slots__ = ("attempts", "error", "etag", "index", "item_id", "operation", "operation_type", "partition_key",
+                 "replayed", "request_charge", "resource_body", "status_code", "sub_status")
+
+    def __init__(self, index: int, operation: Any, operation_type: str, item_id: str | None,
+                 partition_key: str | None) -> None:
+        self.index = index
+        self.operation = operation
+        self.operation_type = operation_type
+        self.item_id = item_id
+        self.partition_key = partition_key
+        self.status_code = 0
+        self.sub_status = 0
+        self.request_charge = 0.0
+        self.etag: str | None = None
+        self.resource_body: dict[str, Any] | None = None
+        self.error: CosmosError | None = None
+        self.attempts = 0
+        self.replayed = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None
+
+    @property
+    def may_have_been_applied(self) -> bool:
+        """True on success, and on errors after which the write may have happened."""
+        return self.error is None or self.error.may_have_been_applied
+
+    def __repr__(self) -> str:
+        what = "ok" if self.error is None else f"error={type(self.error).__name__}"
+        return (f"BulkOperationResult(index={self.index}, operation_type={self.operation_type!r}, "
+                f"item_id={self.item_id!r}, status_code={self.status_code}, {what})")
+
+
+@attrs.define
+class BulkStats:
+    """Live counters of a bulk execution (read them while it runs, e.g. for a progress bar)."""
+
+    read: int = 0
+    """Operations taken from the source."""
+    succeeded: int = 0
+    failed: int = 0
+    request_charge: float = 0.0
+    requests: int = 0
+    throttles: int = 0
+    """429s taken: whole requests and operations inside responses."""
+    retries: int = 0
+    """Operations sent again (after throttles, splits and not-applied failures)."""
+    splits: int = 0
+    started: float = attrs.field(factory=time.monotonic)
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+@attrs.frozen
+class BulkSummary:
+    """What ``bulk_upsert`` did: counts, total RU, and the failed operations' results."""
+
+    total: int
+    succeeded: int
+    failed: int
+    request_charge: float
+    throttles: int
+    retries: int
+    elapsed: float
+    failures: tuple[BulkOperationResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+def operation_error(raw: Mapping[str, Any], status: int, sub_status: int) -> HttpResponseError:
+    body = raw.get("resourceBody")
+    message = ""
+    code = ""
+    if isinstance(body, dict):
+        message = str(body.get("message") or "")
+        code = str(body.get("code") or "")
+    cls = error_class_for(status, sub_status)
+    error = cls(message or f"the operation failed with status {status}/{sub_status}", status_code=status,
+                sub_status=sub_status, code=code)
+    return error

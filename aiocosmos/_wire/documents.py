@@ -1,0 +1,104 @@
+"""Item bodies, ids, patches, etags and write headers, checked before any I/O.
+
+Every feature that sends items (point operations, batch, bulk, attachments, conflicts, the change
+feed) checks them here, so that a bad value fails the same way, naming the value, wherever it enters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from ..exceptions import ValidationError
+from .paths import validate_id
+from .results import ResourceResponse
+
+__all__ = ["PATCH_OPERATIONS", "check_document", "check_etag", "check_item_id", "check_patch", "write_options"]
+
+PATCH_OPERATIONS: Final = frozenset({"add", "set", "replace", "remove", "incr", "move"})
+_MAX_PATCH_OPERATIONS: Final = 10
+
+
+def check_item_id(item: str | Mapping[str, Any]) -> str:
+    if isinstance(item, Mapping):
+        return validate_id(item.get("id"), "item id")
+    return validate_id(item, "item id")
+
+
+def check_document(body: object, *, auto_id: bool = False) -> dict[str, Any]:
+    if isinstance(body, ResourceResponse):
+        body = body.body
+    if not isinstance(body, dict):
+        raise ValidationError(f"an item body must be a dict, got {type(body).__name__}")
+    if "id" not in body:
+        if not auto_id:
+            raise ValidationError(
+                "the item has no 'id' (pass enable_automatic_id_generation=True to have one generated)"
+            )
+        body = {**body, "id": str(uuid.uuid4())}  # the caller's dict is left untouched
+    validate_id(body["id"], "item id")
+    return body
+
+
+def check_patch(operations: object) -> list[dict[str, Any]]:
+    if not isinstance(operations, Sequence) or isinstance(operations, str | bytes) or not operations:
+        raise ValidationError("patch_operations must be a non-empty list of operations")
+    if len(operations) > _MAX_PATCH_OPERATIONS:
+        raise ValidationError(
+            f"a patch takes at most {_MAX_PATCH_OPERATIONS} operations, got {len(operations)}"
+        )
+    checked = []
+    for operation in operations:
+        if not isinstance(operation, Mapping):
+            raise ValidationError(f"a patch operation must be a dict, got {operation!r}")
+        op, path = operation.get("op"), operation.get("path")
+        if op not in PATCH_OPERATIONS:
+            raise ValidationError(f"patch op must be one of {sorted(PATCH_OPERATIONS)}, got {op!r}")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValidationError(f"patch path must start with '/', got {path!r} in {dict(operation)!r}")
+        if op in ("add", "set", "replace", "incr") and "value" not in operation:
+            raise ValidationError(f"patch op {op!r} needs a 'value': {dict(operation)!r}")
+        if op == "incr" and (not isinstance(operation["value"], int | float) or isinstance(operation["value"], bool)):
+            raise ValidationError(f"patch op 'incr' needs a number, got {operation['value']!r}")
+        if op == "move" and not (isinstance(operation.get("from"), str) and operation["from"].startswith("/")):
+            raise ValidationError(f"patch op 'move' needs a 'from' path: {dict(operation)!r}")
+        checked.append(dict(operation))
+    return checked
+
+
+def check_etag(etag: object) -> str:
+    if not isinstance(etag, str) or not etag:
+        raise ValidationError(f"etag must be the non-empty string the service returned, got {etag!r}")
+    return etag
+
+
+def write_options(
+    indexing_directive: str | None,
+    pre_trigger_include: str | Sequence[str] | None,
+    post_trigger_include: str | Sequence[str] | None,
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if indexing_directive is not None:
+        if indexing_directive not in ("Include", "Exclude", "Default"):
+            raise ValidationError(f"indexing_directive must be 'Include', 'Exclude' or 'Default', "
+                                  f"got {indexing_directive!r}")
+        headers["x-ms-indexing-directive"] = indexing_directive
+    for header, triggers, what in (
+        ("x-ms-documentdb-pre-trigger-include", pre_trigger_include, "pre-trigger id"),
+        ("x-ms-documentdb-post-trigger-include", post_trigger_include, "post-trigger id"),
+    ):
+        if triggers is None:
+            continue
+        if isinstance(triggers, str | bytes | bytearray) or not isinstance(triggers, Sequence):
+            # One id (a str; anything else is refused by validate_id).
+            headers[header] = validate_id(triggers, what)
+            continue
+        # Several ids: sent comma-separated, as azure-cosmos does, so an id in a list may not hold a comma.
+        if not triggers:
+            raise ValidationError(f"{what}s: the list is empty (pass None for no trigger)")
+        for trigger in triggers:
+            if "," in validate_id(trigger, what):
+                raise ValidationError(f"{what} {trigger!r} contains ',', which separates the ids of a list")
+        headers[header] = ",".join(triggers)
+    return headers
