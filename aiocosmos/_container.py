@@ -311,7 +311,7 @@ class ContainerProxy:
         ``partition_key=None`` means "all partitions" (as in azure-cosmos); to query the partition
         whose key is JSON null, pass ``[None]``. Cross-partition queries the gateway cannot serve
         (ORDER BY, TOP, OFFSET/LIMIT, DISTINCT, VALUE aggregates, GROUP BY) run in the client, on up
-        to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query_engine.py).
+        to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query/).
         """
         headers: dict[str, str] = {}
         if partition_key is None:
@@ -330,7 +330,7 @@ class ContainerProxy:
                                 session_container=self._link, timeout=timeout)
         if partition_key is not None:
             return pager
-        from ._query_engine import cross_partition_pager
+        from ._query.engine import cross_partition_pager
 
         return cross_partition_pager(self._core, self._link, self._path, self._docs_path, pager, query,
                                      parameters, headers, max_item_count, max_concurrency, timeout)
