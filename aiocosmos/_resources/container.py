@@ -9,7 +9,7 @@ from .._bulk.executor import BulkExecution, bulk_upsert
 from .._feeds.change_feed import query_items_change_feed, watch_changes
 from .._feeds.paging import AsyncItemPaged
 from .._feeds.routing import FeedRange, FeedRangeListing, feed_range_for_partition_key
-from .._query_engine import cross_partition_pager
+from .._query.engine import cross_partition_pager
 from .._wire import codec
 from .._wire.documents import PATCH_OPERATIONS, check_document, check_etag, check_item_id, check_patch, write_options
 from .._wire.paths import PartitionKey, loose_partition_header, quote_id
@@ -270,7 +270,7 @@ class ContainerProxy:
         ``partition_key=None`` means "all partitions" (as in azure-cosmos); to query the partition
         whose key is JSON null, pass ``[None]``. Cross-partition queries the gateway cannot serve
         (ORDER BY, TOP, OFFSET/LIMIT, DISTINCT, VALUE aggregates, GROUP BY) run in the client, on up
-        to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query_engine.py).
+        to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query/).
         """
         headers: dict[str, str] = {}
         if partition_key is None:

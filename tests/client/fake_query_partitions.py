@@ -1,4 +1,4 @@
-"""A multi-range gateway for the cross-partition query engine's tests (aiocosmos/_query_engine.py).
+"""A multi-range gateway for the cross-partition query engine's tests (aiocosmos/_query/).
 
 :class:`FakeQueryServer` extends the partitioned fake (tests/client/fake_partitions.py: ranges that
 split, a routing feed) with documents and a gateway that behaves like the real one for the queries a

@@ -1,4 +1,4 @@
-"""The client-side cross-partition query pipeline (aiocosmos/_query_engine.py) against a gateway with
+"""The client-side cross-partition query pipeline (aiocosmos/_query/) against a gateway with
 four partition key ranges that refuses the queries with 400/1004 (tests/client/fake_query_partitions.py).
 
 Every shape is compared with a plain Python evaluation of the original query over all documents, read
@@ -17,7 +17,8 @@ import pytest
 
 import aiocosmos
 from aiocosmos import InvalidContinuationToken, UnsupportedQuery
-from aiocosmos._query_engine import SUPPORTED_QUERY_FEATURES, compare_order_by_values
+from aiocosmos._query.ordering import compare_order_by_values
+from aiocosmos._query.plan import SUPPORTED_QUERY_FEATURES
 from tests.client.conftest import COLL, DB, KEY
 from tests.client.fake_query_partitions import (
     FakeQuery,

@@ -1,0 +1,40 @@
+"""The client-side cross-partition query pipeline (spec §8.3-§8.6, §15.3).
+
+``query_items`` without a partition key first sends the query as it is (the cheap direct path: the
+gateway streams simple cross-partition queries itself). Only when the gateway answers **400 with
+sub-status 1004** ("can not be directly served by the gateway") does this package take over:
+
+1. **Plan.** The query plan comes from the 1004 answer's ``additionalErrorInfo`` when it carries one,
+   otherwise from a query-plan request (``x-ms-cosmos-is-query-plan-request: True``, the features
+   below, ``x-ms-cosmos-query-version: 1.0``, ``Content-Type: application/json``, no
+   ``x-ms-documentdb-isquery``), exactly as azure-cosmos sends it. Plans are cached per (client,
+   container, query body).
+2. **Fan-out.** The plan's ``queryRanges`` are mapped onto the container's partition key ranges (the
+   client's routing map); the rewritten query (``{documentdb-formattableorderbyquery-filter}``
+   replaced by ``true``) goes to each range with ``x-ms-documentdb-partitionkeyrangeid``. Up to
+   ``max_concurrency`` ranges are fetched at once, each at most one page ahead of what is consumed.
+3. **Merge.** ORDER BY is a k-way merge (a heap) on ``orderByItems`` (Cosmos type order: undefined <
+   null < false/true < numbers < strings; ties broken by ``_rid``); other queries emit ranges in
+   EPK order, one backend page per page. Then DISTINCT (ordered or unordered), OFFSET, TOP/LIMIT.
+   ``SELECT VALUE`` COUNT/SUM/MIN/MAX/AVG partials are combined into one page. GROUP BY reads every
+   range to the end, combines the per-range groups (``groupByItems``/``payload``, aggregates per
+   ``groupByAliasToAggregateType``) and emits the groups in the Cosmos order of their keys.
+4. **Continuation.** A composite token (``aq1:`` + JSON, wrapped by the pager's fingerprint and
+   checksum like every aiocosmos token) holds, per EPK range, the backend continuation and, for
+   ORDER BY, the sort key and ``_rid`` of the last item consumed from it; plus the items passed
+   through DISTINCT/OFFSET/TOP (and the hashes DISTINCT has seen). Resuming re-reads each range from
+   its continuation and drops what was already consumed, so it is exact at every page boundary, also
+   after a split. A GROUP BY token counts the groups taken: resuming recomputes the groups.
+5. **Splits.** A range that answers 410/1002/1007/1008 makes the client re-read the routing map and
+   continue on the children from the same continuation.
+
+Not supported yet (refused with :class:`~aiocosmos.exceptions.UnsupportedQuery` before any
+per-range request): aggregates without ``VALUE`` outside GROUP BY, DCOUNT-style aggregates,
+non-streaming (vector) ORDER BY and hybrid search; a range inside a merged partition (EPK-bounded
+requests).
+
+The modules, each importing only modules listed before it: ``plan`` (the plan, its request and cache),
+``ordering`` (type order, sort keys, DISTINCT hashes), ``tokens`` (the composite continuation),
+``fanout`` (the per-range fetches, splits, streaming and ORDER BY merge), ``aggregation`` (VALUE
+aggregates and GROUP BY), ``engine`` (the pager that ``ContainerProxy.query_items`` builds).
+"""

@@ -1,0 +1,152 @@
+"""The entry point of the client-side cross-partition pipeline (see the package docstring): the pager
+``ContainerProxy.query_items`` builds, which takes the direct path first and runs the pipeline after
+a 400/1004 or when resuming one of its tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from .._feeds.core import query_body
+from .._feeds.paging import AsyncItemPaged
+from .._wire import codec
+from .._wire.results import Page
+from ..exceptions import BadRequest, ValidationError
+from .aggregation import aggregate_pages, group_by_pages
+from .fanout import QueryTarget, Run
+from .plan import QueryPlan, cached_plan, plan_from_not_servable, plan_request_headers, remember_plan
+from .tokens import ENGINE_TOKEN_PREFIX, State
+
+if TYPE_CHECKING:
+    from .._feeds.core import ClientCore
+
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "QueryTarget", "QueryPaged", "cross_partition_pager"]
+
+DEFAULT_MAX_CONCURRENCY: Final = 8
+_NOT_SERVABLE: Final = 1004
+
+
+@asynccontextmanager
+async def _closing(iterator: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any]]:
+    """Close an async generator when the ``async with`` ends (an abandoned page iteration closes the
+    inner one at once, which cancels and awaits the pages it was fetching ahead)."""
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class QueryPaged(AsyncItemPaged[Any]):
+    """The pager of a cross-partition query: the direct path first; the client-side pipeline after
+    a 400/1004 (or when resuming one of its tokens)."""
+
+    __slots__ = ("_target",)
+
+    def __init__(self, direct: AsyncItemPaged[Any], target: QueryTarget) -> None:
+        super().__init__(direct._fetch, direct._fingerprint)
+        self._target = target
+
+    async def _iter_pages(self, token: str | None) -> AsyncIterator[Page[Any]]:
+        if token is not None:
+            if token.startswith(ENGINE_TOKEN_PREFIX):
+                state = State.decode(token)
+                async with _closing(self._engine_pages(await self._plan(None), state)) as pages:
+                    async for page in pages:
+                        yield page
+                return
+            async with _closing(super()._iter_pages(token)) as direct_pages:
+                async for page in direct_pages:
+                    yield page
+            return
+        fetch = self._fetch
+        try:
+            first = await fetch(None)
+        except BadRequest as exc:
+            if exc.sub_status != _NOT_SERVABLE:
+                raise
+            plan = await self._plan(exc)
+            async with _closing(self._engine_pages(plan, None)) as pages:
+                async for page in pages:
+                    yield page
+            return
+        replayed = [first]
+
+        async def replay(continuation: str | None) -> tuple[list[Any], Mapping[str, str], int]:
+            if continuation is None and replayed:
+                return replayed.pop()
+            return await fetch(continuation)
+
+        async with _closing(AsyncItemPaged(replay, self._fingerprint)._iter_pages(None)) as replayed_pages:
+            async for page in replayed_pages:
+                yield page
+
+    async def _plan(self, error: BadRequest | None) -> QueryPlan:
+        target = self._target
+        plan = cached_plan(target.core, target.link, target.body)
+        if plan is not None:
+            return plan
+        plan = plan_from_not_servable(error) if error is not None else None
+        if plan is None:
+            _, _, data = await target.core.request(
+                "POST", target.docs_path, "docs", target.link, headers=plan_request_headers(), body=target.body,
+                idempotent=True, timeout=target.timeout,
+            )
+            plan = QueryPlan.from_json(codec.loads(data) if data else None)
+        remember_plan(target.core, target.link, target.body, plan)
+        return plan
+
+    async def _engine_pages(self, plan: QueryPlan, state: State | None) -> AsyncIterator[Page[Any]]:
+        run = Run(self._target, plan, state)
+        carried = 0.0
+        try:
+            async for items, headers, next_state in _run_pages(run):
+                if not items and next_state is not None:
+                    carried += float(headers.get("x-ms-request-charge") or 0.0)
+                    continue
+                yield Page(items, headers, 200, None if next_state is None else self._encode(next_state), carried)
+                carried = 0.0
+        finally:
+            await run.close()
+
+
+async def _run_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
+    """The pages of one run: (items, headers with the request charge, next state or None)."""
+    await run.prepare()
+    if run.plan.group_by:
+        async for page in group_by_pages(run):
+            yield page
+    elif run.plan.aggregates:
+        async for page in aggregate_pages(run):
+            yield page
+    elif run.plan.order_by:
+        async for page in run.ordered():
+            yield page
+    else:
+        async for page in run.streaming():
+            yield page
+
+
+def cross_partition_pager(
+    core: ClientCore,
+    link: str,
+    coll_path: str,
+    docs_path: str,
+    direct: AsyncItemPaged[Any],
+    query: str,
+    parameters: Sequence[Mapping[str, Any]] | None,
+    headers: Mapping[str, str],
+    max_item_count: int | None,
+    max_concurrency: int | None,
+    timeout: float | None,
+) -> QueryPaged:
+    """The pager of a cross-partition query (arguments already validated by ``core.feed``)."""
+    if max_concurrency is None:
+        max_concurrency = DEFAULT_MAX_CONCURRENCY
+    if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) or max_concurrency < 1:
+        raise ValidationError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
+    target = QueryTarget(core, link, coll_path, docs_path, query, parameters, query_body(query, parameters),
+                         dict(headers), max_item_count, max_concurrency, timeout)
+    return QueryPaged(direct, target)

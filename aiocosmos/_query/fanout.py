@@ -1,0 +1,341 @@
+"""One execution of the pipeline over the query's EPK ranges: bounded, prefetching per-range fetches,
+splits, DISTINCT/OFFSET/TOP, the streaming path (ranges in EPK order) and the ORDER BY k-way merge."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from .._feeds.core import QUERY_HEADERS
+from .._feeds.routing import RoutingMap, is_split_or_merge
+from .._wire import codec
+from ..exceptions import Gone, PagingError, UnsupportedQuery
+from .ordering import SortKey, after, canonical_hash
+from .plan import QueryPlan
+from .tokens import Range, State
+
+if TYPE_CHECKING:
+    from .._feeds.core import ClientCore
+
+__all__ = ["QueryTarget", "Run"]
+
+_RANGE_ID: Final = "x-ms-documentdb-partitionkeyrangeid"
+_DEFAULT_PAGE: Final = 100
+_MAX_SPLIT_RETRIES: Final = 3
+
+
+@attrs.define
+class QueryTarget:
+    """Where and how one query runs (built by ``ContainerProxy.query_items``)."""
+
+    core: ClientCore
+    link: str
+    coll_path: str
+    docs_path: str
+    query: str
+    parameters: Sequence[Mapping[str, Any]] | None
+    body: bytes
+    headers: Mapping[str, str]
+    max_item_count: int | None
+    max_concurrency: int
+    timeout: float | None
+
+
+class Run:
+    """One execution of the pipeline (one ``by_page`` iteration). ``aggregation`` drives it through
+    ``drain``, ``start``, ``take``, ``replace_split``, ``admit``, ``finished`` and ``charge_headers``."""
+
+    def __init__(self, target: QueryTarget, plan: QueryPlan, state: State | None) -> None:
+        self.target = target
+        self.plan = plan
+        self.state = state
+        self.body = target.body
+        if plan.rewritten_query is not None:
+            parsed = codec.loads(target.body)
+            parsed["query"] = plan.rewritten_query
+            self.body = codec.dumps(parsed, what="query")
+        self.directions = [o == "Descending" for o in plan.order_by]
+        self.semaphore = asyncio.Semaphore(max(1, target.max_concurrency))
+        self.charge = 0.0
+        self.routing: RoutingMap | None = None
+
+    async def close(self) -> None:
+        """Cancel the pages fetched ahead and wait for them (no task outlives the iteration)."""
+        if self.state is None:
+            return
+        tasks = [r.pending for r in self.state.ranges if r.pending is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- limits --------------------------------------------------------------------------------
+
+    @property
+    def wanted(self) -> int | None:
+        """How many rows OFFSET/TOP/LIMIT let through DISTINCT in all (None: all)."""
+        plan = self.plan
+        take = plan.top if plan.top is not None else plan.limit
+        if take is None:
+            return None
+        return (plan.offset or 0) + take
+
+    def admit(self, row: Any) -> bool:
+        """DISTINCT, then OFFSET: whether ``row`` is emitted (and count it)."""
+        state = self.state
+        assert state is not None
+        if self.plan.distinct != "None":
+            digest = canonical_hash(row)
+            if self.plan.distinct == "Ordered":
+                if digest == state.distinct_last:
+                    return False
+                state.distinct_last = digest
+            else:
+                if digest in state.distinct_seen:
+                    return False
+                state.distinct_seen.add(digest)
+        state.passed += 1
+        return state.passed > (self.plan.offset or 0)
+
+    def finished(self) -> bool:
+        wanted = self.wanted
+        assert self.state is not None
+        return wanted is not None and self.state.passed >= wanted
+
+    # -- ranges --------------------------------------------------------------------------------
+
+    async def _routing_map(self, stale: RoutingMap | None = None) -> RoutingMap:
+        target = self.target
+        self.routing = await target.core.routing_maps.get(target.link, target.coll_path + "/pkranges", stale=stale,
+                                                          timeout=target.timeout)
+        return self.routing
+
+    async def _initial_state(self) -> State:
+        routing = await self._routing_map()
+        ranges: list[Range] = []
+        seen: set[str] = set()
+        for low, high in self.plan.ranges:
+            for pk_range in routing.overlapping(low, high):
+                if pk_range.id not in seen:
+                    seen.add(pk_range.id)
+                    ranges.append(Range(pk_range.min_inclusive, pk_range.max_exclusive, None))
+        ranges.sort(key=lambda r: r.low)
+        page_size = self.target.max_item_count
+        return State(ranges, page_size if page_size and page_size > 0 else _DEFAULT_PAGE)
+
+    async def _fetch_range(self, query_range: Range) -> tuple[list[Any], str | None, list[Range] | None]:
+        """One page of ``query_range`` from its ``next_token``: (rows, next continuation, None), or
+        (``[]``, None, children) when the range split and must be replaced by ``children``."""
+        target = self.target
+        assert self.state is not None
+        for attempt in range(_MAX_SPLIT_RETRIES + 1):
+            routing = self.routing or await self._routing_map()
+            parts = routing.overlapping(query_range.low, query_range.high)
+            if len(parts) > 1 or (parts and (parts[0].min_inclusive > query_range.low
+                                             or parts[0].max_exclusive < query_range.high)):
+                if len(parts) == 1:
+                    raise UnsupportedQuery("a query range inside a merged partition needs EPK-bounded requests, "
+                                           "which are not supported yet")
+                children = [Range(max(p.min_inclusive, query_range.low), min(p.max_exclusive, query_range.high),
+                                   query_range.next_token, False, query_range.last) for p in parts]
+                return [], None, children
+            if not parts:
+                raise PagingError(f"no partition key range covers [{query_range.low!r}, {query_range.high!r})")
+            headers = dict(QUERY_HEADERS)
+            headers.update(target.headers)
+            headers[_RANGE_ID] = parts[0].id
+            headers["x-ms-max-item-count"] = str(self.state.page_size)
+            if query_range.next_token is not None:
+                headers["x-ms-continuation"] = query_range.next_token
+            session = target.core.session_tokens.get(target.link)
+            if session is not None:
+                headers["x-ms-session-token"] = session
+            try:
+                async with self.semaphore:
+                    _, response_headers, data = await target.core.request(
+                        "POST", target.docs_path, "docs", target.link, headers=headers, body=self.body,
+                        idempotent=True, timeout=target.timeout,
+                    )
+            except Gone as exc:
+                if not is_split_or_merge(exc) or attempt == _MAX_SPLIT_RETRIES:
+                    raise
+                await self._routing_map(stale=routing)
+                continue
+            raw_charge = response_headers.get("x-ms-request-charge")
+            self.charge += float(raw_charge) if raw_charge else 0.0
+            parsed = codec.loads(data) if data else {}
+            rows = parsed.get("Documents", []) if isinstance(parsed, dict) else []
+            return list(rows), response_headers.get("x-ms-continuation") or None, None
+        raise AssertionError("unreachable")
+
+    def start(self, query_range: Range) -> None:
+        if query_range.pending is None and not query_range.done:
+            query_range.pending = asyncio.ensure_future(self._fetch_range(query_range))
+
+    async def take(self, query_range: Range) -> list[Range] | None:
+        """Wait for the range's pending page and put it in its buffer (or return its children)."""
+        self.start(query_range)
+        assert query_range.pending is not None
+        task, query_range.pending = query_range.pending, None
+        rows, next_token, children = await task
+        if children is not None:
+            return children
+        query_range.token = query_range.next_token
+        query_range.next_token = next_token
+        query_range.buffer = rows
+        if next_token is None:
+            query_range.done = True
+        else:
+            self.start(query_range)  # keep one page in flight per range while this one is consumed
+        return None
+
+    def charge_headers(self) -> dict[str, str]:
+        headers = {"x-ms-request-charge": f"{self.charge:.2f}"}
+        self.charge = 0.0
+        return headers
+
+    # -- pipelines -----------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """The state of a new run (the ranges the plan covers), or the routing map of a resumed one."""
+        if self.state is None:
+            self.state = await self._initial_state()
+        else:
+            await self._routing_map()
+
+    async def replace_split(self, query_range: Range, children: list[Range]) -> None:
+        assert self.state is not None
+        index = self.state.ranges.index(query_range)
+        self.state.ranges[index:index + 1] = children
+
+    async def streaming(self) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
+        """Ranges in EPK order, one backend page per page; the next ranges are fetched ahead."""
+        state = self.state
+        assert state is not None
+        while True:
+            if self.finished():
+                yield [], self.charge_headers(), None
+                return
+            live = [r for r in state.ranges if not r.done or r.buffer]
+            if not live:
+                yield [], self.charge_headers(), None
+                return
+            for ahead in live[: self.target.max_concurrency]:
+                self.start(ahead)
+            current = live[0]
+            children = await self.take(current)
+            if children is not None:
+                await self.replace_split(current, children)
+                continue
+            rows, current.buffer = current.buffer, []
+            out = []
+            for row in rows:
+                if self.finished():
+                    break
+                if self.admit(row):
+                    out.append(row)
+            # The range's token now points after the page just emitted.
+            current.token = current.next_token
+            more = not self.finished() and any(not r.done for r in state.ranges)
+            yield out, self.charge_headers(), state.encode() if more else None
+            if not more:
+                return
+
+    async def ordered(self) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
+        """k-way merge on orderByItems (a heap of each range's next row); each range's buffer holds its
+        fetched, unconsumed rows, and one more page per range is in flight."""
+        state = self.state
+        assert state is not None
+        directions = self.directions
+        heap: list[tuple[SortKey, int, Range]] = []
+        counter = 0
+
+        def push(query_range: Range) -> None:
+            nonlocal counter
+            if query_range.buffer:
+                row = query_range.buffer[0]
+                key = SortKey(row.get("orderByItems") or [], directions, counter, str(row.get("_rid", "")))
+                heapq.heappush(heap, (key, counter, query_range))
+                counter += 1
+
+        # Fill every range (in parallel, bounded by the semaphore), dropping what a resumed range
+        # had already consumed.
+        for query_range in await self._fill([r for r in state.ranges if not r.done]):
+            push(query_range)
+        for query_range in state.ranges:
+            if query_range.buffer and not any(entry[2] is query_range for entry in heap):
+                push(query_range)
+        out: list[Any] = []
+        while True:
+            if not heap or self.finished():
+                yield out, self.charge_headers(), None
+                return
+            key, _, query_range = heapq.heappop(heap)
+            row = query_range.buffer.pop(0)
+            query_range.last = (list(key.items), key.rid)
+            # A row without "payload" is an undefined SELECT VALUE: the service returns nothing for it.
+            if isinstance(row, dict) and "payload" in row and self.admit(row["payload"]):
+                out.append(row["payload"])
+            if query_range.buffer:
+                push(query_range)
+            elif not query_range.done:
+                for refilled in await self._fill([query_range]):
+                    push(refilled)
+            if len(out) >= state.page_size:
+                more = not self.finished() and any(r.buffer or not r.done for r in state.ranges)
+                yield out, self.charge_headers(), state.encode() if more else None
+                if not more:
+                    return
+                out = []
+
+    async def _fill(self, ranges: list[Range]) -> list[Range]:
+        """Fetch a page for each range whose buffer is empty, until it has rows or is done (a split
+        range is replaced by its children). Returns the ranges that now have rows."""
+        state = self.state
+        assert state is not None
+        todo = [r for r in ranges if not r.buffer and not r.done]
+        filled: list[Range] = []
+        while todo:
+            for query_range in todo:
+                self.start(query_range)
+            results = await asyncio.gather(*(self.take(r) for r in todo))
+            again: list[Range] = []
+            for query_range, children in zip(todo, results, strict=True):
+                if children is not None:
+                    await self.replace_split(query_range, children)
+                    again.extend(children)
+                    continue
+                if query_range.last is not None and query_range.buffer:
+                    last = query_range.last
+                    query_range.buffer = [
+                        row for row in query_range.buffer
+                        if after(row.get("orderByItems") or [], str(row.get("_rid", "")), last, self.directions)
+                    ]
+                if query_range.buffer:
+                    filled.append(query_range)
+                elif not query_range.done:
+                    again.append(query_range)
+            todo = again
+        return filled
+
+    async def drain(self) -> list[Any]:
+        """Every row of every range (fetched in parallel, bounded by the semaphore)."""
+        state = self.state
+        assert state is not None
+        rows: list[Any] = []
+        while True:
+            todo = [r for r in state.ranges if not r.done]
+            if not todo:
+                return rows
+            for query_range in todo:
+                self.start(query_range)
+            results = await asyncio.gather(*(self.take(r) for r in todo))
+            for query_range, children in zip(todo, results, strict=True):
+                if children is not None:
+                    await self.replace_split(query_range, children)
+                    continue
+                rows.extend(query_range.buffer)
+                query_range.buffer = []
