@@ -25,7 +25,7 @@ from ..exceptions import (
     TransportError,
     ValidationError,
 )
-from .operations import encode_operation, split_partition_key_option
+from .operations import BULK_HEADERS, encode_operation, split_partition_key_option
 from .ranges import MAX_BULK_BYTES, MAX_BULK_OPERATIONS, PendingOperation, RangeQueue
 from .results import BulkOperationResult, BulkStats, BulkSummary, operation_error
 
@@ -50,12 +50,6 @@ MAX_PENDING: Final = 10_000
 MAX_OPERATION_RETRIES: Final = 100
 """Times one operation is sent again after throttles or not-applied failures before it fails."""
 
-BULK_HEADERS: Final[Mapping[str, str]] = {
-    "x-ms-cosmos-is-batch-request": "True",
-    "x-ms-cosmos-batch-atomic": "False",
-    "x-ms-cosmos-batch-continue-on-error": "True",
-    "Content-Type": "application/json",
-}
 _PKRANGE: Final = "x-ms-documentdb-partitionkeyrangeid"
 _NOT_APPLIED_STATUSES: Final = frozenset({424, 449})
 

@@ -10,8 +10,15 @@ from .._wire import codec
 from .._wire.documents import check_document, check_etag, check_item_id, check_patch
 from ..exceptions import ValidationError
 
-__all__ = ["BatchOperation", "MAX_BATCH_OPERATIONS", "MAX_BATCH_BYTES", "build_batch", "encode_operation",
-           "split_partition_key_option"]
+__all__ = [
+    "BULK_HEADERS",
+    "BatchOperation",
+    "MAX_BATCH_OPERATIONS",
+    "MAX_BATCH_BYTES",
+    "build_batch",
+    "encode_operation",
+    "split_partition_key_option",
+]
 
 BatchOperation = tuple[str, Sequence[Any]] | tuple[str, Sequence[Any], Mapping[str, Any]]
 """``(kind, args)`` or ``(kind, args, options)``, as azure-cosmos takes them:
@@ -26,6 +33,14 @@ MAX_BATCH_OPERATIONS: Final = 100
 """The service's limit on operations per transactional batch (spec §6.6, §13)."""
 MAX_BATCH_BYTES: Final = 2 * 1024 * 1024
 """The service's limit on a transactional batch request body: 2 MB = 2,097,152 bytes (spec §6.6, §13)."""
+
+BULK_HEADERS: Final[Mapping[str, str]] = {
+    "x-ms-cosmos-is-batch-request": "True",
+    "x-ms-cosmos-batch-atomic": "False",
+    "x-ms-cosmos-batch-continue-on-error": "True",
+    "Content-Type": "application/json",
+}
+"""A bulk request: a non-atomic batch that goes on after a failed operation."""
 
 _KINDS: Final[Mapping[str, str]] = {
     "create": "Create", "upsert": "Upsert", "read": "Read", "delete": "Delete", "replace": "Replace", "patch": "Patch",
