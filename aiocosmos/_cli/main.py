@@ -76,7 +76,6 @@ def _client(args: argparse.Namespace) -> CosmosClient:
     endpoint, key = os.environ.get("COSMOS_ENDPOINT"), os.environ.get("COSMOS_KEY")
     insecure = bool(args.insecure)
     if connection_string:
-
         endpoint, key = parse_connection_string(connection_string)
     elif not endpoint:
         endpoint, key = EMULATOR_ENDPOINT, EMULATOR_KEY

@@ -118,7 +118,6 @@ def _content_type(value: object) -> str:
 def get_attachments_client(
     container: ContainerProxy, item: str | Mapping[str, Any], partition_key: Any
 ) -> AttachmentsProxy:
-
     item_id = check_item_id(item)
     definition = container._core.partition_keys.get(container._link)
     if definition is not None:

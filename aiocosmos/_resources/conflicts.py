@@ -67,7 +67,6 @@ def query_conflicts(
     max_item_count: int | None,
     timeout: float | None,
 ) -> AsyncItemPaged[dict[str, Any]]:
-
     headers: dict[str, str] = {}
     if partition_key is None:  # as in azure-cosmos and query_items: None means every partition
         headers["x-ms-documentdb-query-enablecrosspartition"] = "True"

@@ -23,7 +23,6 @@ __all__ = ["DatabaseProxy"]
 
 
 def _container_id(container: object) -> str:
-
     if isinstance(container, ContainerProxy):
         return container.id
     if isinstance(container, Mapping):

@@ -173,7 +173,6 @@ def expiry_headers(seconds: int | None, headers: Mapping[str, str] | None = None
 
 
 def _permission_body(body: object) -> dict[str, Any]:
-
     document = _body_of(body, "permission")
     mode = document.get("permissionMode")
     if not isinstance(mode, str) or mode.lower() not in _MODES:
