@@ -1,30 +1,11 @@
-"""Test helpers that aiocosmos users may use too.
-
-* ``FakeClock``: a clock whose sleeps are instant and recorded, for deterministic retries.
-* ``FaultProxy`` (with ``Fault``, ``ProxyRule``, ``RequestUnitBudget``, ``Injection``): a
-  fault-injecting reverse proxy to put in front of a Cosmos endpoint (429, 449, 408, 5xx, 410 with
-  partition splits, connection resets, truncated and slow responses, stale keep-alive connections,
-  and a request-unit budget), scripted per test and deterministic under a seed. See
-  ``aiocosmos._fault_proxy`` for the details, or run ``python -m aiocosmos.testing --help``.
-"""
+"""``FakeClock``: a clock whose sleeps are instant and recorded, for deterministic retries."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from ._fault_proxy import Fault, FaultProxy, Injection, ProxyRequest, ProxyRule, RequestUnitBudget, request_kind
-
-__all__ = [
-    "FakeClock",
-    "Fault",
-    "FaultProxy",
-    "Injection",
-    "ProxyRequest",
-    "ProxyRule",
-    "RequestUnitBudget",
-    "request_kind",
-]
+__all__ = ["FakeClock"]
 
 
 class FakeClock:
@@ -54,9 +35,3 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.advance(seconds)
         await asyncio.sleep(0)  # still yield to the loop, as a real sleep would
-
-
-if __name__ == "__main__":
-    from ._fault_proxy import main
-
-    raise SystemExit(main())
