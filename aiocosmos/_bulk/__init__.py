@@ -20,7 +20,9 @@ operation's position in the input). How it works (the design of the .NET, Java a
   ``retry-after`` the service asked for. (.NET and JS adjust once a second by +1 / -min(5, dop/2);
   clocking on round trips reacts in milliseconds instead.)
 * **Retries.** Throttled operations (429 inside a batch response, or the whole request throttled) and
-  operations that were not applied (424, 449, connection refused) are sent again. After a 410 with
+  operations that were not applied (424, 449, 410/1000, 413/3402 inside a response, connection refused)
+  are sent again; a whole request refused 413/3402 (its answer would pass the 4 MB limit) is sent again
+  at once as requests half its size (``RangeQueue.cap``). After a 410 with
   sub-status 1002/1007/1008 (split or merge) the routing map is re-read once and the operations are
   re-routed to the new ranges.
 * **Guarantees.** Every operation gets exactly one result. An operation is only sent again when the

@@ -21,13 +21,25 @@ from ..exceptions import (
     CosmosError,
     Gone,
     HttpResponseError,
+    RequestEntityTooLarge,
     TooManyRequests,
     TransportError,
     ValidationError,
 )
 from .operations import BULK_HEADERS, encode_operation, split_partition_key_option
 from .ranges import MAX_BULK_BYTES, MAX_BULK_OPERATIONS, PendingOperation, RangeQueue
-from .results import BulkOperationResult, BulkStats, BulkSummary, operation_error
+from .results import (
+    NAME_CACHE_STALE,
+    NOT_APPLIED_STATUSES,
+    RESPONSE_SIZE_EXCEEDED,
+    SEND_AGAIN_AT_ONCE,
+    BulkOperationResult,
+    BulkStats,
+    BulkSummary,
+    operation_error,
+    operation_results,
+    operation_status,
+)
 
 if TYPE_CHECKING:
     from .._resources.container import ContainerProxy
@@ -51,7 +63,6 @@ MAX_OPERATION_RETRIES: Final = 100
 """Times one operation is sent again after throttles or not-applied failures before it fails."""
 
 _PKRANGE: Final = "x-ms-documentdb-partitionkeyrangeid"
-_NOT_APPLIED_STATUSES: Final = frozenset({424, 449})
 
 
 def _bulk_pipeline(pipeline: Pipeline) -> Pipeline:
@@ -355,6 +366,7 @@ class BulkExecution:
             op.result.attempts += 1
         self.stats.requests += 1
         throttled_after: float | None = None
+        refused = False  # 413/3402: not an answered request, for the window and the cap
         try:
             try:
                 status, response_headers, data = await self._pipeline.request(
@@ -370,6 +382,18 @@ class BulkExecution:
             except Gone as exc:
                 if exc.sub_status in SPLIT_SUB_STATUSES:
                     await self._reroute(stale)
+                if exc.sub_status in SPLIT_SUB_STATUSES or exc.sub_status == NAME_CACHE_STALE:
+                    for op in batch:
+                        self._retry(op, exc, 0.0)
+                    return
+                self._fail_all(batch, exc)
+                return
+            except RequestEntityTooLarge as exc:
+                # 413/3402: the answer would exceed the service's 4 MB response limit; nothing was
+                # applied. Send the operations again at once, in requests half this size.
+                if exc.sub_status == RESPONSE_SIZE_EXCEEDED and len(batch) > 1:
+                    refused = True
+                    r.shrink(len(batch))
                     for op in batch:
                         self._retry(op, exc, 0.0)
                     return
@@ -394,19 +418,12 @@ class BulkExecution:
                 self._fail_all(batch, exc)
                 return
             core.session_tokens.capture(container._link, response_headers.get("x-ms-session-token"))
-            parsed = codec.loads(data) if data else None
-            if not isinstance(parsed, list) or len(parsed) != len(batch) or \
-                    not all(isinstance(raw, dict) for raw in parsed):
-                self._fail_all(batch, HttpResponseError(
-                    f"the service answered a bulk request of {len(batch)} operations with status {status} and a "
-                    f"body that is not one result per operation: {data[:200]!r}",
-                    status_code=status, headers=response_headers, body=data))
+            parsed = operation_results(codec.loads(data) if data else None, len(batch), status, response_headers, data)
+            if isinstance(parsed, HttpResponseError):
+                self._fail_all(batch, parsed)
                 return
             for op, raw in zip(batch, parsed, strict=True):
-                code = raw.get("statusCode")
-                code = code if isinstance(code, int) else 0
-                sub = raw.get("substatusCode", raw.get("subStatusCode", 0))
-                sub = int(sub) if isinstance(sub, int | str) and str(sub).isdigit() else 0
+                code, sub = operation_status(raw)
                 charge = raw.get("requestCharge")
                 if isinstance(charge, int | float):
                     op.result.request_charge += float(charge)
@@ -420,8 +437,8 @@ class BulkExecution:
                 elif code == 410 and sub in SPLIT_SUB_STATUSES:
                     await self._reroute(stale)
                     self._retry(op, operation_error(raw, code, sub), 0.0)
-                elif code in _NOT_APPLIED_STATUSES:
-                    self._retry(op, operation_error(raw, code, sub), 0.05)
+                elif code in NOT_APPLIED_STATUSES or (code, sub) in SEND_AGAIN_AT_ONCE:
+                    self._retry(op, operation_error(raw, code, sub), 0.05 if code in NOT_APPLIED_STATUSES else 0.0)
                 else:
                     result = op.result
                     result.status_code, result.sub_status = code, sub
@@ -441,8 +458,8 @@ class BulkExecution:
             r.in_flight -= 1
             if throttled_after is not None:
                 r.on_throttle(epoch, throttled_after, loop.time())
-            elif not r.dead:
-                r.on_success(self._max_limit)
+            elif not r.dead and not refused:
+                r.on_success(self._max_limit, len(batch))
             r.wake.set()
 
     # -- outcomes ------------------------------------------------------------------------------
@@ -472,27 +489,3 @@ class BulkExecution:
         else:
             self.stats.failed += 1
         self._results.put_nowait(result)
-
-
-async def bulk_upsert(
-    container: ContainerProxy, items: Iterable[Any] | AsyncIterable[Any], **options: Any
-) -> BulkSummary:
-    async def operations() -> AsyncIterator[tuple[str, tuple[Any]]]:
-        if isinstance(items, AsyncIterable):
-            async for item in items:
-                yield ("upsert", (item,))
-        else:
-            for item in items:
-                yield ("upsert", (item,))
-
-    execution = BulkExecution(container, operations(), **options)
-    failures: list[BulkOperationResult] = []
-    total = 0
-    async with execution:
-        async for result in execution:
-            total += 1
-            if result.error is not None:
-                failures.append(result)
-    stats = execution.stats
-    return BulkSummary(total, total - len(failures), len(failures), stats.request_charge, stats.throttles,
-                       stats.retries, stats.elapsed, tuple(failures))

@@ -28,7 +28,7 @@ class PendingOperation:
 
 
 class RangeQueue:
-    __slots__ = ("buffer", "buffered_bytes", "dead", "epoch", "first_at", "id", "in_flight", "limit",
+    __slots__ = ("buffer", "buffered_bytes", "cap", "dead", "epoch", "first_at", "id", "in_flight", "limit",
                  "paused_until", "slow_start", "task", "wake", "window_done")
 
     def __init__(self, range_id: str) -> None:
@@ -45,14 +45,16 @@ class RangeQueue:
         self.wake = asyncio.Event()
         self.dead = False
         self.task: asyncio.Task[None] | None = None
+        self.cap = MAX_BULK_OPERATIONS
+        """Operations per request: halved after a 413/3402, then one more per answered full request."""
 
     def full(self) -> bool:
-        return len(self.buffer) >= MAX_BULK_OPERATIONS or self.buffered_bytes >= MAX_BULK_BYTES
+        return len(self.buffer) >= self.cap or self.buffered_bytes >= MAX_BULK_BYTES
 
     def take(self) -> list[PendingOperation]:
         batch: list[PendingOperation] = []
         size = 2
-        while self.buffer and len(batch) < MAX_BULK_OPERATIONS:
+        while self.buffer and len(batch) < self.cap:
             op = self.buffer[0]
             if batch and size + len(op.wire) + 1 > MAX_BULK_BYTES:
                 break
@@ -62,8 +64,15 @@ class RangeQueue:
             batch.append(op)
         return batch
 
-    def on_success(self, max_limit: int) -> None:
-        """A request of this range came back without a throttle: grow the window, once per window."""
+    def shrink(self, sent: int) -> None:
+        """A request of ``sent`` operations got 413/3402 (its answer would be too large): send half."""
+        self.cap = max(1, min(self.cap, sent // 2))
+
+    def on_success(self, max_limit: int, sent: int = MAX_BULK_OPERATIONS) -> None:
+        """A request of ``sent`` operations came back without a throttle: grow the window, once per
+        window, and (when the request was as large as allowed) the operations per request by one."""
+        if sent >= self.cap:
+            self.cap = min(MAX_BULK_OPERATIONS, self.cap + 1)
         self.window_done += 1
         if self.window_done >= self.limit:
             self.window_done = 0

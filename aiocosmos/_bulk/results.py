@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from ..exceptions import CosmosError, HttpResponseError, error_class_for
 
-__all__ = ["BulkOperationResult", "BulkStats", "BulkSummary", "operation_error"]
+__all__ = ["BulkOperationResult", "BulkStats", "BulkSummary", "NAME_CACHE_STALE", "NOT_APPLIED_STATUSES",
+           "RESPONSE_SIZE_EXCEEDED", "SEND_AGAIN_AT_ONCE", "operation_error", "operation_results", "operation_status"]
+
+NOT_APPLIED_STATUSES: Final = frozenset({424, 449})
+"""An operation with one of these statuses was not applied (failed dependency, retry with)."""
+NAME_CACHE_STALE: Final = 1000
+RESPONSE_SIZE_EXCEEDED: Final = 3402
+# Operations the service left unapplied inside a bulk response, to be sent again without waiting: 413/3402
+# (the response reached its size limit before this operation: .NET's BulkExecutionRetryPolicy retries
+# these at once) and 410/1000 (name cache stale).
+SEND_AGAIN_AT_ONCE: Final = frozenset({(413, RESPONSE_SIZE_EXCEEDED), (410, NAME_CACHE_STALE)})
+
 
 
 class BulkOperationResult:
@@ -114,3 +125,23 @@ def operation_error(raw: Mapping[str, Any], status: int, sub_status: int) -> Htt
     error = cls(message or f"the operation failed with status {status}/{sub_status}", status_code=status,
                 sub_status=sub_status, code=code)
     return error
+
+
+def operation_status(raw: Mapping[str, Any]) -> tuple[int, int]:
+    """(status, sub-status) of one operation's result in a bulk response (0 where absent)."""
+    code = raw.get("statusCode")
+    sub = raw.get("substatusCode", raw.get("subStatusCode", 0))
+    return (code if isinstance(code, int) else 0,
+            int(sub) if isinstance(sub, int | str) and str(sub).isdigit() else 0)
+
+
+def operation_results(
+    parsed: object, operations: int, status: int, headers: Mapping[str, str], data: bytes
+) -> list[dict[str, Any]] | HttpResponseError:
+    """A bulk response's results, one object per operation; or the error that says it is not that."""
+    if isinstance(parsed, list) and len(parsed) == operations and all(isinstance(raw, dict) for raw in parsed):
+        return parsed
+    return HttpResponseError(
+        f"the service answered a bulk request of {operations} operations with status {status} and a "
+        f"body that is not one result per operation: {data[:200]!r}",
+        status_code=status, headers=headers, body=data)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .core import ClientCore
 
 __all__ = [
+    "feed_range_listing",
     "FeedRange",
     "PartitionKeyRange",
     "RoutingMap",
@@ -402,3 +403,15 @@ class FeedRangeListing(Coroutine[Any, Any, list[FeedRange]]):
     async def _iterate(self) -> AsyncIterator[FeedRange]:
         for feed_range in await self._load():
             yield feed_range
+
+
+def feed_range_listing(
+    core: ClientCore, link: str, path: str, *, refresh: bool, timeout: float | None
+) -> FeedRangeListing:
+    """One FeedRange per physical partition of the container at ``link``, from the cached routing map."""
+
+    async def load() -> list[FeedRange]:
+        routing = await core.routing_maps.get(link, path + "/pkranges", refresh=refresh, timeout=timeout)
+        return [pkrange.feed_range for pkrange in routing.ranges]
+
+    return FeedRangeListing(load)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from .._bulk.executor import BulkExecution, bulk_upsert
+from .._bulk.executor import BulkExecution
+from .._bulk.upsert import bulk_upsert
 from .._feeds.change_feed import query_items_change_feed, watch_changes
 from .._feeds.paging import AsyncItemPaged
-from .._feeds.routing import FeedRange, FeedRangeListing, feed_range_for_partition_key
+from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range_listing
 from .._query.engine import cross_partition_pager
 from .._wire import codec
 from .._wire.documents import PATCH_OPERATIONS, check_document, check_etag, check_item_id, check_patch, write_options
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .._bulk.executor import BulkSummary
     from .._feeds.change_feed import ChangeFeedPaged, ChangeFeedStart, ChangeFeedWatch
     from .._feeds.core import ClientCore
+    from .._feeds.routing import FeedRangeListing
     from .attachments import AttachmentsProxy
     from .batch import BatchResponse
     from .database import DatabaseProxy
@@ -36,6 +38,7 @@ __all__ = ["ContainerProxy", "PATCH_OPERATIONS"]
 
 _PK: Final = "x-ms-documentdb-partitionkey"
 _JSON: Final = "application/json"
+
 
 class ContainerProxy:
     """A container. Cheap to create (no I/O); get one with ``database.get_container_client(id)``.
@@ -426,13 +429,7 @@ class ContainerProxy:
         over it as with azure-cosmos. Served from the client's cached routing map (read on first use;
         ``force_refresh=True`` re-reads it)."""
 
-        async def load() -> list[FeedRange]:
-            routing = await self._core.routing_maps.get(
-                self._link, self._path + "/pkranges", refresh=bool(force_refresh), timeout=timeout
-            )
-            return [pkrange.feed_range for pkrange in routing.ranges]
-
-        return FeedRangeListing(load)
+        return feed_range_listing(self._core, self._link, self._path, refresh=bool(force_refresh), timeout=timeout)
 
     async def feed_range_from_partition_key(self, partition_key: Any, *, timeout: float | None = None) -> FeedRange:
         """The feed range of one partition-key value (``None`` is JSON null): the point of its

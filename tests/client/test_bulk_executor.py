@@ -31,6 +31,11 @@ class BulkServer(FakePartitionedServer):
         self.split_at_request: int | None = None
         self.drop_after_apply: set[int] = set()
         self.batches = 0
+        # As the service does: results past ``response_limit`` bytes are not applied, and answered 413/3402.
+        self.response_limit: int | None = None
+        self.reject_over: int | None = None  # whole requests of more operations: 413/3402
+        self.stale_name_cache = 0  # the next N batch requests: 410/1000
+        self.batch_sizes: list[int] = []
 
     def _default_reply(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         if method == "POST" and path.rstrip("/") == DOCS_PATH and headers.get("x-ms-cosmos-is-batch-request"):
@@ -48,9 +53,20 @@ class BulkServer(FakePartitionedServer):
         if self.request_throttles:
             self.request_throttles -= 1
             return Reply.error(429, sub_status=3200, retry_after_ms=5)
+        if self.stale_name_cache:
+            self.stale_name_cache -= 1
+            return Reply.error(410, sub_status=1000, message="name cache is stale")
+        operations = orjson.loads(body)
+        self.batch_sizes.append(len(operations))
+        if self.reject_over is not None and len(operations) > self.reject_over:
+            return Reply.error(413, sub_status=3402, message="response size would exceed the limit")
         live = self.ranges[range_id]
-        results = []
-        for op in orjson.loads(body):
+        results: list[dict[str, Any]] = []
+        answered = 2
+        for op in operations:
+            if self.response_limit is not None and answered > self.response_limit:
+                results.append({"statusCode": 413, "substatusCode": 3402, "requestCharge": 0})
+                continue
             pk = orjson.loads(op["partitionKey"])[0]
             if not live.low <= epk_of(pk) < live.high:
                 self.misrouted.append((range_id, pk))
@@ -68,6 +84,7 @@ class BulkServer(FakePartitionedServer):
             self.applied.append(key)
             results.append({"statusCode": 201 if op["operationType"] == "Create" else 200, "requestCharge": 5.5,
                             "eTag": f'"e{len(self.applied)}"', "resourceBody": op["resourceBody"]})
+            answered += len(orjson.dumps(results[-1])) + 1
         if self.batches in self.drop_after_apply:
             return Reply.dropped()  # applied, then the connection drops: ambiguous
         return Reply.json(results, status=207 if any(r["statusCode"] >= 400 for r in results) else 200)
@@ -124,6 +141,58 @@ async def test_whole_request_429s_are_taken_by_the_executor(
     assert len(results) == 250 and all(r.succeeded for r in results)
     assert execution.stats.throttles == 5
     assert len(bulk_server.docs) == 250
+
+
+def big_docs(n: int) -> list[dict[str, Any]]:
+    return [{"id": f"i{k}", "pk": f"k{k % 37}", "v": k, "pad": "x" * 1500} for k in range(n)]
+
+
+async def test_operations_past_the_response_size_limit_are_sent_again_at_once(
+    target: aiocosmos.ContainerProxy, bulk_server: BulkServer
+) -> None:
+    # Results of about 1.6 KB and a 20 KB answer limit: each request of up to 100 operations has only
+    # its first dozen applied; the others come back 413/3402, unapplied, and go in the next requests.
+    bulk_server.response_limit = 20_000
+    execution = target.bulk(("create", (d,)) for d in big_docs(300))
+    results = [r async for r in execution]
+    assert sorted(r.index for r in results) == list(range(300))
+    assert all(r.status_code == 201 and r.error is None for r in results), \
+        [r for r in results if r.status_code != 201][:3]
+    assert len(bulk_server.applied) == 300 == len(set(bulk_server.applied))  # each create applied once
+    assert execution.stats.retries > 0 and execution.stats.throttles == 0
+    assert max(r.attempts for r in results) > 1 and not any(r.replayed for r in results)
+
+
+async def test_a_whole_request_answered_413_3402_is_sent_again_in_smaller_requests(
+    target: aiocosmos.ContainerProxy, bulk_server: BulkServer
+) -> None:
+    bulk_server.reject_over = 20
+    execution = target.bulk(("create", (d,)) for d in big_docs(400))
+    results = [r async for r in execution]
+    assert len(results) == 400 and all(r.status_code == 201 for r in results)
+    assert len(bulk_server.applied) == 400 == len(set(bulk_server.applied))
+    rejected = [size for size in bulk_server.batch_sizes if size > 20]
+    # 100 -> 50 -> 25 -> 12 per range, then one more per answered request: few requests are refused.
+    assert 0 < len(rejected) < 20, bulk_server.batch_sizes
+
+
+async def test_one_operation_whose_answer_is_too_large_fails_with_413_3402(
+    target: aiocosmos.ContainerProxy, bulk_server: BulkServer
+) -> None:
+    bulk_server.reject_over = 0
+    [result] = [r async for r in target.bulk([("create", (big_docs(1)[0],))])]
+    assert isinstance(result.error, aiocosmos.RequestEntityTooLarge)
+    assert (result.error.status_code, result.error.sub_status) == (413, 3402)
+    assert not result.may_have_been_applied and bulk_server.applied == []
+
+
+async def test_a_stale_name_cache_410_1000_is_sent_again(
+    target: aiocosmos.ContainerProxy, bulk_server: BulkServer
+) -> None:
+    bulk_server.stale_name_cache = 3
+    summary = await target.bulk_upsert(docs(150))
+    assert summary.ok and summary.total == 150 and summary.retries > 0
+    assert len(bulk_server.docs) == 150
 
 
 async def test_a_split_reroutes_every_operation_exactly_once(

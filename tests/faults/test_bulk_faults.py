@@ -78,3 +78,28 @@ async def test_throttled_by_an_ru_budget_nothing_is_lost(
     assert len(results) == n and all(r.succeeded for r in results)
     assert budget.throttled > 0 and execution.stats.throttles == budget.throttled
     assert len(await all_items(fresh_container)) == n
+
+
+async def test_requests_refused_413_3402_end_succeeded_in_smaller_requests(
+    proxy: FaultProxy, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy
+) -> None:
+    # The service answers 413/3402 when a bulk response would pass its 4 MB limit (large documents
+    # read back, for example): here, every batch of more than 20 operations.
+    sizes: list[int] = []
+
+    def large(request: Any) -> bool:
+        sizes.append(request.body.count(b'"operationType"'))
+        return sizes[-1] > 20
+
+    proxy.add_rule(Fault.status_code(413, sub_status=3402), kinds="batch", where=large)
+    container = through(make_client(), fresh_container)
+    n = 1000
+    execution = container.bulk(("create", (doc(i),)) for i in range(n))
+    results = [r async for r in execution]
+    assert len(results) == n and all(r.status_code == 201 for r in results), \
+        [r for r in results if r.status_code != 201][:3]
+    refused = proxy.counts()["413/3402"]
+    # Halved at once, then one operation more per answered request: at most one request in four refused.
+    assert 0 < refused == sum(size > 20 for size in sizes) <= len(sizes) // 4, sizes
+    stored = {d["id"]: d for d in await all_items(fresh_container)}
+    assert len(stored) == n and all(stored[f"d{i}"]["n"] == i for i in range(n))
