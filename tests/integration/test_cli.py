@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import shlex
 import sys
 import uuid
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Any
 import orjson
 
 import aiocosmos
-from tests.server import CosmosTestServer
+from aiocosmos.testing import Fault, FaultProxy
+from tests.server import EMULATOR_KEY, CosmosTestServer
 
 
 async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, bytes, str]:
@@ -104,3 +106,109 @@ async def test_bad_configuration_exits_2(tmp_path: Path) -> None:
     code, _, err = await run_cli("ingest", str(source), "-d", "d", "-c", "c",
                                  env={"COSMOS_ENDPOINT": "http://127.0.0.1:9/"})
     assert code == 2 and "COSMOS_KEY" in err
+
+
+def records_of(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def rerun_words(err: str, server_url: str) -> list[str]:
+    """The printed "re-run with: aiocosmos ..." hint as arguments, with the connection string added."""
+    line = next(line for line in err.splitlines() if line.startswith("re-run with: "))
+    words = shlex.split(line.removeprefix("re-run with: "))
+    assert words[0] == "aiocosmos", line
+    return ["--connection-string", f"AccountEndpoint={server_url}/;AccountKey={EMULATOR_KEY};", *words[1:]]
+
+
+async def all_items(container: aiocosmos.ContainerProxy) -> dict[str, dict[str, Any]]:
+    return {d["id"]: {k: v for k, v in d.items() if not k.startswith("_")}
+            async for d in container.read_all_items()}
+
+
+async def test_from_failed_into_the_same_file_keeps_every_record(
+    cosmos_server: CosmosTestServer, client: aiocosmos.CosmosClient, tmp_path: Path
+) -> None:
+    # Defect 3: F was truncated while it was still being read. 20,000 records, every other one refused
+    # before I/O (an id with '/'): afterwards F holds exactly those 10,000, and the rest are written.
+    database = await client.create_database(f"cli-{uuid.uuid4().hex[:8]}")
+    container = await database.create_container("items", partition_key=aiocosmos.PartitionKey("/pk"))
+    try:
+        failed = tmp_path / "items.jsonl.failed.jsonl"
+        records = [{"line": i + 1, "item": {"id": f"bad/{i}" if i % 2 else f"i{i}", "pk": f"p{i % 7}", "n": i},
+                    "status": 0, "error": "earlier run"} for i in range(20_000)]
+        failed.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+        code, _, err = await run_cli("--connection-string", conn(cosmos_server), "ingest", str(failed),
+                                     "--from-failed", "-d", database.id, "-c", "items", "--failed", str(failed),
+                                     "--no-progress")
+        assert code == 1, err
+        assert "done: 10,000 written, 10,000 failed" in err, err
+        kept = records_of(failed)
+        assert sorted(r["line"] for r in kept) == list(range(2, 20_001, 2))
+        assert all(r["item"]["id"] == f"bad/{r['line'] - 1}" and r["status"] == 400 for r in kept)
+        written = await all_items(container)
+        assert written == {f"i{i}": {"id": f"i{i}", "pk": f"p{i % 7}", "n": i} for i in range(0, 20_000, 2)}
+        assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    finally:
+        await client.delete_database(database)
+
+
+async def test_create_mode_rerun_after_ambiguous_failures_ends_clean_and_never_overwrites(
+    cosmos_server: CosmosTestServer, client: aiocosmos.CosmosClient, tmp_path: Path
+) -> None:
+    # Defect 1: every write of the first run is applied, then the connection is reset (ambiguous).
+    database = await client.create_database(f"cli-{uuid.uuid4().hex[:8]}")
+    container = await database.create_container("items", partition_key=aiocosmos.PartitionKey("/pk"))
+    try:
+        await container.create_item({"id": "i3", "pk": "p3", "old": True})  # create refuses it, every time
+        items = [{"id": f"i{i}", "pk": f"p{i}", "n": i} for i in range(40)]
+        source = tmp_path / "items.jsonl"
+        source.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in items))
+        failed = tmp_path / "items.jsonl.failed.jsonl"
+        async with FaultProxy(cosmos_server.url, seed=1) as proxy:
+            proxy.add_rule(Fault.reset_after(), kinds=("batch",), times=1)
+            code, _, err = await run_cli("--connection-string", f"AccountEndpoint={proxy.url}/;AccountKey="
+                                         f"{cosmos_server.key};", "ingest", str(source), "-d", database.id,
+                                         "-c", "items", "--mode", "create", "--no-progress")
+            assert proxy.counts()["reset_after"] == 1
+        assert code == 1, err
+        records = records_of(failed)
+        assert sorted(r["item"]["id"] for r in records) == sorted(d["id"] for d in items)
+        assert all(r["may_have_been_applied"] is True for r in records)
+        words = rerun_words(err, cosmos_server.url)
+        assert words[words.index("--mode") + 1] == "create"
+
+        # Run verbatim: the 39 applied writes are found equal and count as done; i3 is still refused.
+        code, _, err = await run_cli(*words)
+        assert code == 1, err
+        assert "done: 0 written, 1 failed, 39 already there" in err, err
+        [record] = records_of(failed)
+        assert (record["item"]["id"], record["status"]) == ("i3", 409) and "differs" in record["error"]
+        assert "may_have_been_applied" not in record
+        assert (await container.read_item("i3", partition_key="p3"))["old"] is True
+
+        # Once i3 is out of the way the re-run ends clean and the failed file goes away.
+        await container.delete_item("i3", partition_key="p3")
+        code, _, err = await run_cli(*rerun_words(err, cosmos_server.url))
+        assert code == 0, err
+        assert "removed the failed-operations file" in err and not failed.exists()
+        assert await all_items(container) == {d["id"]: d for d in items}
+    finally:
+        await client.delete_database(database)
+
+
+async def test_a_clean_run_removes_the_stale_failed_file(
+    cosmos_server: CosmosTestServer, client: aiocosmos.CosmosClient, tmp_path: Path
+) -> None:
+    database = await client.create_database(f"cli-{uuid.uuid4().hex[:8]}")
+    await database.create_container("items", partition_key=aiocosmos.PartitionKey("/pk"))
+    try:
+        source = tmp_path / "items.jsonl"
+        source.write_bytes(b'{"id": "a", "pk": "p"}\n')
+        stale = tmp_path / "items.jsonl.failed.jsonl"
+        stale.write_bytes(b'{"line": 1, "item": {"id": "a", "pk": "p"}, "status": 503, "error": "old"}\n')
+        code, _, err = await run_cli("--connection-string", conn(cosmos_server), "ingest", str(source),
+                                     "-d", database.id, "-c", "items", "--no-progress")
+        assert code == 0, err
+        assert not stale.exists() and f"removed the failed-operations file {stale}" in err
+    finally:
+        await client.delete_database(database)
