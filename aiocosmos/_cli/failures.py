@@ -10,6 +10,8 @@ A record is one JSON object per line:
   plus ``"may_have_been_applied": true`` when the write may have happened all the same (an ambiguous
   failure: connection reset, timeout, 5xx after sending);
 * a line that could not be read as an item: ``{"line": n, "raw": "...", "status": 0, "error": "..."}``.
+  ``--from-failed`` parses ``raw`` again, so a record fixed by hand is picked up by the re-run; one still
+  unreadable is carried over unchanged.
 """
 
 from __future__ import annotations

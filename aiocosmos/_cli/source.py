@@ -1,21 +1,28 @@
 """The input of ``aiocosmos ingest``: lines parsed into operations.
 
-A line that is not JSON (or, with ``--from-failed``, not a failed-operation record) becomes a failed
-record with its ``raw`` text (see ``failures.py``).
+* A UTF-8 byte-order mark at the start of the input is skipped.
+* A line that is not JSON (or, with ``--from-failed``, not a failed-operation record) becomes a failed
+  record with its ``raw`` text (see ``failures.py``).
+* An input that cannot be read to the end (a truncated or corrupt ``.gz``, a read error) stops the
+  reading: what came before is ingested, the partial last line becomes a record, and ``error`` says why.
 """
 
 from __future__ import annotations
 
 import gzip
 import sys
+import zlib
 from collections.abc import AsyncIterator
-from typing import IO, Any, cast
+from typing import IO, Any, Final, cast
 
 import orjson
 
 from .failures import FailedFile
 
 __all__ = ["InputSource", "open_input"]
+
+BOM: Final = b"\xef\xbb\xbf"
+CHUNK_BYTES: Final = 64 * 1024
 
 
 def open_input(path: str) -> IO[bytes]:
@@ -44,21 +51,46 @@ class InputSource:
         self.read_error: str | None = None
         """Why the input could not be read to the end (None when it was)."""
         self.finished = False
-        """The input was read to its end."""
+        """The input was read to its end (or to the error that stopped it)."""
 
     def close(self) -> None:
         pass
 
     async def operations(self) -> AsyncIterator[tuple[str, tuple[Any]]]:
+        number = 0
         index = 0
-        for number, raw in enumerate(self._stream, 1):
-            operation = self._parse(raw, number, index)
+        tail = b""
+        read1 = getattr(self._stream, "read1", None) or self._stream.read
+        while True:
+            try:
+                chunk = read1(CHUNK_BYTES)
+            except (OSError, EOFError, zlib.error) as exc:
+                self.read_error = _describe(self.path, exc, number)
+                self._failures.write({"line": number + 1, "raw": _raw_text(tail), "status": 0,
+                                      "error": self.read_error})
+                tail = b""
+                break
+            if not chunk:
+                break
+            data = tail + chunk if tail else chunk
+            pieces = data.split(b"\n")
+            tail = pieces.pop()
+            for raw in pieces:
+                number += 1
+                operation = self._parse(raw, number, index)
+                if operation is not None:
+                    index += 1
+                    yield operation
+        if tail:
+            number += 1
+            operation = self._parse(tail, number, index)
             if operation is not None:
-                index += 1
                 yield operation
         self.finished = True
 
     def _parse(self, raw: bytes, number: int, index: int) -> tuple[str, tuple[Any]] | None:
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
         if not raw.strip():
             return None
         try:
@@ -68,11 +100,30 @@ class InputSource:
             return None
         line = number
         if self._from_failed:
-            if not isinstance(value, dict) or "item" not in value:
-                self._failures.write({"line": number, "status": 0, "error": "not a failed-operation record (no 'item')",
-                                      "raw": _raw_text(raw)})
+            record = value
+            if not isinstance(record, dict) or not ("item" in record or isinstance(record.get("raw"), str)):
+                self._failures.write({"line": number, "record": record, "status": 0,
+                                      "error": "not a failed-operation record (no 'item' and no 'raw')"})
                 return None
-            line = int(value.get("line") or number)
-            value = value["item"]
+            line = int(record.get("line") or number)
+            if "item" in record:
+                value = record["item"]
+            else:  # an input line that could not be read: parse it again (it may have been fixed by hand)
+                text = record["raw"].removeprefix("\ufeff")
+                try:
+                    value = orjson.loads(text) if text.strip() else None
+                except orjson.JSONDecodeError:
+                    value = None
+                if not isinstance(value, dict):
+                    self._failures.write(record)  # still unreadable: carried over as it was
+                    return None
         self.lines[index] = line
         return (self._mode, (value,))
+
+
+def _describe(path: str, exc: BaseException, lines: int) -> str:
+    what = "stdin" if path == "-" else path
+    if isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile):
+        return (f"{what} is truncated or corrupt ({type(exc).__name__}: {exc}); the {lines:,} complete lines "
+                f"before it were read, nothing after")
+    return f"{what} could not be read to the end ({exc}); the {lines:,} complete lines before it were read"

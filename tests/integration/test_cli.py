@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -210,5 +211,75 @@ async def test_a_clean_run_removes_the_stale_failed_file(
                                      "-d", database.id, "-c", "items", "--no-progress")
         assert code == 0, err
         assert not stale.exists() and f"removed the failed-operations file {stale}" in err
+    finally:
+        await client.delete_database(database)
+
+
+async def test_a_truncated_gz_input_is_ingested_up_to_the_cut_with_a_summary_and_a_record(
+    cosmos_server: CosmosTestServer, client: aiocosmos.CosmosClient, tmp_path: Path
+) -> None:
+    database = await client.create_database(f"cli-{uuid.uuid4().hex[:8]}")
+    container = await database.create_container("items", partition_key=aiocosmos.PartitionKey("/pk"))
+    try:
+        documents = [{"id": f"d{i}", "pk": f"p{i % 5}", "text": f"line {i} " * 8} for i in range(3000)]
+        whole = gzip.compress(b"".join(orjson.dumps(d) + b"\n" for d in documents))
+        source = tmp_path / "cut.jsonl.gz"
+        source.write_bytes(whole[: len(whole) // 2])
+        readable = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(whole[: len(whole) // 2])
+        complete = readable.count(b"\n")
+        assert 0 < complete < 3000
+        code, _, err = await run_cli("--connection-string", conn(cosmos_server), "ingest", str(source),
+                                     "-d", database.id, "-c", "items", "--no-progress")
+        assert code == 1, err
+        assert "Traceback" not in err and "truncated or corrupt" in err, err
+        assert f"done: {complete:,} written, 1 failed" in err, err
+        failed = tmp_path / "cut.jsonl.gz.failed.jsonl"
+        [record] = records_of(failed)
+        assert record["line"] == complete + 1 and "truncated or corrupt" in record["error"]
+        assert record["raw"] == readable.rsplit(b"\n", 1)[1].decode()
+        assert await all_items(container) == {d["id"]: d for d in documents[:complete]}
+
+        # The record is re-runnable: as it is, it is carried over unchanged; completed by hand, it is written.
+        code, _, err = await run_cli(*rerun_words(err, cosmos_server.url))
+        assert code == 1 and records_of(failed) == [record], err
+        failed.write_bytes(orjson.dumps({**record, "raw": orjson.dumps(documents[complete]).decode()}) + b"\n")
+        code, _, err = await run_cli(*rerun_words(err, cosmos_server.url))
+        assert code == 0, err
+        assert (await container.read_item(f"d{complete}", partition_key=f"p{complete % 5}"))["text"] == \
+            documents[complete]["text"]
+    finally:
+        await client.delete_database(database)
+
+
+async def test_bom_surrogates_and_oversized_keys_get_clear_re_runnable_records(
+    cosmos_server: CosmosTestServer, client: aiocosmos.CosmosClient, tmp_path: Path
+) -> None:
+    database = await client.create_database(f"cli-{uuid.uuid4().hex[:8]}")
+    container = await database.create_container("items", partition_key=aiocosmos.PartitionKey("/pk"))
+    try:
+        source = tmp_path / "excel.jsonl"
+        source.write_bytes(b"\xef\xbb\xbf" + b'{"id": "first", "pk": "p"}\n'          # line 1 after a BOM
+                           b'{"id": "lone\\ud800", "pk": "p"}\n'                       # line 2: a lone surrogate
+                           + orjson.dumps({"id": "big", "pk": "k" * 2049}) + b"\n"     # line 3: key over 2 KB
+                           b'{"id": "last", "pk": "p"}\n')
+        code, _, err = await run_cli("--connection-string", conn(cosmos_server), "ingest", str(source),
+                                     "-d", database.id, "-c", "items", "--no-progress")
+        assert code == 1, err
+        assert "Traceback" not in err and "done: 2 written, 2 failed" in err, err
+        failed = tmp_path / "excel.jsonl.failed.jsonl"
+        surrogate, big = records_of(failed)
+        assert surrogate["line"] == 2 and "surrogate" in surrogate["error"]
+        assert surrogate["raw"] == '{"id": "lone\\ud800", "pk": "p"}'
+        assert big["line"] == 3 and big["status"] == 400 and "2048" in big["error"] and big["item"]["id"] == "big"
+        assert sorted(await all_items(container)) == ["first", "last"]
+
+        # Fixed by hand, both records are picked up by the printed re-run.
+        surrogate["raw"] = '{"id": "lone\\ud83d\\ude00", "pk": "p"}'
+        big["item"]["pk"] = "k" * 2048
+        failed.write_bytes(orjson.dumps(surrogate) + b"\n" + orjson.dumps(big) + b"\n")
+        code, _, err = await run_cli(*rerun_words(err, cosmos_server.url))
+        assert code == 0, err
+        assert sorted(await all_items(container)) == ["big", "first", "last", "lone\U0001f600"]
+        assert not failed.exists()
     finally:
         await client.delete_database(database)
