@@ -1,4 +1,9 @@
-"""The input of ``aiocosmos ingest``: lines parsed into operations.
+"""The input of ``aiocosmos ingest``: read off the event loop, parsed into operations on it.
+
+A thread reads the file (or stdin, or the ``.gz`` stream) in chunks of whatever is available
+(``read1``) and hands each chunk to the loop through a small bounded queue. So a slow producer on a
+pipe never blocks the loop: the executor's 100 ms flush timer keeps firing and what has arrived is
+sent. The loop splits the chunks into lines and parses them.
 
 * A UTF-8 byte-order mark at the start of the input is skipped.
 * A line that is not JSON (or, with ``--from-failed``, not a failed-operation record) becomes a failed
@@ -9,8 +14,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import sys
+import threading
 import zlib
 from collections.abc import AsyncIterator
 from typing import IO, Any, Final, cast
@@ -23,6 +30,8 @@ __all__ = ["InputSource", "open_input"]
 
 BOM: Final = b"\xef\xbb\xbf"
 CHUNK_BYTES: Final = 64 * 1024
+_QUEUED_CHUNKS: Final = 16
+_DONE: Final = b""
 
 
 def open_input(path: str) -> IO[bytes]:
@@ -52,41 +61,68 @@ class InputSource:
         """Why the input could not be read to the end (None when it was)."""
         self.finished = False
         """The input was read to its end (or to the error that stopped it)."""
+        self._stop = threading.Event()
 
     def close(self) -> None:
-        pass
+        """Ask the reading thread to stop (it stops at its next chunk)."""
+        self._stop.set()
+
+    def _read(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | BaseException]) -> None:
+        read1 = getattr(self._stream, "read1", None) or self._stream.read
+
+        def put(item: bytes | BaseException) -> bool:
+            try:  # waits while the queue is full: the reader never runs ahead of the ingest
+                asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+            except BaseException:  # noqa: BLE001 - the loop is closing: nobody reads any more
+                return False
+            return True
+
+        try:
+            while not self._stop.is_set():
+                chunk = read1(CHUNK_BYTES)
+                if not chunk or not put(chunk):
+                    break
+        except (OSError, EOFError, zlib.error) as exc:
+            put(exc)
+        put(_DONE)
 
     async def operations(self) -> AsyncIterator[tuple[str, tuple[Any]]]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(_QUEUED_CHUNKS)
+        thread = threading.Thread(target=self._read, args=(loop, queue), name="aiocosmos-ingest-reader",
+                                  daemon=True)
+        thread.start()
         number = 0
         index = 0
         tail = b""
-        read1 = getattr(self._stream, "read1", None) or self._stream.read
-        while True:
-            try:
-                chunk = read1(CHUNK_BYTES)
-            except (OSError, EOFError, zlib.error) as exc:
-                self.read_error = _describe(self.path, exc, number)
-                self._failures.write({"line": number + 1, "raw": _raw_text(tail), "status": 0,
-                                      "error": self.read_error})
-                tail = b""
-                break
-            if not chunk:
-                break
-            data = tail + chunk if tail else chunk
-            pieces = data.split(b"\n")
-            tail = pieces.pop()
-            for raw in pieces:
+        try:
+            while True:
+                chunk = await queue.get()
+                if isinstance(chunk, BaseException):
+                    self.read_error = _describe(self.path, chunk, number)
+                    self._failures.write({"line": number + 1, "raw": _raw_text(tail), "status": 0,
+                                          "error": self.read_error})
+                    tail = b""
+                    continue
+                if not chunk:  # _DONE
+                    break
+                data = tail + chunk if tail else chunk
+                pieces = data.split(b"\n")
+                tail = pieces.pop()
+                for raw in pieces:
+                    number += 1
+                    operation = self._parse(raw, number, index)
+                    if operation is not None:
+                        index += 1
+                        yield operation
+            if tail:
                 number += 1
-                operation = self._parse(raw, number, index)
+                operation = self._parse(tail, number, index)
                 if operation is not None:
-                    index += 1
                     yield operation
-        if tail:
-            number += 1
-            operation = self._parse(tail, number, index)
-            if operation is not None:
-                yield operation
-        self.finished = True
+            self.finished = True
+        finally:
+            self._stop.set()
 
     def _parse(self, raw: bytes, number: int, index: int) -> tuple[str, tuple[Any]] | None:
         if number == 1 and raw.startswith(BOM):

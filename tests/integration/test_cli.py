@@ -283,3 +283,40 @@ async def test_bom_surrogates_and_oversized_keys_get_clear_re_runnable_records(
         assert not failed.exists()
     finally:
         await client.delete_database(database)
+
+
+async def test_a_slow_producer_on_stdin_is_ingested_as_it_arrives(
+    cosmos_server: CosmosTestServer, client: aiocosmos.CosmosClient, tmp_path: Path
+) -> None:
+    # Defect 5: with stdin a pipe from a producer that writes a few lines and then pauses, the reader
+    # blocked the event loop and nothing was sent until EOF. Now the 100 ms flush timer sends them.
+    database = await client.create_database(f"cli-{uuid.uuid4().hex[:8]}")
+    container = await database.create_container("items", partition_key=aiocosmos.PartitionKey("/pk"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("COSMOS_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiocosmos", "--connection-string", conn(cosmos_server), "ingest", "-",
+        "-d", database.id, "-c", "items", "--failed", str(tmp_path / "stdin.failed.jsonl"),
+        env=environment, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    assert process.stdin is not None and process.stderr is not None
+    try:
+        for batch in range(3):
+            for i in range(5):
+                process.stdin.write(orjson.dumps({"id": f"b{batch}-{i}", "pk": f"p{i}"}) + b"\n")
+            await process.stdin.drain()
+            # The producer pauses with the pipe open: the documents must reach the server meanwhile.
+            expected = {f"b{b}-{i}" for b in range(batch + 1) for i in range(5)}
+            deadline = asyncio.get_running_loop().time() + 10
+            while set(await all_items(container)) != expected:
+                assert asyncio.get_running_loop().time() < deadline, "nothing arrived while the producer paused"
+                await asyncio.sleep(0.05)
+            assert process.returncode is None
+        process.stdin.close()
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        assert "done: 15 written, 0 failed" in err.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await client.delete_database(database)
