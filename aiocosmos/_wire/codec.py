@@ -57,9 +57,19 @@ def dumps_document(document: Any) -> bytes:
 _MAX_SAFE_INTEGER: Final = 2**53 - 1
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _locate(value: Any, path: str) -> tuple[str, str] | None:
     """(path, description) of the first value strict JSON cannot carry; only runs on error paths."""
-    if value is None or isinstance(value, str | bool):
+    if isinstance(value, str):
+        return None if value.isascii() or _utf8(value) else (path, f"string {value!r:.80} with a lone surrogate")
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else (path, f"non-finite number {value}")
@@ -69,6 +79,8 @@ def _locate(value: Any, path: str) -> tuple[str, str] | None:
         for key, child in value.items():
             if not isinstance(key, str):
                 return path, f"non-string key {key!r}"
+            if not (key.isascii() or _utf8(key)):
+                return path, f"key {key!r:.80} with a lone surrogate"
             found = _locate(child, f"{path}/{key}")
             if found is not None:
                 return found

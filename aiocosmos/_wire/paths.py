@@ -13,6 +13,8 @@ from ..exceptions import ValidationError
 from . import codec
 
 __all__ = [
+    "MAX_PARTITION_KEY_VALUE_BYTES",
+    "check_text",
     "loose_partition_header",
     "validate_id",
     "quote_id",
@@ -23,6 +25,19 @@ __all__ = [
 
 _FORBIDDEN: Final = frozenset("/\\?#\t\r\n")
 MAX_ID_BYTES: Final = 1023
+MAX_PARTITION_KEY_VALUE_BYTES: Final = 2048
+"""The service's limit on a partition-key value (UTF-8 bytes of a string component)."""
+
+
+def check_text(value: str, what: str) -> bytes:
+    """``value`` as UTF-8; a lone surrogate (which UTF-8 cannot carry) raises ValidationError naming it."""
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"{what} {value!r:.200} holds a lone surrogate ({value[exc.start]!r} at {exc.start}), which is not "
+            f"valid UTF-8 and cannot be sent"
+        ) from None
 
 
 def validate_id(value: object, what: str) -> str:
@@ -36,6 +51,8 @@ def validate_id(value: object, what: str) -> str:
         raise ValidationError(f"{what} {value!r} contains {bad!r}; ids may not contain / \\ ? # or tab/newline")
     if value[-1] == " ":
         raise ValidationError(f"{what} {value!r} ends with a space, which the service cannot address")
+    if not value.isascii():
+        check_text(value, what)
     if len(value) > MAX_ID_BYTES // 4 and len(value.encode()) > MAX_ID_BYTES:
         raise ValidationError(f"{what} is {len(value.encode())} bytes; the limit is {MAX_ID_BYTES}")
     return value
@@ -162,7 +179,15 @@ class PartitionKey:
 def _check_scalar(value: Any) -> Any:
     if value is NonePartitionKeyValue:
         return _UNDEFINED
-    if value is None or isinstance(value, str | bool | int | float) or value is _UNDEFINED:
+    if isinstance(value, str):
+        size = len(value) if value.isascii() else len(check_text(value, "partition key value"))
+        if size > MAX_PARTITION_KEY_VALUE_BYTES:
+            raise ValidationError(
+                f"partition key value {value!r:.80} is {size} bytes as UTF-8; the service's limit is "
+                f"{MAX_PARTITION_KEY_VALUE_BYTES} bytes"
+            )
+        return value
+    if value is None or isinstance(value, bool | int | float) or value is _UNDEFINED:
         return value
     raise ValidationError(
         f"a partition key value must be str, number, bool, None or NonePartitionKeyValue; got "

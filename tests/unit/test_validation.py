@@ -124,3 +124,43 @@ def test_unserialisable_values_are_located(document: dict[str, object], where: s
     with pytest.raises(aiocosmos.ValidationError) as info:
         _codec.dumps_document(document)
     assert f"at {where}" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["a\ud800b", "\udfff", "x" * 300 + "\ud83d"])
+def test_lone_surrogate_ids_are_refused_naming_the_value(bad: str) -> None:
+    with pytest.raises(aiocosmos.ValidationError, match="lone surrogate") as info:
+        validate_id(bad, "item id")
+    assert "item id" in str(info.value) and repr(bad)[:60] in str(info.value)
+
+
+async def test_lone_surrogate_id_fails_before_any_io() -> None:
+    # No server: a request would fail with a connection error, not a ValidationError.
+    async with aiocosmos.CosmosClient("http://127.0.0.1:9", credential="a2V5") as client:
+        container = client.get_database_client("d").get_container_client("c")
+        with pytest.raises(aiocosmos.ValidationError, match="lone surrogate"):
+            await container.read_item("a\ud800", partition_key="p")
+        with pytest.raises(aiocosmos.ValidationError, match="lone surrogate"):
+            await container.delete_item("a\udc00", partition_key="p")
+
+
+def test_lone_surrogates_in_documents_and_keys_are_located() -> None:
+    with pytest.raises(aiocosmos.ValidationError, match=r"/a/1 \(string 'x\\ud800'"):
+        _codec.dumps_document({"id": "x", "a": [1, "x\ud800"]})
+    with pytest.raises(aiocosmos.ValidationError, match="lone surrogate"):
+        _codec.dumps_document({"id": "x", "k\udc00": 1})
+    with pytest.raises(aiocosmos.ValidationError, match=r"partition key value 'p\\ud800'.*lone surrogate"):
+        partition_key_header(["p\ud800"])
+
+
+def test_partition_key_values_over_2_kb_are_refused_naming_the_value() -> None:
+    assert partition_key_header(["k" * 2048]) == '["' + "k" * 2048 + '"]'
+    assert partition_key_header(["é" * 1024])                       # 2048 bytes as UTF-8
+    for value in ("k" * 2049, "é" * 1025):
+        with pytest.raises(aiocosmos.ValidationError, match=r"partition key value .* 2050 bytes|2049 bytes") as info:
+            partition_key_header([value])
+        assert "2048" in str(info.value) and repr(value)[:40] in str(info.value)
+    definition = PartitionKey(["/tenant", "/user"])
+    with pytest.raises(aiocosmos.ValidationError, match="2048"):
+        definition.header_from_document({"tenant": "t", "user": "u" * 3000})
+    with pytest.raises(aiocosmos.ValidationError, match="2048"):
+        definition.header_for(["t", "u" * 3000])
