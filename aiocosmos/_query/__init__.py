@@ -14,24 +14,28 @@ sub-status 1004** ("can not be directly served by the gateway") does this packag
    replaced by ``true``) goes to each range with ``x-ms-documentdb-partitionkeyrangeid``. Up to
    ``max_concurrency`` ranges are fetched at once, each at most one page ahead of what is consumed.
 3. **Merge.** ORDER BY is a k-way merge (a heap) on ``orderByItems`` (Cosmos type order: undefined <
-   null < false/true < numbers < strings; ties broken by ``_rid``); other queries emit ranges in
+   null < false/true < numbers < strings; ties broken by the document number in ``_rid``, in the
+   direction of the first ORDER BY column, as the service orders each range); other queries emit ranges in
    EPK order, one backend page per page. Then DISTINCT (ordered or unordered), OFFSET, TOP/LIMIT.
    ``SELECT VALUE`` COUNT/SUM/MIN/MAX/AVG partials are combined into one page. GROUP BY reads every
    range to the end, combines the per-range groups (``groupByItems``/``payload``, aggregates per
    ``groupByAliasToAggregateType``) and emits the groups in the Cosmos order of their keys.
-4. **Continuation.** A composite token (``aq1:`` + JSON, wrapped by the pager's fingerprint and
-   checksum like every aiocosmos token) holds, per EPK range, the backend continuation and, for
-   ORDER BY, the sort key and ``_rid`` of the last item consumed from it; plus the items passed
-   through DISTINCT/OFFSET/TOP (and the hashes DISTINCT has seen). Resuming re-reads each range from
-   its continuation and drops what was already consumed, so it is exact at every page boundary, also
-   after a split. A GROUP BY token counts the groups taken: resuming recomputes the groups.
-5. **Splits.** A range that answers 410/1002/1007/1008 makes the client re-read the routing map and
-   continue on the children from the same continuation.
+4. **Continuation.** A composite token (``aq2:`` + JSON, wrapped by the pager's fingerprint and
+   checksum like every aiocosmos token) holds, per EPK range, the backend continuation of the page
+   being consumed and, for ORDER BY, the sort key, ``_rid`` and JOIN skip count of the last item
+   consumed from it; plus the items passed through DISTINCT/OFFSET/TOP (and the hashes DISTINCT has
+   seen). Only a resumed range is filtered: it re-reads its page and skips up to the last consumed row
+   (sort key, then document number, then the skip count), as the official SDKs resume, so it is exact
+   at every page boundary, also after a split or merge. ``aq1:`` tokens are refused. A GROUP BY token
+   counts the groups taken: resuming recomputes the groups.
+5. **Splits and merges.** A range that answers 410/1002/1007/1008 makes the client re-read the routing
+   map and continue on the children from the same continuation. A range narrower than its physical
+   partition (after a merge, or a token saved before one) is sent to that partition with
+   ``x-ms-read-key-type: EffectivePartitionKeyRange`` and ``x-ms-start-epk``/``x-ms-end-epk``.
 
 Not supported yet (refused with :class:`~aiocosmos.exceptions.UnsupportedQuery` before any
 per-range request): aggregates without ``VALUE`` outside GROUP BY, DCOUNT-style aggregates,
-non-streaming (vector) ORDER BY and hybrid search; a range inside a merged partition (EPK-bounded
-requests).
+non-streaming (vector) ORDER BY and hybrid search.
 
 The modules, each importing only modules listed before it: ``plan`` (the plan, its request and cache),
 ``ordering`` (type order, sort keys, DISTINCT hashes), ``tokens`` (the composite continuation),

@@ -54,7 +54,7 @@ async def group_by_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, s
             else:
                 entry[1][alias].append(value)
     directions = [False] * len(plan.group_by)
-    ordered = sorted(groups.values(), key=lambda g: SortKey(g[0], directions, 0, ""))
+    ordered = sorted(groups.values(), key=lambda g: SortKey(g[0], directions, "", 0))
     results: list[Any] = []
     for _, values in ordered:
         result: dict[str, Any] = {}

@@ -12,11 +12,11 @@ from .._feeds.core import query_body
 from .._feeds.paging import AsyncItemPaged
 from .._wire import codec
 from .._wire.results import Page
-from ..exceptions import BadRequest, ValidationError
+from ..exceptions import BadRequest, InvalidContinuationToken, ValidationError
 from .aggregation import aggregate_pages, group_by_pages
 from .fanout import QueryTarget, Run
 from .plan import QueryPlan, cached_plan, plan_from_not_servable, plan_request_headers, remember_plan
-from .tokens import ENGINE_TOKEN_PREFIX, State
+from .tokens import ENGINE_TOKEN_PREFIX, OLD_ENGINE_TOKEN_PREFIXES, State
 
 if TYPE_CHECKING:
     from .._feeds.core import ClientCore
@@ -51,6 +51,9 @@ class QueryPaged(AsyncItemPaged[Any]):
 
     async def _iter_pages(self, token: str | None) -> AsyncIterator[Page[Any]]:
         if token is not None:
+            if token.startswith(OLD_ENGINE_TOKEN_PREFIXES):
+                raise InvalidContinuationToken("the query continuation token comes from an older aiocosmos whose "
+                                               "cross-partition tokens cannot be resumed exactly; restart the query")
             if token.startswith(ENGINE_TOKEN_PREFIX):
                 state = State.decode(token)
                 async with _closing(self._engine_pages(await self._plan(None), state)) as pages:

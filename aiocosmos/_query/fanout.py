@@ -13,10 +13,10 @@ import attrs
 from .._feeds.core import QUERY_HEADERS
 from .._feeds.routing import RoutingMap, is_split_or_merge
 from .._wire import codec
-from ..exceptions import Gone, PagingError, UnsupportedQuery
-from .ordering import SortKey, after, canonical_hash
+from ..exceptions import Gone, PagingError
+from .ordering import SortKey, canonical_hash, compare_items, document_number, resume_index
 from .plan import QueryPlan
-from .tokens import Range, State
+from .tokens import Last, Range, State
 
 if TYPE_CHECKING:
     from .._feeds.core import ClientCore
@@ -134,19 +134,21 @@ class Run:
         for attempt in range(_MAX_SPLIT_RETRIES + 1):
             routing = self.routing or await self._routing_map()
             parts = routing.overlapping(query_range.low, query_range.high)
-            if len(parts) > 1 or (parts and (parts[0].min_inclusive > query_range.low
-                                             or parts[0].max_exclusive < query_range.high)):
-                if len(parts) == 1:
-                    raise UnsupportedQuery("a query range inside a merged partition needs EPK-bounded requests, "
-                                           "which are not supported yet")
-                children = [Range(max(p.min_inclusive, query_range.low), min(p.max_exclusive, query_range.high),
-                                   query_range.next_token, False, query_range.last) for p in parts]
+            if len(parts) > 1:  # a split: continue on the parts, from the same continuation
+                children = [query_range.child(max(p.min_inclusive, query_range.low),
+                                              min(p.max_exclusive, query_range.high)) for p in parts]
                 return [], None, children
             if not parts:
                 raise PagingError(f"no partition key range covers [{query_range.low!r}, {query_range.high!r})")
             headers = dict(QUERY_HEADERS)
             headers.update(target.headers)
-            headers[_RANGE_ID] = parts[0].id
+            part = parts[0]
+            headers[_RANGE_ID] = part.id
+            if (query_range.low, query_range.high) != (part.min_inclusive, part.max_exclusive):
+                # Part of one partition (after a merge): only the range's own EPKs, as the SDKs send it.
+                headers["x-ms-read-key-type"] = "EffectivePartitionKeyRange"
+                headers["x-ms-start-epk"] = query_range.low
+                headers["x-ms-end-epk"] = query_range.high
             headers["x-ms-max-item-count"] = str(self.state.page_size)
             if query_range.next_token is not None:
                 headers["x-ms-continuation"] = query_range.next_token
@@ -186,6 +188,9 @@ class Run:
         query_range.token = query_range.next_token
         query_range.next_token = next_token
         query_range.buffer = rows
+        last = query_range.last
+        if last is not None and not query_range.resuming:
+            last.skip = 0  # nothing consumed from this page yet
         if next_token is None:
             query_range.done = True
         else:
@@ -257,7 +262,8 @@ class Run:
             nonlocal counter
             if query_range.buffer:
                 row = query_range.buffer[0]
-                key = SortKey(row.get("orderByItems") or [], directions, counter, str(row.get("_rid", "")))
+                key = SortKey(row.get("orderByItems") or [], directions, query_range.low,
+                              document_number(row.get("_rid", "")))
                 heapq.heappush(heap, (key, counter, query_range))
                 counter += 1
 
@@ -275,7 +281,12 @@ class Run:
                 return
             key, _, query_range = heapq.heappop(heap)
             row = query_range.buffer.pop(0)
-            query_range.last = (list(key.items), key.rid)
+            last = query_range.last
+            if last is not None and last.document == key.document and not compare_items(key.items, last.items,
+                                                                                        directions):
+                last.skip += 1  # another row of the same document with the same values (a JOIN)
+            else:
+                query_range.last = Last(list(key.items), row["_rid"], key.document, 1)
             # A row without "payload" is an undefined SELECT VALUE: the service returns nothing for it.
             if isinstance(row, dict) and "payload" in row and self.admit(row["payload"]):
                 out.append(row["payload"])
@@ -308,12 +319,18 @@ class Run:
                     await self.replace_split(query_range, children)
                     again.extend(children)
                     continue
-                if query_range.last is not None and query_range.buffer:
-                    last = query_range.last
-                    query_range.buffer = [
-                        row for row in query_range.buffer
-                        if after(row.get("orderByItems") or [], str(row.get("_rid", "")), last, self.directions)
-                    ]
+                last = query_range.last
+                if query_range.resuming and last is not None:
+                    # A resumed range re-reads its page: skip what was consumed from it.
+                    index, skipped = resume_index(query_range.buffer, last.items, last.document, last.skip,
+                                                  self.directions)
+                    if index is None:  # all consumed: the rest of the skip applies to the next page
+                        query_range.buffer = []
+                        last.skip -= skipped
+                    else:  # `skipped` rows like the last one were consumed from this page
+                        del query_range.buffer[:index]
+                        last.skip = skipped
+                        query_range.resuming = False
                 if query_range.buffer:
                     filled.append(query_range)
                 elif not query_range.done:

@@ -1,5 +1,11 @@
 """The composite continuation of the client-side pipeline: per EPK range its backend continuation
-and last consumed ORDER BY key, plus the DISTINCT/OFFSET/TOP/GROUP BY counters (``aq1:`` + JSON)."""
+and last consumed ORDER BY row, plus the DISTINCT/OFFSET/TOP/GROUP BY counters (``aq2:`` + JSON).
+
+For ORDER BY, a range's entry holds the continuation of the backend page it is consuming (``t``) and
+the last row consumed from it (``l``: its ``orderByItems``, its ``_rid``, and how many rows of that
+document with those values were consumed from that page, for JOINs). A resume re-reads the page and
+skips up to and including that row (``ordering.resume_index``). ``aq1:`` tokens (which kept no such
+count and could not be resumed exactly) are refused."""
 
 from __future__ import annotations
 
@@ -7,29 +13,53 @@ import asyncio
 from typing import Any, Final
 
 from .._wire import codec
-from ..exceptions import InvalidContinuationToken
+from ..exceptions import InvalidContinuationToken, PagingError
+from .ordering import document_number
 
-__all__ = ["ENGINE_TOKEN_PREFIX", "Range", "State"]
+__all__ = ["ENGINE_TOKEN_PREFIX", "OLD_ENGINE_TOKEN_PREFIXES", "Last", "Range", "State"]
 
-ENGINE_TOKEN_PREFIX: Final = "aq1:"
+ENGINE_TOKEN_PREFIX: Final = "aq2:"
+OLD_ENGINE_TOKEN_PREFIXES: Final = ("aq1:",)
+
+
+class Last:
+    """The last row consumed from a range (see the module docstring)."""
+
+    __slots__ = ("document", "items", "rid", "skip")
+
+    def __init__(self, items: list[Any], rid: str, document: int, skip: int) -> None:
+        self.items = items
+        self.rid = rid
+        self.document = document
+        self.skip = skip
 
 
 class Range:
     """One EPK range of the query: its backend continuation, whether it is exhausted, the last
-    consumed ORDER BY key (``last``), and (streaming) the rows fetched but not consumed yet."""
+    consumed ORDER BY row (``last``: items, ``_rid``, document number, rows of it consumed from the
+    current page), whether a resume still has to skip what was consumed (``resuming``), and the rows
+    fetched but not consumed yet."""
 
-    __slots__ = ("buffer", "done", "high", "last", "low", "next_token", "pending", "token")
+    __slots__ = ("buffer", "done", "high", "last", "low", "next_token", "pending", "resuming", "token")
 
     def __init__(self, low: str, high: str, token: str | None, done: bool = False,
-                 last: tuple[list[Any], str] | None = None) -> None:
+                 last: Last | None = None, resuming: bool = False) -> None:
         self.low = low
         self.high = high
         self.token = token  # the continuation that produced the rows in `buffer` (what a resume re-reads)
         self.next_token: str | None = token
         self.done = done
         self.last = last
+        self.resuming = resuming
         self.buffer: list[Any] = []
         self.pending: asyncio.Task[tuple[list[Any], str | None, list[Range] | None]] | None = None
+
+    def child(self, low: str, high: str) -> Range:
+        """A part of this range (after a split), from the continuation of its next page."""
+        last = self.last
+        if last is not None:  # each part counts its own skip (a resumed one: what is left to skip)
+            last = Last(last.items, last.rid, last.document, last.skip if self.resuming else 0)
+        return Range(low, high, self.next_token, False, last, self.resuming)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"a": self.low, "b": self.high}
@@ -38,7 +68,7 @@ class Range:
         if self.done and not self.buffer:
             data["d"] = 1
         if self.last is not None:
-            data["l"] = [self.last[0], self.last[1]]
+            data["l"] = [self.last.items, self.last.rid, self.last.skip]
         return data
 
 
@@ -54,7 +84,7 @@ class State:
         self.groups_done = 0  # GROUP BY: groups already taken (a resume recomputes them and skips these)
 
     def encode(self) -> str:
-        data: dict[str, Any] = {"v": 1, "p": self.page_size, "n": self.passed,
+        data: dict[str, Any] = {"v": 2, "p": self.page_size, "n": self.passed,
                                 "r": [r.to_json() for r in self.ranges]}
         if self.distinct_last is not None:
             data["dl"] = self.distinct_last
@@ -68,18 +98,23 @@ class State:
     def decode(cls, token: str) -> State:
         try:
             data = codec.loads(token[len(ENGINE_TOKEN_PREFIX):].encode())
-            if not isinstance(data, dict) or data.get("v") != 1:
+            if not isinstance(data, dict) or data.get("v") != 2:
                 raise ValueError("version")
             ranges = []
             for raw in data["r"]:
                 last = raw.get("l")
-                ranges.append(Range(str(raw["a"]), str(raw["b"]), raw.get("t"), bool(raw.get("d")),
-                                     (list(last[0]), str(last[1])) if last is not None else None))
+                if last is not None:
+                    items, rid, skip = last
+                    if not isinstance(items, list) or not isinstance(skip, int) or skip < 0:
+                        raise ValueError("last")
+                    last = Last(items, str(rid), document_number(str(rid)), skip)
+                ranges.append(Range(str(raw["a"]), str(raw["b"]), raw.get("t"), bool(raw.get("d")), last,
+                                    last is not None))
             state = cls(ranges, int(data["p"]))
             state.passed = int(data["n"])
             state.distinct_last = data.get("dl")
             state.distinct_seen = set(data.get("ds") or ())
             state.groups_done = int(data.get("gd") or 0)
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError, PagingError) as exc:
             raise InvalidContinuationToken("the query continuation token is damaged") from exc
         return state

@@ -18,12 +18,27 @@ service returns for those rewritten queries (shapes from the spec §8.4 and azur
 The oracle is independent of the engine: a plain Python evaluation of the original query over all
 documents (:func:`reference`), and in tests/integration the local server itself.
 
-Continuations are resume keys (the position of the last row returned: sort key and ``_rid``), so a
-parent's continuation stays valid on its children after a split, as the service's are.
+The fake models what the service does that a tidier fake would hide:
+
+* ``_rid`` in the service's format: base64 (``/`` written ``-``) of 16 bytes, database (4) +
+  collection (4, top bit set) + document (8, little-endian, top nibble 0 = "document"), as the .NET
+  SDK's ``ResourceIdentifier`` parses it. Document numbers increase with insertion; their base64
+  strings do not sort like the numbers.
+* ORDER BY ties within a range come in document-number order, ascending when the first ORDER BY
+  column is ascending and descending when it is descending (what the .NET SDK's resume filter
+  expects); the rows of one document (JOIN) keep their array order.
+* ``x-ms-read-key-type: EffectivePartitionKeyRange`` with ``x-ms-start-epk``/``x-ms-end-epk``
+  narrows a range to those EPKs (after a merge, an old range is a part of the merged partition);
+  without them the whole physical partition answers.
+
+Continuations are resume keys (the position of the last row returned: sort key, document number
+and the row's place within its document), so a parent's continuation stays valid on its children
+after a split and on the merged partition after a merge, as the service's are.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -72,6 +87,23 @@ def cosmos_cmp(a: Any, b: Any) -> int:
     return -1 if a < b else 1
 
 
+_DATABASE = bytes.fromhex("4a5f1f00")  # as in a real account: "Sl8fAA==" is a database _rid
+_COLLECTION = bytes.fromhex("fc996d9a")  # the top bit marks a collection
+
+
+def document_rid(number: int) -> str:
+    """A document ``_rid`` in the service's format."""
+    raw = _DATABASE + _COLLECTION + number.to_bytes(8, "little")
+    return base64.b64encode(raw).decode().replace("/", "-")
+
+
+def document_number(rid: str) -> int:
+    """The document part of a ``_rid`` (the fake's own decoding, independent of the engine's)."""
+    raw = base64.b64decode(rid.replace("-", "/"))
+    assert len(raw) == 16 and raw[15] >> 4 == 0, rid
+    return int.from_bytes(raw[8:16], "little")
+
+
 def get(doc: Mapping[str, Any], field: str) -> Any:
     return doc.get(field, MISSING)
 
@@ -117,18 +149,26 @@ def order_by_query(
     offset: int | None = None,
     limit: int | None = None,
     distinct_value: bool = False,
+    join: str | None = None,
 ) -> FakeQuery:
-    """``SELECT [DISTINCT] [TOP n] * | VALUE c.<f0> FROM c ORDER BY c.f0 [DESC], ... [OFFSET o LIMIT l]``."""
+    """``SELECT [DISTINCT] [TOP n] * | VALUE c.<f0> FROM c ORDER BY c.f0 [DESC], ... [OFFSET o LIMIT l]``;
+    with ``join``: ``SELECT c.id, t AS tag FROM c JOIN t IN c.<join> ORDER BY ...`` (one row per
+    element, all with the document's ``_rid``)."""
     order = ", ".join(f"c.{f}{' DESC' if d else ''}" for f, d in fields)
     projection = f"DISTINCT VALUE c.{fields[0][0]}" if distinct_value else "*"
     head = f"SELECT {projection}" if top is None else f"SELECT {'DISTINCT ' if distinct_value else ''}TOP {top} " \
         f"{'VALUE c.' + fields[0][0] if distinct_value else '*'}"
-    tail = f" OFFSET {offset} LIMIT {limit}" if offset is not None else ""
-    text = f"{head} FROM c ORDER BY {order}{tail}"
-    items = ", ".join(f'{{"item": c.{f}}}' for f, _ in fields)
+    source = "c"
     payload = f"c.{fields[0][0]}" if distinct_value else "c"
+    if join is not None:
+        head = "SELECT c.id, t AS tag"
+        source = f"c JOIN t IN c.{join}"
+        payload = '{"id": c.id, "tag": t}'
+    tail = f" OFFSET {offset} LIMIT {limit}" if offset is not None else ""
+    text = f"{head} FROM {source} ORDER BY {order}{tail}"
+    items = ", ".join(f'{{"item": c.{f}}}' for f, _ in fields)
     rewritten = (f"SELECT {'DISTINCT ' if distinct_value else ''}{'' if top is None else f'TOP {top} '}c._rid, "
-                 f"[{items}] AS orderByItems, {payload} AS payload\nFROM c\n"
+                 f"[{items}] AS orderByItems, {payload} AS payload\nFROM {source}\n"
                  f"WHERE ({{documentdb-formattableorderbyquery-filter}})\nORDER BY {order}")
     if offset is not None:
         rewritten += f"\nOFFSET 0 LIMIT {offset + (limit or 0)}"
@@ -136,29 +176,39 @@ def order_by_query(
                  orderByExpressions=[f"c.{f}" for f, _ in fields], top=top, offset=offset, limit=limit,
                  distinctType="Ordered" if distinct_value else "None", hasSelectValue=distinct_value,
                  rewrittenQuery=rewritten)
+    ties_descending = fields[0][1]
 
     def key_cmp(a: Any, b: Any) -> int:
-        for (field, descending), x, y in zip(fields, a[0], b[0], strict=True):
-            del field
+        """(sort values, document number, place within the document): the service's order."""
+        for (_, descending), x, y in zip(fields, a[0], b[0], strict=True):
             result = cosmos_cmp(x, y)
             if result:
                 return -result if descending else result
-        return (a[1] > b[1]) - (a[1] < b[1])
+        if a[1] != b[1]:
+            return (-1 if a[1] < b[1] else 1) * (-1 if ties_descending else 1)
+        return (a[2] > b[2]) - (a[2] < b[2])
 
-    def sort(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        keyed = [((tuple(get(d, f) for f, _ in fields), d["_rid"]), d) for d in docs]
-        keyed.sort(key=functools.cmp_to_key(lambda a, b: key_cmp(a[0], b[0])))
-        return [d for _, d in keyed]
+    def keyed_rows(docs: list[dict[str, Any]]) -> list[tuple[Any, Any, dict[str, Any]]]:
+        """(key, value the query returns, document) of every row, in the service's order."""
+        rows: list[tuple[Any, Any, dict[str, Any]]] = []
+        for d in docs:
+            values = tuple(get(d, f) for f, _ in fields)
+            number = document_number(d["_rid"])
+            if join is not None:
+                rows.extend(((values, number, place), {"id": d["id"], "tag": element}, d)
+                            for place, element in enumerate(d.get(join) or ()))
+            elif distinct_value:
+                rows.append(((values, number, 0), get(d, fields[0][0]), d))
+            else:
+                rows.append(((values, number, 0), d, d))
+        rows.sort(key=functools.cmp_to_key(lambda a, b: key_cmp(a[0], b[0])))
+        return rows
 
     def run(docs: list[dict[str, Any]]) -> list[Row]:
         rows = []
-        for d in sort(docs):
-            key = (tuple(get(d, f) for f, _ in fields), d["_rid"])
-            value = get(d, fields[0][0])
+        for key, value, d in keyed_rows(docs):
             row = {"_rid": d["_rid"], "orderByItems": [_item(get(d, f)) for f, _ in fields]}
-            if not distinct_value:
-                row["payload"] = d
-            elif value is not MISSING:
+            if value is not MISSING:
                 row["payload"] = value
             rows.append((key, row))
         cut = top if top is not None else (offset + (limit or 0) if offset is not None else None)
@@ -167,16 +217,13 @@ def order_by_query(
 
     def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
         out: list[Any] = []
-        for d in sort(docs):
+        for _, value, _ in keyed_rows(docs):
             if distinct_value:
-                value = get(d, fields[0][0])
                 if value is MISSING:
                     continue
                 if out and out[-1] == value and type(out[-1]) is type(value):
                     continue
-                out.append(value)
-            else:
-                out.append(d)
+            out.append(value)
         out = out[offset or 0:]
         if top is not None:
             out = out[:top]
@@ -267,7 +314,7 @@ def group_by_query(field: str, aggregates: list[tuple[str, str, str]], *, select
 
     def groups(docs: list[dict[str, Any]]) -> list[tuple[Any, list[dict[str, Any]]]]:
         found: list[tuple[Any, list[dict[str, Any]]]] = []
-        for d in sorted(docs, key=lambda d: d["_rid"]):
+        for d in sorted(docs, key=lambda d: document_number(d["_rid"])):
             key = get(d, field)
             for existing, members in found:
                 if cosmos_cmp(existing, key) == 0 and type(existing) is type(key):
@@ -321,7 +368,7 @@ def streaming_query(*, top: int | None = None, distinct_field: str | None = None
         plan = _plan(top=top)
 
     def run(docs: list[dict[str, Any]]) -> list[Row]:
-        ordered = sorted(docs, key=lambda d: d["_rid"])
+        ordered = sorted(docs, key=lambda d: document_number(d["_rid"]))
         if distinct_field is not None:
             seen: list[Any] = []
             rows = []
@@ -329,13 +376,13 @@ def streaming_query(*, top: int | None = None, distinct_field: str | None = None
                 if distinct_field in d and not any(s == d[distinct_field] and type(s) is type(d[distinct_field])
                                                    for s in seen):
                     seen.append(d[distinct_field])
-                    rows.append((d["_rid"], d[distinct_field]))
+                    rows.append((document_number(d["_rid"]), d[distinct_field]))
             return rows
-        return [(d["_rid"], d) for d in ordered][:top]
+        return [(document_number(d["_rid"]), d) for d in ordered][:top]
 
     def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
-        # Ranges in EPK order, each in _rid order (the order the engine promises for streaming).
-        ordered = sorted(docs, key=lambda d: (range_of(d), d["_rid"]))
+        # Ranges in EPK order, each in document order (the order the engine promises for streaming).
+        ordered = sorted(docs, key=lambda d: (range_of(d), document_number(d["_rid"])))
         if distinct_field is not None:
             out: list[Any] = []
             for d in ordered:
@@ -357,6 +404,8 @@ class FakeQueryServer(FakePartitionedServer):
         self.range_delay = 0.0
         self.split_after: tuple[int, str, str] | None = None
         """(n, range id, at): split that range once n range-targeted queries have been answered."""
+        self.merge_after: tuple[int, str, str] | None = None
+        """(n, left, right): merge those neighbours once n range-targeted queries have been answered."""
         self.answered = 0
         self._rows: dict[tuple[str, str, int], list[Row]] = {}
         self.in_flight = 0
@@ -368,7 +417,7 @@ class FakeQueryServer(FakePartitionedServer):
 
     def add_documents(self, documents: list[dict[str, Any]]) -> None:
         for document in documents:
-            stored = {**document, "_rid": f"r{len(self.documents):06d}"}
+            stored = {**document, "_rid": document_rid(len(self.documents) + 1)}
             self.documents.append(stored)
 
     def expected(self, query: FakeQuery) -> list[Any]:
@@ -430,10 +479,16 @@ class FakeQueryServer(FakePartitionedServer):
         if range_id in self.gone or range_id not in self.ranges:
             return Reply.error(410, sub_status=1002, message=f"partition key range {range_id} is gone")
         live = self.ranges[range_id]
-        cache_key = (text, range_id, len(self.documents))
+        low, high = live.low, live.high
+        if headers.get("x-ms-read-key-type") == "EffectivePartitionKeyRange":
+            low, high = headers["x-ms-start-epk"], headers["x-ms-end-epk"]
+            assert live.low <= low < high <= live.high, "EPK bounds outside the addressed range"
+        else:
+            assert "x-ms-start-epk" not in headers and "x-ms-end-epk" not in headers
+        cache_key = (text, range_id, low, high, len(self.documents))
         rows = self._rows.get(cache_key)
         if rows is None:
-            docs = [d for d in self.documents if live.low <= epk_of(d["pk"]) < live.high]
+            docs = [d for d in self.documents if low <= epk_of(d["pk"]) < high]
             rows = self._rows[cache_key] = query.run(docs)
         token = headers.get("x-ms-continuation")
         if token is not None:
@@ -447,6 +502,10 @@ class FakeQueryServer(FakePartitionedServer):
             _, split_id, at = self.split_after
             self.split_after = None
             self.split(split_id, at)
+        if self.merge_after is not None and self.answered >= self.merge_after[0]:
+            _, left, right = self.merge_after
+            self.merge_after = None
+            self.merge(left, right)
         reply = Reply.json({"_rid": "rid", "Documents": [r[1] for r in page], "_count": len(page)},
                            **({"x_ms_continuation": orjson.dumps(_encode_key(page[-1][0])).decode()} if more else {}))
         reply.delay = self.range_delay

@@ -23,6 +23,11 @@ in that range (:meth:`ShardedFront.load`; EPKs from ``aiocosmos._feeds.routing.f
   its own continuation ``child:<json>`` (the shard0 base token plus the number of the child's rows
   already returned). Each child thus holds exactly its half of range 0's documents.
 
+* ORDER BY range queries (the rewritten form, with ``orderByItems``): the shard's rows are read whole
+  and sent in the service's order (ties by the document number of ``_rid``, descending when the first
+  ORDER BY column is; the local server itself orders ties by logical partition), within the range's
+  EPKs, paged by the front with resume-key continuations (``key:<json>``) that stay valid on children.
+
 Everything else (account, database, ...) is relayed unchanged (the signature covers only the verb, the
 resource type and link, and the date, so it stays valid); the account's locations are rewritten to
 point at the front.
@@ -30,6 +35,8 @@ point at the front.
 
 from __future__ import annotations
 
+import base64
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +48,7 @@ from aiohttp import web
 from aiocosmos import PartitionKey
 from aiocosmos._feeds.routing import feed_range_for_partition_key
 from aiocosmos._wire.auth import MasterKeySigner
+from tests.client.fake_query_partitions import MISSING, cosmos_cmp
 
 __all__ = ["BOUNDARIES", "FRONT", "ShardedFront", "epk_of"]
 
@@ -51,6 +59,7 @@ BOUNDARIES = ("", "10", "20", "30", "FF")
 SPLIT_AT = "08"
 RANGE_HEADER = "x-ms-documentdb-partitionkeyrangeid"
 CHILD_PREFIX = "child:"
+KEY_PREFIX = "key:"
 _HOP = {"host", "content-length", "transfer-encoding", "connection", "authorization", "accept-encoding"}
 
 
@@ -200,6 +209,8 @@ class ShardedFront:
             self.gone_answers += 1
             return _json({"code": "Gone", "message": f"partition key range {range_id} is gone"}, status=410,
                          headers={"x-ms-substatus": "1002"})
+        if b"orderByItems" in body:
+            return await self._ordered(self.ranges[range_id], headers, body)
         if self.ranges[range_id].parents:
             return await self._child(self.ranges[range_id], headers, body)
         status, reply_headers, data = await self._shard(int(range_id), headers, body, continuation)
@@ -251,6 +262,60 @@ class ShardedFront:
                                                                      "skip": skip + len(page)}).decode()
         return _json({"_rid": "frontrid", "Documents": page, "_count": len(page)}, headers=extra)
 
+    async def _ordered(self, live: Range, headers: Mapping[str, str], body: bytes) -> web.StreamResponse:
+        """An ORDER BY range query in the service's order: the shard's rows (all of them, read from its
+        start) within the range's EPKs, ties by document number (descending when the first ORDER BY
+        column is) and JOIN rows in the shard's order, which the local server does not keep itself (it
+        orders ties by logical partition). The continuation is the resume key of the last row sent
+        (``key:<json>``), valid on the children of a split range as the service's are."""
+        shard = int(live.parents[0]) if live.parents else int(live.id)
+        rows: list[Any] = []
+        cursor: str | None = None
+        charge = 0.0
+        while True:
+            status, reply, data = await self._shard(shard, headers, body, cursor, page_size="100")
+            if status != 200:
+                return web.Response(status=status, body=data, headers=reply)
+            charge += float(reply.get("x-ms-request-charge", "0"))
+            rows.extend(orjson.loads(data)["Documents"])
+            cursor = reply.get("x-ms-continuation") or None
+            if cursor is None:
+                break
+        order = orjson.loads(body)["query"].rsplit("ORDER BY", 1)[1].split(",")
+        directions = [column.strip().upper().endswith(" DESC") for column in order]
+        places: dict[str, int] = {}
+        keyed = []
+        for row in rows:
+            place = places[row["_rid"]] = places.get(row["_rid"], -1) + 1
+            keyed.append(([i.get("item", MISSING) for i in row["orderByItems"]], document_number(row["_rid"]), place,
+                          row))
+
+        def compare(a: Any, b: Any) -> int:
+            for x, y, descending in zip(a[0], b[0], directions, strict=True):
+                result = cosmos_cmp(x, y)
+                if result:
+                    return -result if descending else result
+            if a[1] != b[1]:
+                return (-1 if a[1] < b[1] else 1) * (-1 if directions[0] else 1)
+            return a[2] - b[2]
+
+        keyed.sort(key=functools.cmp_to_key(compare))
+        mine = [k for k in keyed if live.low <= epk_of(_document_of(k[3])["pk"]) < live.high]
+        token = headers.get("x-ms-continuation")
+        if token is not None:
+            assert token.startswith(KEY_PREFIX), token
+            raw = orjson.loads(token[len(KEY_PREFIX):])
+            after = ([MISSING if v == {"$u": 1} else v for v in raw[0]], raw[1], raw[2], None)
+            mine = [k for k in mine if compare(k, after) > 0]
+        size = int(headers.get("x-ms-max-item-count", "100"))
+        page = mine[:size] if size > 0 else mine
+        extra = {"x-ms-request-charge": f"{charge:.2f}"}
+        if len(mine) > len(page):
+            last = page[-1]
+            extra["x-ms-continuation"] = KEY_PREFIX + orjson.dumps(
+                [[{"$u": 1} if v is MISSING else v for v in last[0]], last[1], last[2]]).decode()
+        return _json({"_rid": "frontrid", "Documents": [k[3] for k in page], "_count": len(page)}, headers=extra)
+
     async def _relay(self, request: web.Request, body: bytes) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP - {"authorization"}}
         assert self._session is not None
@@ -265,6 +330,11 @@ class ShardedFront:
                         location["databaseAccountEndpoint"] = self.url + "/"
                 data = orjson.dumps(account)
             return web.Response(status=response.status, body=data, headers=reply)
+
+
+def document_number(rid: str) -> int:
+    """The document part of a document ``_rid`` (8 little-endian bytes after database and collection)."""
+    return int.from_bytes(base64.b64decode(rid.replace("-", "/"))[8:16], "little")
 
 
 def _document_of(row: Any) -> Any:
