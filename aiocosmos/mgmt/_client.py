@@ -22,6 +22,7 @@ from ._core import MgmtCore
 from ._lro import RESULT_PARSERS, LROPoller
 from ._models import ArmResource, DatabaseAccount, ThroughputSettings
 from ._pipeline import ARM_SCOPE, ArmPipeline, BearerTokenCache
+from ._rbac import RbacOperations, SqlRoleAssignmentsOperations
 from ._resources import ResourceOperations
 
 __all__ = ["CosmosManagementClient", "DEFAULT_API_VERSION", "DEFAULT_BASE_URL"]
@@ -52,7 +53,9 @@ class CosmosManagementClient:
     ``base_url``). Operation groups: ``database_accounts``, ``sql_databases``, ``sql_containers``,
     ``sql_stored_procedures``, ``sql_triggers``, ``sql_user_defined_functions``,
     ``cassandra_keyspaces``, ``cassandra_tables``, ``mongodb_databases``, ``mongodb_collections``,
-    ``gremlin_databases``, ``gremlin_graphs``, ``tables``.
+    ``gremlin_databases``, ``gremlin_graphs``, ``tables``; data-plane RBAC: ``sql_role_definitions``,
+    ``sql_role_assignments``, ``mongodb_role_definitions``, ``mongodb_user_definitions``,
+    ``cassandra_role_definitions``, ``cassandra_role_assignments``.
 
     ``options`` (a ``ClientOptions``) gives the pool limits, timeouts and the retry policy (429 waits
     ``Retry-After``; 412 "another operation in progress" is retried with backoff). ``polling_interval``
@@ -116,6 +119,15 @@ class CosmosManagementClient:
         self.gremlin_databases = ResourceOperations(core, ("gremlinDatabases",), "Gremlin databases")
         self.gremlin_graphs = ResourceOperations(core, ("gremlinDatabases", "graphs"), "Gremlin graphs")
         self.tables = ResourceOperations(core, ("tables",), "Table API tables")
+        # Role-based access control for the data plane.
+        self.sql_role_definitions = RbacOperations(core, "sqlRoleDefinitions", "SQL role definition")
+        self.sql_role_assignments = SqlRoleAssignmentsOperations(core, "sqlRoleAssignments", "SQL role assignment")
+        self.mongodb_role_definitions = RbacOperations(core, "mongodbRoleDefinitions", "MongoDB role definition")
+        self.mongodb_user_definitions = RbacOperations(core, "mongodbUserDefinitions", "MongoDB user definition")
+        self.cassandra_role_definitions = RbacOperations(core, "cassandraRoleDefinitions",
+                                                         "Cassandra role definition")
+        self.cassandra_role_assignments = RbacOperations(core, "cassandraRoleAssignments",
+                                                         "Cassandra role assignment")
         self._state = _State.UNOPENED
 
     @property

@@ -27,6 +27,7 @@ from aiocosmos.mgmt import (
     DatabaseAccountKeys,
     DatabaseAccountsOperations,
     LROPoller,
+    RbacOperations,
     ResourceOperations,
     ThroughputSettings,
     Usage,
@@ -310,7 +311,65 @@ def resource_case(file: str) -> Case:
                 check_throughput, final_template=throughput)
 
 
-CASES = ACCOUNT_CASES + [resource_case(f) for f in RESOURCE_FILES]
+RBAC_FAMILIES: dict[str, tuple[str, str, str, str]] = {
+    # example prefix: (client attribute, path under the account, id parameter, body parameter)
+    "SqlRoleDefinition": ("sql_role_definitions", "/sqlRoleDefinitions/{roleDefinitionId}", "roleDefinitionId",
+                          "createUpdateSqlRoleDefinitionParameters"),
+    "SqlRoleAssignment": ("sql_role_assignments", "/sqlRoleAssignments/{roleAssignmentId}", "roleAssignmentId",
+                          "createUpdateSqlRoleAssignmentParameters"),
+    "MongoDBRoleDefinition": ("mongodb_role_definitions", "/mongodbRoleDefinitions/{mongoRoleDefinitionId}",
+                              "mongoRoleDefinitionId", "createUpdateMongoRoleDefinitionParameters"),
+    "MongoDBUserDefinition": ("mongodb_user_definitions", "/mongodbUserDefinitions/{mongoUserDefinitionId}",
+                              "mongoUserDefinitionId", "createUpdateMongoUserDefinitionParameters"),
+    "CassandraRoleAssignment": ("cassandra_role_assignments", "/cassandraRoleAssignments/{roleAssignmentId}",
+                                "roleAssignmentId", "createUpdateCassandraRoleAssignmentParameters"),
+}
+
+RBAC_FILES = [
+    f"CosmosDB{family}{op}.json" for family in ("SqlRoleDefinition", "SqlRoleAssignment", "MongoDBRoleDefinition",
+                                                "MongoDBUserDefinition")
+    for op in ("Get", "List", "CreateUpdate", "Delete")
+] + ["CosmosDBCassandraRoleAssignmentGet.json"]
+
+
+def check_rbac(result: Any, body: Any) -> None:
+    assert type(result) is ArmResource
+    assert result.raw == body
+    assert (result.id, result.name, result.type) == (body.get("id"), body.get("name"), body.get("type"))
+    assert result.properties == body["properties"]
+    assert result.as_dict() == body
+
+
+def check_rbac_list(result: Any, body: Any) -> None:
+    assert len(result) == len(body["value"]) > 0
+    for item, raw in zip(result, body["value"], strict=True):
+        check_rbac(item, raw)
+
+
+def rbac_case(file: str) -> Case:
+    stem = file.removeprefix("CosmosDB").removesuffix(".json")
+    family = next(f for f in RBAC_FAMILIES if stem.startswith(f))
+    op = stem[len(family):]
+    attribute, sub_path, id_param, body_param = RBAC_FAMILIES[family]
+    template = ACCT + sub_path
+
+    def ops(m: CosmosManagementClient) -> Any:
+        return getattr(m, attribute)
+
+    if op == "Get":
+        return Case(file, "GET", template, lambda m, p: ops(m).get(*_rg(p), p[id_param]), check_rbac)
+    if op == "List":
+        return Case(file, "GET", template.rsplit("/", 1)[0], lambda m, p: _collect(ops(m).list(*_rg(p))),
+                    check_rbac_list)
+    if op == "Delete":
+        return Case(file, "DELETE", template, lambda m, p: ops(m).begin_delete(*_rg(p), p[id_param]), check_none)
+    assert op == "CreateUpdate", file
+    return Case(file, "PUT", template,
+                lambda m, p: ops(m).begin_create_update(*_rg(p), p[id_param], p[body_param]["properties"]),
+                check_rbac, body_param=body_param, final_template=template)
+
+
+CASES = ACCOUNT_CASES + [resource_case(f) for f in RESOURCE_FILES] + [rbac_case(f) for f in RBAC_FILES]
 LRO_CASES = [c for c in CASES if c.final_template is not None or c.check is check_none]
 """Every long-running operation (create/update, delete, throughput update, migrate and the account actions)."""
 
@@ -395,7 +454,7 @@ class _LroKwargs:
         value = getattr(self._target, name)
         if name.startswith("begin_"):
             return functools.partial(value, **self._kwargs)
-        if isinstance(value, ResourceOperations | DatabaseAccountsOperations):
+        if isinstance(value, ResourceOperations | DatabaseAccountsOperations | RbacOperations):
             return _LroKwargs(value, self._kwargs)
         return value
 
