@@ -24,6 +24,12 @@ from ._models import (
     Usage,
 )
 from ._pipeline import ARM_SCOPE
+from ._provider import (
+    LocationsOperations,
+    OperationsOperations,
+    RestorableDatabaseAccountsOperations,
+    restore_parameters,
+)
 from ._rbac import SQL_DATA_CONTRIBUTOR, SQL_DATA_READER, RbacOperations, SqlRoleAssignmentsOperations
 from ._resources import ResourceOperations
 
@@ -32,6 +38,10 @@ __all__ = [
     "DatabaseAccountsOperations",
     "ResourceOperations",
     "RbacOperations",
+    "OperationsOperations",
+    "LocationsOperations",
+    "RestorableDatabaseAccountsOperations",
+    "restore_parameters",
     "SqlRoleAssignmentsOperations",
     "SQL_DATA_READER",
     "SQL_DATA_CONTRIBUTOR",

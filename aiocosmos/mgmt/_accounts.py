@@ -97,6 +97,12 @@ class DatabaseAccountsOperations:
                                          timeout=timeout)
         return DatabaseAccountKeys.from_json(body)
 
+    async def get_read_only_keys(self, resource_group: str, account_name: str, *,
+                                 timeout: float | None = None) -> DatabaseAccountKeys:
+        """The read-only key pair by GET (``DatabaseAccounts_GetReadOnlyKeys``; the POST is ``list_read_only_keys``)."""
+        body = await self._core.get_json(self._url(resource_group, account_name, "readonlykeys"), timeout=timeout)
+        return DatabaseAccountKeys.from_json(body)
+
     async def list_read_only_keys(self, resource_group: str, account_name: str, *,
                                   timeout: float | None = None) -> DatabaseAccountKeys:
         body = await self._core.get_json(self._url(resource_group, account_name, "readonlykeys"), method="POST",

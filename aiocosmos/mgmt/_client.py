@@ -22,6 +22,7 @@ from ._core import MgmtCore
 from ._lro import RESULT_PARSERS, LROPoller
 from ._models import ArmResource, DatabaseAccount, ThroughputSettings
 from ._pipeline import ARM_SCOPE, ArmPipeline, BearerTokenCache
+from ._provider import LocationsOperations, OperationsOperations, RestorableDatabaseAccountsOperations
 from ._rbac import RbacOperations, SqlRoleAssignmentsOperations
 from ._resources import ResourceOperations
 
@@ -55,7 +56,8 @@ class CosmosManagementClient:
     ``cassandra_keyspaces``, ``cassandra_tables``, ``mongodb_databases``, ``mongodb_collections``,
     ``gremlin_databases``, ``gremlin_graphs``, ``tables``; data-plane RBAC: ``sql_role_definitions``,
     ``sql_role_assignments``, ``mongodb_role_definitions``, ``mongodb_user_definitions``,
-    ``cassandra_role_definitions``, ``cassandra_role_assignments``.
+    ``cassandra_role_definitions``, ``cassandra_role_assignments``; the provider's ``operations``,
+    ``locations`` and ``restorable_database_accounts`` (point-in-time restore planning).
 
     ``options`` (a ``ClientOptions``) gives the pool limits, timeouts and the retry policy (429 waits
     ``Retry-After``; 412 "another operation in progress" is retried with backoff). ``polling_interval``
@@ -119,6 +121,9 @@ class CosmosManagementClient:
         self.gremlin_databases = ResourceOperations(core, ("gremlinDatabases",), "Gremlin databases")
         self.gremlin_graphs = ResourceOperations(core, ("gremlinDatabases", "graphs"), "Gremlin graphs")
         self.tables = ResourceOperations(core, ("tables",), "Table API tables")
+        self.operations = OperationsOperations(core)
+        self.locations = LocationsOperations(core)
+        self.restorable_database_accounts = RestorableDatabaseAccountsOperations(core)
         # Role-based access control for the data plane.
         self.sql_role_definitions = RbacOperations(core, "sqlRoleDefinitions", "SQL role definition")
         self.sql_role_assignments = SqlRoleAssignmentsOperations(core, "sqlRoleAssignments", "SQL role assignment")

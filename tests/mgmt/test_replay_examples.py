@@ -369,7 +369,29 @@ def rbac_case(file: str) -> Case:
                 check_rbac, body_param=body_param, final_template=template)
 
 
-CASES = ACCOUNT_CASES + [resource_case(f) for f in RESOURCE_FILES] + [rbac_case(f) for f in RBAC_FILES]
+def check_raw_list(result: Any, body: Any) -> None:
+    assert result == body["value"] and len(result) > 0
+
+
+PROVIDER = "/subscriptions/{subscriptionId}/providers/Microsoft.DocumentDB"
+RESTORABLE = PROVIDER + "/locations/{location}/restorableDatabaseAccounts"
+
+PROVIDER_CASES = [
+    Case("CosmosDBOperationsList.json", "GET", "/providers/Microsoft.DocumentDB/operations",
+         lambda m, p: _collect(m.operations.list()), check_raw_list),
+    Case("CosmosDBLocationList.json", "GET", PROVIDER + "/locations",
+         lambda m, p: _collect(m.locations.list()), check_rbac_list),
+    Case("CosmosDBRestorableDatabaseAccountList.json", "GET", RESTORABLE,
+         lambda m, p: _collect(m.restorable_database_accounts.list_by_location(p["location"])), check_rbac_list),
+    Case("CosmosDBRestorableDatabaseAccountNoLocationList.json", "GET", PROVIDER + "/restorableDatabaseAccounts",
+         lambda m, p: _collect(m.restorable_database_accounts.list()), check_rbac_list),
+    Case("CosmosDBRestorableSqlDatabaseList.json", "GET", RESTORABLE + "/{instanceId}/restorableSqlDatabases",
+         lambda m, p: _collect(m.restorable_database_accounts.list_databases(p["location"], p["instanceId"])),
+         check_rbac_list),
+]
+
+CASES = (ACCOUNT_CASES + [resource_case(f) for f in RESOURCE_FILES] + [rbac_case(f) for f in RBAC_FILES]
+         + PROVIDER_CASES)
 LRO_CASES = [c for c in CASES if c.final_template is not None or c.check is check_none]
 """Every long-running operation (create/update, delete, throughput update, migrate and the account actions)."""
 
