@@ -6,6 +6,7 @@ import enum
 import platform
 import warnings
 from types import TracebackType
+from collections.abc import Sequence
 from typing import Any, Final, Self
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from ._accounts import DatabaseAccountsOperations
 from ._core import MgmtCore
 from ._lro import RESULT_PARSERS, LROPoller
 from ._models import ArmResource, DatabaseAccount, ThroughputSettings
-from ._pipeline import ARM_SCOPE, ArmPipeline, BearerTokenCache
+from ._pipeline import ArmPipeline, BearerTokenCache, default_scope
 from ._provider import LocationsOperations, OperationsOperations, RestorableDatabaseAccountsOperations
 from ._rbac import RbacOperations, SqlRoleAssignmentsOperations
 from ._resources import ResourceOperations
@@ -49,9 +50,11 @@ class CosmosManagementClient:
 
     ``async with CosmosManagementClient(credential, subscription_id) as mgmt:`` where ``credential``
     is an AAD credential (azure-identity's async credentials work; any object with
-    ``async get_token(*scopes)`` returning ``(token, expires_on)``); tokens are requested for
-    ``https://management.azure.com/.default`` (or ``<base_url>/.default`` for a sovereign cloud's
-    ``base_url``). Operation groups: ``database_accounts``, ``sql_databases``, ``sql_containers``,
+    ``async get_token(*scopes)`` returning ``(token, expires_on)``). Tokens are requested for
+    ``credential_scopes`` (as in azure-mgmt); by default the ARM audience of ``base_url``'s cloud:
+    ``https://management.azure.com/.default``, ``https://management.chinacloudapi.cn/.default`` or
+    ``https://management.usgovcloudapi.net/.default``, else ``<base_url>/.default`` (Azure Stack).
+    ``credential_scope=`` (one string) is the older spelling. Operation groups: ``database_accounts``, ``sql_databases``, ``sql_containers``,
     ``sql_stored_procedures``, ``sql_triggers``, ``sql_user_defined_functions``,
     ``cassandra_keyspaces``, ``cassandra_tables``, ``mongodb_databases``, ``mongodb_collections``,
     ``gremlin_databases``, ``gremlin_graphs``, ``tables``; data-plane RBAC: ``sql_role_definitions``,
@@ -73,6 +76,7 @@ class CosmosManagementClient:
         *,
         base_url: str = DEFAULT_BASE_URL,
         api_version: str = DEFAULT_API_VERSION,
+        credential_scopes: Sequence[str] | None = None,
         credential_scope: str | None = None,
         options: ClientOptions | None = None,
         http_session: aiohttp.ClientSession | None = None,
@@ -95,9 +99,20 @@ class CosmosManagementClient:
         self._base_url = f"{parts.scheme}://{parts.netloc}"
         self._options = options or ClientOptions()
         self._clock: Clock = clock or SystemClock()
-        if credential_scope is None:
-            credential_scope = ARM_SCOPE if self._base_url == DEFAULT_BASE_URL else f"{self._base_url}/.default"
-        self._tokens = BearerTokenCache(credential, credential_scope, self._clock)
+        if credential_scopes is not None and credential_scope is not None:
+            raise ConfigurationError("give credential_scopes or credential_scope, not both")
+        if credential_scope is not None:
+            credential_scopes = [credential_scope]
+        if credential_scopes is None:
+            scopes: tuple[str, ...] = (default_scope(self._base_url),)
+        elif isinstance(credential_scopes, str) or not credential_scopes or \
+                not all(isinstance(x, str) and x.strip() for x in credential_scopes):
+            raise ConfigurationError(f"credential_scopes must be a non-empty list of scopes such as "
+                                     f"['https://management.usgovcloudapi.net/.default'], got {credential_scopes!r}")
+        else:
+            scopes = tuple(credential_scopes)
+        self._credential_scopes = scopes
+        self._tokens = BearerTokenCache(credential, scopes, self._clock)
         self._http = http_session
         self._owns_http = http_session is None
         self._pipeline: ArmPipeline | None = None
@@ -142,6 +157,11 @@ class CosmosManagementClient:
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    @property
+    def credential_scopes(self) -> list[str]:
+        """The scopes AAD tokens are requested for."""
+        return list(self._credential_scopes)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
