@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 import platform
 import warnings
-from types import TracebackType
 from collections.abc import Sequence
+from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import urlsplit
 
@@ -54,7 +54,9 @@ class CosmosManagementClient:
     ``credential_scopes`` (as in azure-mgmt); by default the ARM audience of ``base_url``'s cloud:
     ``https://management.azure.com/.default``, ``https://management.chinacloudapi.cn/.default`` or
     ``https://management.usgovcloudapi.net/.default``, else ``<base_url>/.default`` (Azure Stack).
-    ``credential_scope=`` (one string) is the older spelling. Operation groups: ``database_accounts``, ``sql_databases``, ``sql_containers``,
+    ``credential_scope=`` (one string) is the older spelling.
+
+    Operation groups: ``database_accounts``, ``sql_databases``, ``sql_containers``,
     ``sql_stored_procedures``, ``sql_triggers``, ``sql_user_defined_functions``,
     ``cassandra_keyspaces``, ``cassandra_tables``, ``mongodb_databases``, ``mongodb_collections``,
     ``gremlin_databases``, ``gremlin_graphs``, ``tables``; data-plane RBAC: ``sql_role_definitions``,
