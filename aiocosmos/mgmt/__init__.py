@@ -24,12 +24,27 @@ from ._models import (
     Usage,
 )
 from ._pipeline import ARM_SCOPE
+from ._provider import (
+    LocationsOperations,
+    OperationsOperations,
+    RestorableDatabaseAccountsOperations,
+    restore_parameters,
+)
+from ._rbac import SQL_DATA_CONTRIBUTOR, SQL_DATA_READER, RbacOperations, SqlRoleAssignmentsOperations
 from ._resources import ResourceOperations
 
 __all__ = [
     "CosmosManagementClient",
     "DatabaseAccountsOperations",
     "ResourceOperations",
+    "RbacOperations",
+    "OperationsOperations",
+    "LocationsOperations",
+    "RestorableDatabaseAccountsOperations",
+    "restore_parameters",
+    "SqlRoleAssignmentsOperations",
+    "SQL_DATA_READER",
+    "SQL_DATA_CONTRIBUTOR",
     "LROPoller",
     "ArmError",
     "LroFailedError",

@@ -97,6 +97,12 @@ class DatabaseAccountsOperations:
                                          timeout=timeout)
         return DatabaseAccountKeys.from_json(body)
 
+    async def get_read_only_keys(self, resource_group: str, account_name: str, *,
+                                 timeout: float | None = None) -> DatabaseAccountKeys:
+        """The read-only key pair by GET (``DatabaseAccounts_GetReadOnlyKeys``; the POST is ``list_read_only_keys``)."""
+        body = await self._core.get_json(self._url(resource_group, account_name, "readonlykeys"), timeout=timeout)
+        return DatabaseAccountKeys.from_json(body)
+
     async def list_read_only_keys(self, resource_group: str, account_name: str, *,
                                   timeout: float | None = None) -> DatabaseAccountKeys:
         body = await self._core.get_json(self._url(resource_group, account_name, "readonlykeys"), method="POST",
@@ -114,6 +120,7 @@ class DatabaseAccountsOperations:
     async def begin_regenerate_key(
         self, resource_group: str, account_name: str, key_kind: str, *,
         skip_account_keys_last_usage_check: bool | None = None, timeout: float | None = None,
+        polling: bool = True, continuation_token: str | None = None,
     ) -> LROPoller[None]:
         """Regenerate one key: ``"primary"``, ``"secondary"``, ``"primaryReadonly"`` or ``"secondaryReadonly"``."""
         if key_kind not in KEY_KINDS:
@@ -123,37 +130,47 @@ class DatabaseAccountsOperations:
             body["skipAccountKeysLastUsageCheck"] = bool(skip_account_keys_last_usage_check)
         # Not idempotent: a replayed regenerate would replace the key twice.
         return await self._core.begin("POST", self._url(resource_group, account_name, "regenerateKey"), body=body,
-                                      idempotent=False, timeout=timeout)
+                                      idempotent=False, timeout=timeout, polling=polling,
+                                      continuation_token=continuation_token)
 
     # -- create, update, delete --------------------------------------------------------------------
 
     async def begin_create_or_update(self, resource_group: str, account_name: str, parameters: Mapping[str, Any],
-                                     *, timeout: float | None = None) -> LROPoller[DatabaseAccount]:
+                                     *, timeout: float | None = None, polling: bool = True,
+                                     continuation_token: str | None = None) -> LROPoller[DatabaseAccount]:
         """PUT the account: ``{"location": ..., "kind"?, "tags"?, "identity"?, "properties": {"locations":
         [...], "databaseAccountOfferType": "Standard", ...}}`` (the ARM ``DatabaseAccountCreateUpdateParameters``)."""
+        url = self._url(resource_group, account_name)
+        if continuation_token is not None:
+            return self._core.resume(continuation_token, "PUT", url)
         body = _mapping(parameters, "parameters")
         props = body.get("properties")
         if not isinstance(props, Mapping) or "locations" not in props or "databaseAccountOfferType" not in props:
             raise ValidationError("parameters.properties must have locations and databaseAccountOfferType")
-        url = self._url(resource_group, account_name)
-        return await self._core.begin("PUT", url, body=body, final_url=url, kind="account", timeout=timeout)
+        return await self._core.begin("PUT", url, body=body, final_url=url, kind="account", timeout=timeout,
+                                      polling=polling)
 
     async def begin_update(self, resource_group: str, account_name: str, parameters: Mapping[str, Any],
-                           *, timeout: float | None = None) -> LROPoller[DatabaseAccount]:
+                           *, timeout: float | None = None, polling: bool = True,
+                           continuation_token: str | None = None) -> LROPoller[DatabaseAccount]:
         """PATCH the account (merge): ``{"tags"?, "location"?, "identity"?, "properties"?}``."""
-        body = _mapping(parameters, "parameters")
         url = self._url(resource_group, account_name)
-        return await self._core.begin("PATCH", url, body=body, final_url=url, kind="account", timeout=timeout)
+        if continuation_token is not None:
+            return self._core.resume(continuation_token, "PATCH", url)
+        body = _mapping(parameters, "parameters")
+        return await self._core.begin("PATCH", url, body=body, final_url=url, kind="account", timeout=timeout,
+                                      polling=polling)
 
-    async def begin_delete(self, resource_group: str, account_name: str, *,
-                           timeout: float | None = None) -> LROPoller[None]:
-        return await self._core.begin("DELETE", self._url(resource_group, account_name), timeout=timeout)
+    async def begin_delete(self, resource_group: str, account_name: str, *, timeout: float | None = None,
+                           polling: bool = True, continuation_token: str | None = None) -> LROPoller[None]:
+        return await self._core.begin("DELETE", self._url(resource_group, account_name), timeout=timeout,
+                                      polling=polling, continuation_token=continuation_token)
 
     # -- regions and failover ----------------------------------------------------------------------
 
     async def begin_failover_priority_change(
         self, resource_group: str, account_name: str, failover_policies: Sequence[Mapping[str, Any]] | Sequence[str],
-        *, timeout: float | None = None,
+        *, timeout: float | None = None, polling: bool = True, continuation_token: str | None = None,
     ) -> LROPoller[None]:
         """New failover priorities: ``[{"locationName": "eastus", "failoverPriority": 0}, ...]``, or just the
         region names in priority order (the first becomes the write region). Every region of the account
@@ -168,22 +185,28 @@ class DatabaseAccountsOperations:
                 policies.append(_mapping(entry, "a failover policy"))
         body = {"failoverPolicies": policies}
         return await self._core.begin("POST", self._url(resource_group, account_name, "failoverPriorityChange"),
-                                      body=body, idempotent=False, timeout=timeout)
+                                      body=body, idempotent=False, timeout=timeout, polling=polling,
+                                      continuation_token=continuation_token)
 
     async def begin_offline_region(self, resource_group: str, account_name: str, region: str, *,
-                                   timeout: float | None = None) -> LROPoller[None]:
-        return await self._region(resource_group, account_name, region, "offlineRegion", timeout)
+                                   timeout: float | None = None, polling: bool = True,
+                                   continuation_token: str | None = None) -> LROPoller[None]:
+        return await self._region(resource_group, account_name, region, "offlineRegion", timeout, polling,
+                                  continuation_token)
 
     async def begin_online_region(self, resource_group: str, account_name: str, region: str, *,
-                                  timeout: float | None = None) -> LROPoller[None]:
-        return await self._region(resource_group, account_name, region, "onlineRegion", timeout)
+                                  timeout: float | None = None, polling: bool = True,
+                                  continuation_token: str | None = None) -> LROPoller[None]:
+        return await self._region(resource_group, account_name, region, "onlineRegion", timeout, polling,
+                                  continuation_token)
 
     async def _region(self, resource_group: str, account_name: str, region: str, action: str,
-                      timeout: float | None) -> LROPoller[None]:
+                      timeout: float | None, polling: bool, continuation_token: str | None) -> LROPoller[None]:
         if not isinstance(region, str) or not region.strip():
             raise ValidationError(f"region must be a non-empty string, got {region!r}")
         return await self._core.begin("POST", self._url(resource_group, account_name, action),
-                                      body={"region": region}, idempotent=False, timeout=timeout)
+                                      body={"region": region}, idempotent=False, timeout=timeout, polling=polling,
+                                      continuation_token=continuation_token)
 
     # -- the bridge to the data plane -----------------------------------------------------------------
 

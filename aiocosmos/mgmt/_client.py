@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import platform
 import warnings
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import urlsplit
@@ -21,7 +22,9 @@ from ._accounts import DatabaseAccountsOperations
 from ._core import MgmtCore
 from ._lro import RESULT_PARSERS, LROPoller
 from ._models import ArmResource, DatabaseAccount, ThroughputSettings
-from ._pipeline import ARM_SCOPE, ArmPipeline, BearerTokenCache
+from ._pipeline import ArmPipeline, BearerTokenCache, default_scope
+from ._provider import LocationsOperations, OperationsOperations, RestorableDatabaseAccountsOperations
+from ._rbac import RbacOperations, SqlRoleAssignmentsOperations
 from ._resources import ResourceOperations
 
 __all__ = ["CosmosManagementClient", "DEFAULT_API_VERSION", "DEFAULT_BASE_URL"]
@@ -47,12 +50,19 @@ class CosmosManagementClient:
 
     ``async with CosmosManagementClient(credential, subscription_id) as mgmt:`` where ``credential``
     is an AAD credential (azure-identity's async credentials work; any object with
-    ``async get_token(*scopes)`` returning ``(token, expires_on)``); tokens are requested for
-    ``https://management.azure.com/.default`` (or ``<base_url>/.default`` for a sovereign cloud's
-    ``base_url``). Operation groups: ``database_accounts``, ``sql_databases``, ``sql_containers``,
+    ``async get_token(*scopes)`` returning ``(token, expires_on)``). Tokens are requested for
+    ``credential_scopes`` (as in azure-mgmt); by default the ARM audience of ``base_url``'s cloud:
+    ``https://management.azure.com/.default``, ``https://management.chinacloudapi.cn/.default`` or
+    ``https://management.usgovcloudapi.net/.default``, else ``<base_url>/.default`` (Azure Stack).
+    ``credential_scope=`` (one string) is the older spelling.
+
+    Operation groups: ``database_accounts``, ``sql_databases``, ``sql_containers``,
     ``sql_stored_procedures``, ``sql_triggers``, ``sql_user_defined_functions``,
     ``cassandra_keyspaces``, ``cassandra_tables``, ``mongodb_databases``, ``mongodb_collections``,
-    ``gremlin_databases``, ``gremlin_graphs``, ``tables``.
+    ``gremlin_databases``, ``gremlin_graphs``, ``tables``; data-plane RBAC: ``sql_role_definitions``,
+    ``sql_role_assignments``, ``mongodb_role_definitions``, ``mongodb_user_definitions``,
+    ``cassandra_role_definitions``, ``cassandra_role_assignments``; the provider's ``operations``,
+    ``locations`` and ``restorable_database_accounts`` (point-in-time restore planning).
 
     ``options`` (a ``ClientOptions``) gives the pool limits, timeouts and the retry policy (429 waits
     ``Retry-After``; 412 "another operation in progress" is retried with backoff). ``polling_interval``
@@ -68,6 +78,7 @@ class CosmosManagementClient:
         *,
         base_url: str = DEFAULT_BASE_URL,
         api_version: str = DEFAULT_API_VERSION,
+        credential_scopes: Sequence[str] | None = None,
         credential_scope: str | None = None,
         options: ClientOptions | None = None,
         http_session: aiohttp.ClientSession | None = None,
@@ -90,9 +101,20 @@ class CosmosManagementClient:
         self._base_url = f"{parts.scheme}://{parts.netloc}"
         self._options = options or ClientOptions()
         self._clock: Clock = clock or SystemClock()
-        if credential_scope is None:
-            credential_scope = ARM_SCOPE if self._base_url == DEFAULT_BASE_URL else f"{self._base_url}/.default"
-        self._tokens = BearerTokenCache(credential, credential_scope, self._clock)
+        if credential_scopes is not None and credential_scope is not None:
+            raise ConfigurationError("give credential_scopes or credential_scope, not both")
+        if credential_scope is not None:
+            credential_scopes = [credential_scope]
+        if credential_scopes is None:
+            scopes: tuple[str, ...] = (default_scope(self._base_url),)
+        elif isinstance(credential_scopes, str) or not credential_scopes or \
+                not all(isinstance(x, str) and x.strip() for x in credential_scopes):
+            raise ConfigurationError(f"credential_scopes must be a non-empty list of scopes such as "
+                                     f"['https://management.usgovcloudapi.net/.default'], got {credential_scopes!r}")
+        else:
+            scopes = tuple(credential_scopes)
+        self._credential_scopes = scopes
+        self._tokens = BearerTokenCache(credential, scopes, self._clock)
         self._http = http_session
         self._owns_http = http_session is None
         self._pipeline: ArmPipeline | None = None
@@ -116,6 +138,18 @@ class CosmosManagementClient:
         self.gremlin_databases = ResourceOperations(core, ("gremlinDatabases",), "Gremlin databases")
         self.gremlin_graphs = ResourceOperations(core, ("gremlinDatabases", "graphs"), "Gremlin graphs")
         self.tables = ResourceOperations(core, ("tables",), "Table API tables")
+        self.operations = OperationsOperations(core)
+        self.locations = LocationsOperations(core)
+        self.restorable_database_accounts = RestorableDatabaseAccountsOperations(core)
+        # Role-based access control for the data plane.
+        self.sql_role_definitions = RbacOperations(core, "sqlRoleDefinitions", "SQL role definition")
+        self.sql_role_assignments = SqlRoleAssignmentsOperations(core, "sqlRoleAssignments", "SQL role assignment")
+        self.mongodb_role_definitions = RbacOperations(core, "mongodbRoleDefinitions", "MongoDB role definition")
+        self.mongodb_user_definitions = RbacOperations(core, "mongodbUserDefinitions", "MongoDB user definition")
+        self.cassandra_role_definitions = RbacOperations(core, "cassandraRoleDefinitions",
+                                                         "Cassandra role definition")
+        self.cassandra_role_assignments = RbacOperations(core, "cassandraRoleAssignments",
+                                                         "Cassandra role assignment")
         self._state = _State.UNOPENED
 
     @property
@@ -125,6 +159,11 @@ class CosmosManagementClient:
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    @property
+    def credential_scopes(self) -> list[str]:
+        """The scopes AAD tokens are requested for."""
+        return list(self._credential_scopes)
 
     # -- lifecycle -------------------------------------------------------------------------------
 

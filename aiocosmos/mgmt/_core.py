@@ -120,6 +120,25 @@ class MgmtCore:
         kind: str = "none",
         idempotent: bool = True,
         timeout: float | None = None,
+        final_state_via: str = "location",
+        polling: bool = True,
+        continuation_token: str | None = None,
     ) -> LROPoller[Any]:
+        """Start a long-running operation, or with ``continuation_token`` resume the one it describes
+        (no request is sent). ``final_state_via`` is the swagger's ``x-ms-long-running-operation-options``
+        (``location`` for every Cosmos DB operation); ``polling=False`` returns a poller that never polls."""
+        if continuation_token is not None:
+            return self.resume(continuation_token, method, url)
+        if not isinstance(polling, bool):
+            raise ValidationError(f"polling must be True or False, got {polling!r}")
         return await begin(self, method, url, body=None if body is None else dumps(body), final_url=final_url,
-                           kind=kind, idempotent=idempotent, timeout=timeout)
+                           kind=kind, idempotent=idempotent, timeout=timeout, final_state_via=final_state_via,
+                           polling=polling)
+
+    def resume(self, continuation_token: str, method: str | None = None, url: str | None = None) -> LROPoller[Any]:
+        """The poller a continuation token describes; with ``method``/``url``, it must be that operation's."""
+        poller = LROPoller.from_continuation_token(self, continuation_token)
+        if method is not None and url is not None and not poller.describes(method, url):
+            raise ValidationError(f"the continuation token is for another operation ({poller!r}), "
+                                  f"not {method} {url.partition('?')[0]!r}")
+        return poller

@@ -68,8 +68,10 @@ class ArmError(HttpResponseError):
 
 
 class LroFailedError(ArmError):
-    """A long-running operation ended as ``Failed`` or ``Canceled``; ``status`` says which, and
-    ``code``/``message``/``details`` come from the operation's ``error`` object."""
+    """A long-running operation ended as ``Failed`` or ``Canceled``; ``status`` says which,
+    ``code``/``message``/``target``/``details`` come from the operation's ``error`` object and
+    ``status_code`` is the HTTP status of the poll that reported the end (200 when a status monitor
+    answered ``Failed``; the 4xx when a ``Location`` poll answered with an error)."""
 
     def __init__(self, message: str, *, status: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -126,12 +128,15 @@ def arm_error_from_response(status: int, headers: Mapping[str, str], body: bytes
                **_kwargs_from_error(error))
 
 
-def lro_failed_error(status: str, body: Mapping[str, Any], headers: Mapping[str, str], raw: bytes) -> LroFailedError:
+def lro_failed_error(status: str, body: Mapping[str, Any], headers: Mapping[str, str], raw: bytes, *,
+                     status_code: int | None) -> LroFailedError:
+    """``status_code`` is the HTTP status of the poll that reported the failure (200 for a status
+    monitor that answered ``{"status": "Failed", "error": ...}``; None when it is not known)."""
     error = body.get("error")
     if not isinstance(error, Mapping):
         error = {}
     message = str(error.get("message") or f"the long-running operation ended as {status}")
-    return LroFailedError(message, status=status, status_code=200, headers=headers, body=raw,
+    return LroFailedError(message, status=status, status_code=status_code, headers=headers, body=raw,
                           **_kwargs_from_error(error))
 
 

@@ -2,13 +2,18 @@
 resource's own ``provisioningState``, waiting ``Retry-After`` (or the client's polling interval)
 on the injected Clock.
 
-Final result rule (the same for every Cosmos operation, whatever the api-version):
+Final result, by the operation's ``final-state-via`` (``x-ms-long-running-operation-options`` in the
+swagger; ``location`` for every Cosmos DB operation of api-version 2026-07-15):
 
-* PUT/PATCH (create/update, throughput update): the resource, from the last polled body when the
-  operation was tracked by its ``provisioningState`` or by a ``Location`` that answered 200 with a
-  body; otherwise from a GET of the resource's URL.
-* migrate to autoscale/manual: the throughput settings, from a GET of ``.../throughputSettings/default``
-  (unless a ``Location`` poll already answered with them).
+* the operation answered at once (200/201 with a body, no status headers), or was tracked by the
+  resource's ``provisioningState``: that body;
+* tracked by ``Location`` alone: the body of the ``Location`` poll that answered 200;
+* tracked by ``Azure-AsyncOperation``: with ``final-state-via: location``, a GET of the last
+  ``Location`` URL the service gave; with ``original-uri``, a GET of the request URL; otherwise the
+  status monitor's ``resourceLocation``;
+* only when the service gave no URL to read the result from (no ``Location``, no ``resourceLocation``,
+  or a ``Location`` that answered without a body): a GET of the operation's own resource (the request
+  URL for PUT/PATCH, ``.../throughputSettings/default`` for a migration);
 * DELETE and the other actions: None.
 """
 
@@ -22,18 +27,19 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import orjson
 
 from ..exceptions import ValidationError
-from ._errors import lro_failed_error, parse_retry_after
+from ._errors import ArmError, LroFailedError, lro_failed_error, parse_retry_after
 from ._models import TERMINAL_STATES
 
 if TYPE_CHECKING:
     from ._core import MgmtCore
 
-__all__ = ["LROPoller", "RESULT_PARSERS"]
+__all__ = ["FINAL_STATE_VIA", "LROPoller", "RESULT_PARSERS"]
 
 T = TypeVar("T")
 
 _TOKEN_PREFIX: Final = "aclro1."
 _MODES: Final = ("aao", "location", "body", "done")
+FINAL_STATE_VIA: Final = ("location", "azure-async-operation", "original-uri")
 
 RESULT_PARSERS: dict[str, Callable[[Mapping[str, Any]], Any] | None] = {"none": None}
 """Result kinds by name (filled in by the client), so a saved poller state can be resumed."""
@@ -55,15 +61,25 @@ def provisioning_state(body: Mapping[str, Any]) -> str | None:
     return state if isinstance(state, str) else None
 
 
+def _failed(status: str) -> bool:
+    return status.lower() in ("failed", "canceled")
+
+
 class LROPoller(Generic[T]):
     """A long-running operation that has been started.
 
-    ``await poller.result()`` polls until it ends and returns the result (or None for deletes and
-    actions); it raises ``LroFailedError`` if the operation ended as Failed or Canceled.
-    ``await poller.wait()`` polls until it ends without returning the result; ``status()`` and
-    ``done()`` say where it is; ``continuation_token()`` is a string from which
-    ``CosmosManagementClient.resume_poller()`` rebuilds the poller (e.g. in another process).
-    Cancelling the awaiting task only stops polling: the operation goes on in Azure.
+    ``await poller.result()`` polls until it ends and returns the result (None for deletes and
+    actions); ``await poller.wait()`` polls until it ends without returning it. Both raise
+    ``LroFailedError`` when the operation ended as Failed or Canceled: ``code``, ``message`` and
+    ``details`` come from the operation's error, ``status_code`` is the HTTP status of the poll that
+    reported it. ``status()`` and ``done()`` say where it is; ``continuation_token()`` is a string from
+    which ``begin_*(..., continuation_token=...)`` or ``CosmosManagementClient.resume_poller()``
+    rebuilds the poller (e.g. in another process), remembering the last ``Retry-After``.
+
+    A poller made with ``polling=False`` never polls: ``result()`` is what the first response said
+    (its body, or None when it had none) and ``wait()`` returns at once; resume its
+    ``continuation_token()`` to follow the operation to its end. Cancelling the awaiting task only
+    stops polling: the operation goes on in Azure.
     """
 
     def __init__(
@@ -79,21 +95,34 @@ class LROPoller(Generic[T]):
         status: str,
         body: dict[str, Any] | None = None,
         delay: float | None = None,
+        location: str | None = None,
+        final_state_via: str = "location",
+        polling: bool = True,
+        error: Mapping[str, Any] | None = None,
     ) -> None:
-        if mode not in _MODES or kind not in RESULT_PARSERS:
-            raise ValidationError(f"bad poller state (mode={mode!r}, kind={kind!r})")
+        if mode not in _MODES or kind not in RESULT_PARSERS or final_state_via not in FINAL_STATE_VIA:
+            raise ValidationError(f"bad poller state (mode={mode!r}, kind={kind!r}, "
+                                  f"final_state_via={final_state_via!r})")
         self._core = core
         self._method = method
         self._url = url
         self._mode = mode
         self._poll_url = poll_url
         self._final_url = final_url
+        """Where the result is read when the service gave no URL for it (None: no result)."""
+        self._location = location
+        """The latest ``Location`` URL the service sent (the final-state URL of ``final-state-via: location``)."""
+        self._via = final_state_via
         self._kind = kind
         self._status = status
         self._body = body
         """The latest body that may be the result (initial 200, Location 200, polled resource)."""
+        self._resource_location: str | None = None
         self._delay = delay
-        self._error: Exception | None = None
+        self._polling = polling
+        self._error_state: dict[str, Any] | None = dict(error) if error else None
+        """What a failed poll said (HTTP status, the error object), kept so a resumed poller raises it too."""
+        self._error: LroFailedError | None = None
         self._result: T | None = None
         self._have_result = False
 
@@ -106,11 +135,18 @@ class LROPoller(Generic[T]):
     def done(self) -> bool:
         return self._status.lower() in TERMINAL_STATES
 
+    @property
+    def polling(self) -> bool:
+        """False for a poller made with ``polling=False`` (it never polls)."""
+        return self._polling
+
     def continuation_token(self) -> str:
         state = {
             "method": self._method, "url": self._url, "mode": self._mode, "poll": self._poll_url,
             "final": self._final_url, "kind": self._kind, "status": self._status,
-            "body": self._body if self._mode == "done" else None,
+            "body": self._body if self._mode in ("done", "location") or self.done() else None,
+            "delay": self._delay, "location": self._location, "via": self._via, "error": self._error_state,
+            "resource_location": self._resource_location,
         }
         return _TOKEN_PREFIX + base64.urlsafe_b64encode(orjson.dumps(state)).decode("ascii")
 
@@ -124,20 +160,32 @@ class LROPoller(Generic[T]):
             raise ValidationError("the poller continuation token is damaged") from None
         if not isinstance(state, dict):
             raise ValidationError("the poller continuation token is damaged")
+        delay = state.get("delay")
+        body = state.get("body")
+        error = state.get("error")
+        if not (delay is None or isinstance(delay, int | float)) or not (body is None or isinstance(body, dict)) \
+                or not (error is None or isinstance(error, dict)):
+            raise ValidationError("the poller continuation token is damaged")
         try:
             poller: LROPoller[Any] = cls(
                 core, method=str(state["method"]), url=str(state["url"]), mode=str(state["mode"]),
                 poll_url=state["poll"], final_url=state["final"], kind=str(state["kind"]),
-                status=str(state["status"]), body=state.get("body"),
+                status=str(state["status"]), body=body, delay=None if delay is None else float(delay),
+                location=state.get("location"), final_state_via=str(state.get("via", "location")), error=error,
             )
         except KeyError:
             raise ValidationError("the poller continuation token is damaged") from None
-        for url in (poller._url, poller._poll_url, poller._final_url):
+        poller._resource_location = state.get("resource_location")
+        for url in (poller._url, poller._poll_url, poller._final_url, poller._location, poller._resource_location):
             if url is not None:
                 if not isinstance(url, str):
                     raise ValidationError("the poller continuation token is damaged")
                 core.check_url(url)  # a token must not send our bearer token elsewhere
         return poller
+
+    def describes(self, method: str, url: str) -> bool:
+        """Whether this poller is for ``method url`` (the query string, i.e. the api-version, aside)."""
+        return self._method == method and self._url.partition("?")[0] == url.partition("?")[0]
 
     def __repr__(self) -> str:
         return f"LROPoller({self._method} {self._url.partition('?')[0]!r}, status={self._status!r})"
@@ -145,7 +193,10 @@ class LROPoller(Generic[T]):
     # -- polling ----------------------------------------------------------------------------------
 
     async def wait(self, *, timeout: float | None = None) -> None:
-        """Poll until the operation reaches a terminal state (it does not raise for Failed/Canceled)."""
+        """Poll until the operation reaches a terminal state; raise ``LroFailedError`` if it ended as
+        Failed or Canceled. ``TimeoutError`` after ``timeout`` seconds (the poller can be awaited again)."""
+        if not self._polling:
+            return
         clock = self._core.clock
         deadline = None if timeout is None else clock.monotonic() + timeout
         while not self.done():
@@ -155,21 +206,55 @@ class LROPoller(Generic[T]):
                                    f"(status {self._status}); it goes on in Azure")
             await clock.sleep(delay)
             await self._poll_once()
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._status.lower() == "succeeded":
+            return
+        if self._error is None:
+            state = self._error_state or {}
+            error = state.get("error")
+            status_code = state.get("status_code")
+            self._error = lro_failed_error(self._status, {"error": error} if isinstance(error, dict) else {},
+                                           {}, b"", status_code=status_code if isinstance(status_code, int) else None)
+        raise self._error
+
+    def _fail(self, status: str, http_status: int, body: Mapping[str, Any], headers: Mapping[str, str],
+              raw: bytes) -> None:
+        self._status = status
+        self._error = lro_failed_error(status, body, headers, raw, status_code=http_status)
+        error = body.get("error")
+        self._error_state = {"status_code": http_status, "error": error if isinstance(error, dict) else None}
 
     async def _poll_once(self) -> None:
         assert self._poll_url is not None
-        status, headers, raw = await self._core.send("GET", self._poll_url, idempotent=True)
+        try:
+            status, headers, raw = await self._core.send("GET", self._poll_url, idempotent=True)
+        except ArmError as exc:
+            code = exc.status_code or 0
+            if self._mode != "location" or not 400 <= code < 500 or code in (408, 429):
+                raise  # the status monitor itself failed: the operation's state is unknown, try again later
+            # Location polling: a 4xx is the operation's failure, with an ARM error body.
+            self._fail("Failed", code, {"error": {"code": exc.code, "message": exc.message, "target": exc.target,
+                                                   "details": exc.details}}, exc.headers, exc.body)
+            return
         body = _json(raw)
         self._delay = parse_retry_after(headers)
+        location = headers.get("location")
+        if location:
+            self._core.check_url(location)
+            self._location = location
         if self._mode == "aao":
             value = body.get("status")
             self._status = value if isinstance(value, str) and value else "InProgress"
-            if self._status.lower() in ("failed", "canceled"):
-                self._error = lro_failed_error(self._status, body, headers, raw)
+            resource_location = body.get("resourceLocation")
+            if isinstance(resource_location, str) and resource_location:
+                self._core.check_url(resource_location)
+                self._resource_location = resource_location
+            if _failed(self._status):
+                self._fail(self._status, status, body, headers, raw)
         elif self._mode == "location":
-            location = headers.get("location")
             if location:
-                self._core.check_url(location)
                 self._poll_url = location
             if status == 202:
                 self._status = "InProgress"
@@ -180,32 +265,46 @@ class LROPoller(Generic[T]):
             state = provisioning_state(body) or "Succeeded"
             self._status = state
             self._body = body
-            if state.lower() in ("failed", "canceled"):
-                self._error = lro_failed_error(state, body, headers, raw)
+            if _failed(state):
+                self._fail(state, status, body, headers, raw)
 
     async def result(self, *, timeout: float | None = None) -> T:
         """Wait for the end of the operation and return its result (None for deletes and actions)."""
         await self.wait(timeout=timeout)
-        if self._error is not None:
-            raise self._error
-        if self._status.lower() != "succeeded":
-            raise lro_failed_error(self._status, {}, {}, b"")
         if not self._have_result:
-            self._result = await self._final_result()
+            self._result = await self._final_result() if self._polling else self._initial_result()
             self._have_result = True
         return self._result  # type: ignore[return-value]  # None exactly when the kind is "none"
+
+    def _initial_result(self) -> Any:
+        parse = RESULT_PARSERS[self._kind]
+        return parse(self._body) if parse is not None and self._body else None
+
+    def _final_urls(self) -> list[str]:
+        """Where to GET the result, best first."""
+        urls: list[str] = []
+        if self._mode == "aao":
+            if self._via == "location" and self._location:
+                urls.append(self._location)
+            elif self._via == "original-uri":
+                urls.append(self._url)
+            if self._resource_location:
+                urls.append(self._resource_location)
+        if self._final_url is not None:
+            urls.append(self._final_url)
+        return list(dict.fromkeys(urls))
 
     async def _final_result(self) -> Any:
         parse = RESULT_PARSERS[self._kind]
         if parse is None:
             return None
-        body = self._body
-        if not body:
-            if self._final_url is None:
-                return None
-            _, _, raw = await self._core.send("GET", self._final_url, idempotent=True)
+        body = self._body if self._mode != "aao" else None
+        for url in [] if body else self._final_urls():
+            _, _, raw = await self._core.send("GET", url, idempotent=True)
             body = _json(raw)
-        return parse(body)
+            if body:
+                break
+        return parse(body) if body else None
 
 
 async def begin(
@@ -218,28 +317,28 @@ async def begin(
     kind: str,
     idempotent: bool,
     timeout: float | None,
+    final_state_via: str = "location",
+    polling: bool = True,
 ) -> LROPoller[Any]:
     """Send the initial request of a long-running operation and return its poller."""
     status, headers, raw = await core.send(method, url, body=body, idempotent=idempotent, timeout=timeout)
     parsed = _json(raw)
     aao = headers.get("azure-asyncoperation")
     location = headers.get("location")
-    delay = parse_retry_after(headers)
-    result_body = parsed if status in (200, 201) and parsed else None
+    for link in (aao, location):
+        if link:
+            core.check_url(link)
+    common: dict[str, Any] = {
+        "method": method, "url": url, "final_url": final_url, "kind": kind, "location": location or None,
+        "final_state_via": final_state_via, "polling": polling, "delay": parse_retry_after(headers),
+        "body": parsed if status in (200, 201) and parsed else None,
+    }
     if aao:
-        core.check_url(aao)
-        if location:
-            core.check_url(location)
-        return LROPoller(core, method=method, url=url, mode="aao", poll_url=aao, final_url=final_url, kind=kind,
-                         status="InProgress", delay=delay)
+        return LROPoller(core, mode="aao", poll_url=aao, status="InProgress", **common)
     if location and status == 202:
-        core.check_url(location)
-        return LROPoller(core, method=method, url=url, mode="location", poll_url=location, final_url=final_url,
-                         kind=kind, status="InProgress", delay=delay)
+        return LROPoller(core, mode="location", poll_url=location, status="InProgress", **common)
     state = provisioning_state(parsed)
     if method in ("PUT", "PATCH") and state is not None and state.lower() not in TERMINAL_STATES:
-        return LROPoller(core, method=method, url=url, mode="body", poll_url=url, final_url=final_url, kind=kind,
-                         status=state, body=result_body, delay=delay)
-    return LROPoller(core, method=method, url=url, mode="done", poll_url=None, final_url=final_url, kind=kind,
-                     status="Succeeded", body=result_body)
-
+        return LROPoller(core, mode="body", poll_url=url, status=state, **common)
+    common["delay"] = None
+    return LROPoller(core, mode="done", poll_url=None, status="Succeeded", **common)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,6 +85,11 @@ class ArmResource:
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ArmResource:
         return cls(**cls._fields_from(body))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The resource as ARM sent it (a deep copy of ``raw``), like azure-mgmt models' ``as_dict()``
+        but with ARM's own camelCase names."""
+        return copy.deepcopy(self.raw)
 
     @property
     def resource(self) -> dict[str, Any]:
@@ -180,6 +186,14 @@ class DatabaseAccountKeys:
             secondary_readonly_master_key=_str(body.get("secondaryReadonlyMasterKey")),
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        """The keys under ARM's names (``primaryMasterKey``...), for code that wants a plain dict.
+        Unlike the repr, this holds the secrets themselves."""
+        names = {"primary_master_key": "primaryMasterKey", "secondary_master_key": "secondaryMasterKey",
+                 "primary_readonly_master_key": "primaryReadonlyMasterKey",
+                 "secondary_readonly_master_key": "secondaryReadonlyMasterKey"}
+        return {wire: getattr(self, name) for name, wire in names.items() if getattr(self, name) is not None}
+
     def __repr__(self) -> str:
         present = [f.name for f in attrs.fields(type(self)) if getattr(self, f.name)]
         return f"DatabaseAccountKeys(keys={present!r}, values=<redacted>)"
@@ -204,6 +218,12 @@ class ConnectionString:
             key_kind=_str(body.get("keyKind")),
             type=_str(body.get("type")),
         )
+
+    def as_dict(self) -> dict[str, Any]:
+        """ARM's names (``connectionString``...); it holds the key, unlike the repr."""
+        wire = {"connectionString": self.connection_string, "description": self.description,
+                "keyKind": self.key_kind, "type": self.type}
+        return {k: v for k, v in wire.items() if v is not None}
 
 
 @attrs.frozen(kw_only=True)
@@ -230,3 +250,7 @@ class Usage:
             current_value=_int(body.get("currentValue")),
             raw=dict(body),
         )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The usage as ARM sent it (a deep copy of ``raw``)."""
+        return copy.deepcopy(self.raw)

@@ -24,9 +24,25 @@ from .._wire.transport import Transport
 from ..exceptions import ConfigurationError, ConnectError, OperationTimeout, TransportError, ValidationError
 from ._errors import ArmError, arm_error_from_response, parse_retry_after
 
-__all__ = ["ARM_SCOPE", "ArmPipeline", "ArmResponse", "BearerTokenCache"]
+__all__ = ["ARM_SCOPE", "ArmPipeline", "ArmResponse", "BearerTokenCache", "default_scope"]
 
 ARM_SCOPE: Final = "https://management.azure.com/.default"
+_CLOUD_SCOPES: Final = (
+    # (ARM host suffix, the cloud's ARM audience): regional hosts share their cloud's audience.
+    ("management.azure.com", ARM_SCOPE),
+    ("management.chinacloudapi.cn", "https://management.chinacloudapi.cn/.default"),
+    ("management.usgovcloudapi.net", "https://management.usgovcloudapi.net/.default"),
+)
+
+
+def default_scope(base_url: str) -> str:
+    """The ARM audience of the cloud ``base_url`` belongs to (public, China, US Government), else
+    ``<base_url>/.default`` (Azure Stack and other private clouds)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    for suffix, scope in _CLOUD_SCOPES:
+        if host == suffix or host.endswith("." + suffix):
+            return scope
+    return f"{base_url.rstrip('/')}/.default"
 _log = logging.getLogger("aiocosmos.mgmt")
 
 ArmResponse = tuple[int, CIMultiDictProxy[str], bytes]
@@ -38,12 +54,13 @@ class BearerTokenCache:
 
     __slots__ = ("_clock", "_credential", "_expires_on", "_header", "_lock", "_refresh_margin", "_scope")
 
-    def __init__(self, credential: TokenCredential, scope: str, clock: Clock, refresh_margin: float = 300.0):
+    def __init__(self, credential: TokenCredential, scope: str | tuple[str, ...], clock: Clock,
+                 refresh_margin: float = 300.0):
         if not callable(getattr(credential, "get_token", None)):
             raise ConfigurationError("the management client needs an AAD credential with an async "
                                      "get_token(*scopes) method (azure-identity's async credentials work)")
         self._credential = credential
-        self._scope = scope
+        self._scope: tuple[str, ...] = (scope,) if isinstance(scope, str) else tuple(scope)
         self._clock = clock
         self._refresh_margin = refresh_margin
         self._header = ""
@@ -60,7 +77,7 @@ class BearerTokenCache:
             self._lock = asyncio.Lock()
         async with self._lock:
             if not self._fresh():
-                token, expires_on = await self._credential.get_token(self._scope)
+                token, expires_on = await self._credential.get_token(*self._scope)
                 if not isinstance(token, str) or not token:
                     raise ConfigurationError("the AAD credential returned an empty token")
                 self._header = "Bearer " + token
@@ -72,7 +89,8 @@ class BearerTokenCache:
         self._expires_on = 0.0
 
     def __repr__(self) -> str:
-        return f"BearerTokenCache(scope={self._scope!r}, token=<redacted>)"
+        scope = self._scope[0] if len(self._scope) == 1 else list(self._scope)
+        return f"BearerTokenCache(scope={scope!r}, token=<redacted>)"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

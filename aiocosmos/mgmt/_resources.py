@@ -108,20 +108,26 @@ class ResourceOperations:
         resource_group: str,
         account_name: str,
         *names: str,
-        resource: Mapping[str, Any],
+        resource: Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
         throughput: int | None = None,
         max_throughput: int | None = None,
         location: str | None = None,
         tags: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        polling: bool = True,
+        continuation_token: str | None = None,
     ) -> LROPoller[ArmResource]:
         """Create or replace the resource. ``resource`` is its definition (``{"id": name, ...}``; the id
         defaults to the name). Dedicated throughput applies at creation only: ``throughput=`` (manual
         RU/s), ``max_throughput=`` (autoscale) or a raw ``options`` mapping; none = shared/serverless."""
         path = self._path(resource_group, account_name, names, parents_only=False)
+        url = self._core.url(path)
+        if continuation_token is not None:
+            return self._core.resume(continuation_token, "PUT", url)
         if not isinstance(resource, Mapping):
-            raise ValidationError(f"resource must be a mapping, got {type(resource).__name__}")
+            raise ValidationError(f"resource must be a mapping (the resource's definition), "
+                                  f"got {type(resource).__name__}")
         definition = dict(resource)
         definition.setdefault("id", names[-1])
         if definition["id"] != names[-1]:
@@ -129,14 +135,15 @@ class ResourceOperations:
         if options is not None and (throughput is not None or max_throughput is not None):
             raise ValidationError("give options or throughput/max_throughput, not both")
         opts = dict(options) if options is not None else throughput_options(throughput, max_throughput)
-        url = self._core.url(path)
         body = _envelope({"resource": definition, "options": opts}, location, tags)
-        return await self._core.begin("PUT", url, body=body, final_url=url, kind="resource", timeout=timeout)
+        return await self._core.begin("PUT", url, body=body, final_url=url, kind="resource", timeout=timeout,
+                                      polling=polling)
 
-    async def begin_delete(self, resource_group: str, account_name: str, *names: str,
-                           timeout: float | None = None) -> LROPoller[None]:
+    async def begin_delete(self, resource_group: str, account_name: str, *names: str, timeout: float | None = None,
+                           polling: bool = True, continuation_token: str | None = None) -> LROPoller[None]:
         path = self._path(resource_group, account_name, names, parents_only=False)
-        return await self._core.begin("DELETE", self._core.url(path), timeout=timeout)
+        return await self._core.begin("DELETE", self._core.url(path), timeout=timeout, polling=polling,
+                                      continuation_token=continuation_token)
 
     # -- throughput ------------------------------------------------------------------------------
 
@@ -156,27 +163,42 @@ class ResourceOperations:
         location: str | None = None,
         tags: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        polling: bool = True,
+        continuation_token: str | None = None,
     ) -> LROPoller[ThroughputSettings]:
         """Set manual RU/s (``throughput=``) or the autoscale maximum (``max_throughput=``). To switch
         between manual and autoscale, migrate first."""
         url = self._core.url(self._throughput_path(resource_group, account_name, names))
+        if continuation_token is not None:
+            return self._core.resume(continuation_token, "PUT", url)
         settings = throughput_options(throughput, max_throughput)
         if not settings:
             raise ValidationError("give throughput (manual RU/s) or max_throughput (autoscale)")
         body = _envelope({"resource": settings}, location, tags)
-        return await self._core.begin("PUT", url, body=body, final_url=url, kind="throughput", timeout=timeout)
+        return await self._core.begin("PUT", url, body=body, final_url=url, kind="throughput", timeout=timeout,
+                                      polling=polling)
 
-    async def begin_migrate_to_autoscale(self, resource_group: str, account_name: str, *names: str,
-                                         timeout: float | None = None) -> LROPoller[ThroughputSettings]:
-        return await self._migrate(resource_group, account_name, names, "migrateToAutoscale", timeout)
+    async def begin_migrate_to_autoscale(
+        self, resource_group: str, account_name: str, *names: str, timeout: float | None = None,
+        polling: bool = True, continuation_token: str | None = None,
+    ) -> LROPoller[ThroughputSettings]:
+        return await self._migrate(resource_group, account_name, names, "migrateToAutoscale", timeout, polling,
+                                   continuation_token)
 
-    async def begin_migrate_to_manual_throughput(self, resource_group: str, account_name: str, *names: str,
-                                                 timeout: float | None = None) -> LROPoller[ThroughputSettings]:
-        return await self._migrate(resource_group, account_name, names, "migrateToManualThroughput", timeout)
+    async def begin_migrate_to_manual_throughput(
+        self, resource_group: str, account_name: str, *names: str, timeout: float | None = None,
+        polling: bool = True, continuation_token: str | None = None,
+    ) -> LROPoller[ThroughputSettings]:
+        return await self._migrate(resource_group, account_name, names, "migrateToManualThroughput", timeout,
+                                   polling, continuation_token)
 
     async def _migrate(self, resource_group: str, account_name: str, names: tuple[str, ...], action: str,
-                       timeout: float | None) -> LROPoller[ThroughputSettings]:
+                       timeout: float | None, polling: bool,
+                       continuation_token: str | None) -> LROPoller[ThroughputSettings]:
         path = self._throughput_path(resource_group, account_name, names)
         # Nothing is applied twice by a replayed migrate: it is idempotent (it ends in the same mode).
+        # The result comes from the Location URL (final-state-via: location); the throughput settings
+        # are read directly only when the service sends no Location.
         return await self._core.begin("POST", self._core.url(f"{path}/{action}"), final_url=self._core.url(path),
-                                      kind="throughput", idempotent=True, timeout=timeout)
+                                      kind="throughput", idempotent=True, timeout=timeout, polling=polling,
+                                      continuation_token=continuation_token)

@@ -330,3 +330,29 @@ async def test_connection_refused_is_retried_then_raised(make_mgmt: MgmtFactory,
         await m.database_accounts.get("rg1", "ddb1")
     assert info.value.attempts == 4 and len(clock.sleeps) == 3
     assert not info.value.may_have_been_applied
+
+
+@pytest.mark.parametrize("base_url, scope", [
+    ("https://management.azure.com", "https://management.azure.com/.default"),
+    ("https://westus.management.azure.com", "https://management.azure.com/.default"),
+    ("https://management.chinacloudapi.cn", "https://management.chinacloudapi.cn/.default"),
+    ("https://management.usgovcloudapi.net/", "https://management.usgovcloudapi.net/.default"),
+    ("https://management.local.azurestack.external", "https://management.local.azurestack.external/.default"),
+])
+def test_credential_scopes_default_to_the_clouds_arm_audience(base_url: str, scope: str,
+                                                               credential: FakeCredential) -> None:
+    assert CosmosManagementClient(credential, SUB, base_url=base_url).credential_scopes == [scope]
+
+
+async def test_credential_scopes_are_what_tokens_are_requested_for(make_mgmt: MgmtFactory,
+                                                                   credential: FakeCredential) -> None:
+    scopes = ["https://management.core.usgovcloudapi.net/.default"]
+    m = make_mgmt(credential_scopes=scopes)
+    assert m.credential_scopes == scopes
+    await m.database_accounts.get("rg1", "ddb1")
+    assert credential.scopes == [tuple(scopes)]
+    for bad in ([], "https://x/.default", [""]):
+        with pytest.raises(ConfigurationError, match="credential_scopes"):
+            make_mgmt(credential_scopes=bad)
+    with pytest.raises(ConfigurationError, match="not both"):
+        make_mgmt(credential_scopes=scopes, credential_scope=scopes[0])

@@ -1,17 +1,19 @@
 """Replays every official ARM example the client implements (see examples/README.md).
 
 For each example: the client must send exactly the example's method, path, api-version and body, and
-the example's response must parse into the typed result. Examples of long-running operations that
-list a 202 are replayed twice: once answered synchronously (200/204), once as 202 followed by
-``Azure-AsyncOperation`` polling (InProgress, then Succeeded) on the FakeClock.
+the example's response must parse into the typed result. Every long-running operation is also
+replayed as a 202 with both ``Azure-AsyncOperation`` and ``Location`` (the result is read from the
+``Location`` URL: ``final-state-via: location`` in the spec), as a 202 with ``Location`` alone, and
+with ``polling=False`` then resumed from its continuation token, on the FakeClock.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import pytest
@@ -23,7 +25,9 @@ from aiocosmos.mgmt import (
     CosmosManagementClient,
     DatabaseAccount,
     DatabaseAccountKeys,
+    DatabaseAccountsOperations,
     LROPoller,
+    RbacOperations,
     ResourceOperations,
     ThroughputSettings,
     Usage,
@@ -248,8 +252,8 @@ RESOURCE_FILES = [
 
 def _ops(m: CosmosManagementClient, attribute: str) -> ResourceOperations:
     ops = getattr(m, attribute)
-    assert isinstance(ops, ResourceOperations)
-    return ops
+    assert isinstance(ops, ResourceOperations | _LroKwargs)
+    return cast("ResourceOperations", ops)
 
 
 def resource_case(file: str) -> Case:
@@ -307,8 +311,89 @@ def resource_case(file: str) -> Case:
                 check_throughput, final_template=throughput)
 
 
-CASES = ACCOUNT_CASES + [resource_case(f) for f in RESOURCE_FILES]
-LRO_CASES = [c for c in CASES if "202" in example(c.file)["responses"]]
+RBAC_FAMILIES: dict[str, tuple[str, str, str, str]] = {
+    # example prefix: (client attribute, path under the account, id parameter, body parameter)
+    "SqlRoleDefinition": ("sql_role_definitions", "/sqlRoleDefinitions/{roleDefinitionId}", "roleDefinitionId",
+                          "createUpdateSqlRoleDefinitionParameters"),
+    "SqlRoleAssignment": ("sql_role_assignments", "/sqlRoleAssignments/{roleAssignmentId}", "roleAssignmentId",
+                          "createUpdateSqlRoleAssignmentParameters"),
+    "MongoDBRoleDefinition": ("mongodb_role_definitions", "/mongodbRoleDefinitions/{mongoRoleDefinitionId}",
+                              "mongoRoleDefinitionId", "createUpdateMongoRoleDefinitionParameters"),
+    "MongoDBUserDefinition": ("mongodb_user_definitions", "/mongodbUserDefinitions/{mongoUserDefinitionId}",
+                              "mongoUserDefinitionId", "createUpdateMongoUserDefinitionParameters"),
+    "CassandraRoleAssignment": ("cassandra_role_assignments", "/cassandraRoleAssignments/{roleAssignmentId}",
+                                "roleAssignmentId", "createUpdateCassandraRoleAssignmentParameters"),
+}
+
+RBAC_FILES = [
+    f"CosmosDB{family}{op}.json" for family in ("SqlRoleDefinition", "SqlRoleAssignment", "MongoDBRoleDefinition",
+                                                "MongoDBUserDefinition")
+    for op in ("Get", "List", "CreateUpdate", "Delete")
+] + ["CosmosDBCassandraRoleAssignmentGet.json"]
+
+
+def check_rbac(result: Any, body: Any) -> None:
+    assert type(result) is ArmResource
+    assert result.raw == body
+    assert (result.id, result.name, result.type) == (body.get("id"), body.get("name"), body.get("type"))
+    assert result.properties == body["properties"]
+    assert result.as_dict() == body
+
+
+def check_rbac_list(result: Any, body: Any) -> None:
+    assert len(result) == len(body["value"]) > 0
+    for item, raw in zip(result, body["value"], strict=True):
+        check_rbac(item, raw)
+
+
+def rbac_case(file: str) -> Case:
+    stem = file.removeprefix("CosmosDB").removesuffix(".json")
+    family = next(f for f in RBAC_FAMILIES if stem.startswith(f))
+    op = stem[len(family):]
+    attribute, sub_path, id_param, body_param = RBAC_FAMILIES[family]
+    template = ACCT + sub_path
+
+    def ops(m: CosmosManagementClient) -> Any:
+        return getattr(m, attribute)
+
+    if op == "Get":
+        return Case(file, "GET", template, lambda m, p: ops(m).get(*_rg(p), p[id_param]), check_rbac)
+    if op == "List":
+        return Case(file, "GET", template.rsplit("/", 1)[0], lambda m, p: _collect(ops(m).list(*_rg(p))),
+                    check_rbac_list)
+    if op == "Delete":
+        return Case(file, "DELETE", template, lambda m, p: ops(m).begin_delete(*_rg(p), p[id_param]), check_none)
+    assert op == "CreateUpdate", file
+    return Case(file, "PUT", template,
+                lambda m, p: ops(m).begin_create_update(*_rg(p), p[id_param], p[body_param]["properties"]),
+                check_rbac, body_param=body_param, final_template=template)
+
+
+def check_raw_list(result: Any, body: Any) -> None:
+    assert result == body["value"] and len(result) > 0
+
+
+PROVIDER = "/subscriptions/{subscriptionId}/providers/Microsoft.DocumentDB"
+RESTORABLE = PROVIDER + "/locations/{location}/restorableDatabaseAccounts"
+
+PROVIDER_CASES = [
+    Case("CosmosDBOperationsList.json", "GET", "/providers/Microsoft.DocumentDB/operations",
+         lambda m, p: _collect(m.operations.list()), check_raw_list),
+    Case("CosmosDBLocationList.json", "GET", PROVIDER + "/locations",
+         lambda m, p: _collect(m.locations.list()), check_rbac_list),
+    Case("CosmosDBRestorableDatabaseAccountList.json", "GET", RESTORABLE,
+         lambda m, p: _collect(m.restorable_database_accounts.list_by_location(p["location"])), check_rbac_list),
+    Case("CosmosDBRestorableDatabaseAccountNoLocationList.json", "GET", PROVIDER + "/restorableDatabaseAccounts",
+         lambda m, p: _collect(m.restorable_database_accounts.list()), check_rbac_list),
+    Case("CosmosDBRestorableSqlDatabaseList.json", "GET", RESTORABLE + "/{instanceId}/restorableSqlDatabases",
+         lambda m, p: _collect(m.restorable_database_accounts.list_databases(p["location"], p["instanceId"])),
+         check_rbac_list),
+]
+
+CASES = (ACCOUNT_CASES + [resource_case(f) for f in RESOURCE_FILES] + [rbac_case(f) for f in RBAC_FILES]
+         + PROVIDER_CASES)
+LRO_CASES = [c for c in CASES if c.final_template is not None or c.check is check_none]
+"""Every long-running operation (create/update, delete, throughput update, migrate and the account actions)."""
 
 
 def _client(make_mgmt: MgmtFactory, params: Params) -> CosmosManagementClient:
@@ -375,41 +460,124 @@ async def test_example_synchronous(case: Case, server: RecordingServer, make_mgm
         assert clock.sleeps == []
 
 
-@pytest.mark.parametrize("case", LRO_CASES, ids=str)
-async def test_example_async_202_polled(case: Case, server: RecordingServer, make_mgmt: MgmtFactory,
-                                        clock: FakeClock) -> None:
-    ex = example(case.file)
-    params = ex["parameters"]
-    api = params["api-version"]
-    monitor = f"/subscriptions/{SUB}/providers/Microsoft.DocumentDB/locations/westus/operationsStatus/op-1"
-    results = f"/subscriptions/{SUB}/providers/Microsoft.DocumentDB/locations/westus/operationResults/op-1"
-    server.script(
-        Reply(status=202, headers={"Azure-AsyncOperation": f"{server.url}{monitor}?api-version={api}",
-                                   "Location": f"{server.url}{results}?api-version={api}", "Retry-After": "7"}),
-        method=case.method, path=path_of(case.template, params))
-    server.script(Reply.json({"status": "InProgress"}, Retry_After="3"), Reply.json({"status": "Succeeded"}),
-                  method="GET", path=monitor)
-    final_body = ex["responses"].get("200", {}).get("body")
-    if case.final_template is not None:
-        server.script(Reply.json(final_body), method="GET", path=path_of(case.final_template, params))
-    m = _client(make_mgmt, params)
-    poller = await case.call(m, params)
+MONITOR = f"/subscriptions/{SUB}/providers/Microsoft.DocumentDB/locations/westus/operationsStatus/op-1"
+RESULTS = f"/subscriptions/{SUB}/providers/Microsoft.DocumentDB/locations/westus/operationResults/op-1"
+NOT_THE_RESULT = {"id": "the resource's own URL: the spec says the result is read from Location", "properties": {}}
+
+
+class _LroKwargs:
+    """A client (or operation group) whose ``begin_*`` methods all get extra keyword arguments."""
+
+    def __init__(self, target: Any, kwargs: dict[str, Any]) -> None:
+        self._target = target
+        self._kwargs = kwargs
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if name.startswith("begin_"):
+            return functools.partial(value, **self._kwargs)
+        if isinstance(value, ResourceOperations | DatabaseAccountsOperations | RbacOperations):
+            return _LroKwargs(value, self._kwargs)
+        return value
+
+
+async def _begin(case: Case, m: CosmosManagementClient, params: Params, **kwargs: Any) -> LROPoller[Any]:
+    poller = await case.call(cast("CosmosManagementClient", _LroKwargs(m, kwargs)), params)
     assert isinstance(poller, LROPoller)
+    return poller
+
+
+def _script_accepted(server: RecordingServer, case: Case, params: Params, *, aao: bool = True) -> None:
+    api = params["api-version"]
+    headers = {"Location": f"{server.url}{RESULTS}?api-version={api}", "Retry-After": "7"}
+    if aao:
+        headers["Azure-AsyncOperation"] = f"{server.url}{MONITOR}?api-version={api}"
+    server.script(Reply(status=202, headers=headers), method=case.method, path=path_of(case.template, params))
+    if case.final_template is not None:  # must not be read: it is not where the spec puts the result
+        server.script(method="GET", path=path_of(case.final_template, params), forever=Reply.json(NOT_THE_RESULT))
+
+
+def _script_result(server: RecordingServer, case: Case, final_body: Any, *replies_before: Reply) -> None:
+    last = Reply.json(final_body) if case.final_template is not None else Reply(status=204)
+    server.script(*replies_before, last, method="GET", path=RESULTS)
+
+
+def _final_body(case: Case) -> Any:
+    return example(case.file)["responses"].get("200", {}).get("body")
+
+
+def _check_lro_result(case: Case, result: Any) -> None:
+    if case.final_template is None:
+        check_none(result, None)
+    else:
+        case.check(result, _final_body(case))
+
+
+@pytest.mark.parametrize("case", LRO_CASES, ids=str)
+async def test_example_as_lro_with_both_headers(case: Case, server: RecordingServer, make_mgmt: MgmtFactory,
+                                                clock: FakeClock) -> None:
+    """202 with Azure-AsyncOperation and Location: poll the monitor, then (final-state-via: location)
+    read the result from the Location URL, never from the resource's own URL."""
+    params = example(case.file)["parameters"]
+    api = params["api-version"]
+    _script_accepted(server, case, params)
+    server.script(Reply.json({"status": "InProgress"}, Retry_After="3"), Reply.json({"status": "Succeeded"}),
+                  method="GET", path=MONITOR)
+    _script_result(server, case, _final_body(case))
+    poller = await _begin(case, _client(make_mgmt, params), params)
     assert poller.status() == "InProgress" and not poller.done()
     result = await poller.result()
     assert poller.status() == "Succeeded" and poller.done()
     _assert_initial_request(server, case, params)
     assert clock.sleeps == [7.0, 3.0]
     polls = server.requests[1:]
-    assert [(r.method, r.path) for r in polls[:2]] == [("GET", monitor), ("GET", monitor)]
+    expected = [("GET", MONITOR), ("GET", MONITOR)]
+    if case.final_template is not None:
+        expected.append(("GET", RESULTS))
+    assert [(r.method, r.path) for r in polls] == expected
     assert all(query_of(r)["api-version"] == [api] for r in polls)
     assert all(r.headers["Authorization"] == "Bearer token-1" for r in polls)
-    if case.final_template is None:
-        assert len(polls) == 2
-        check_none(result, None)
-    else:
-        assert [(r.method, r.path) for r in polls[2:]] == [("GET", path_of(case.final_template, params))]
-        case.check(result, final_body)
+    _check_lro_result(case, result)
+
+
+@pytest.mark.parametrize("case", LRO_CASES, ids=str)
+async def test_example_as_lro_with_location_only(case: Case, server: RecordingServer, make_mgmt: MgmtFactory,
+                                                 clock: FakeClock) -> None:
+    """202 with Location alone: poll it until it answers 200 (the result) or 204 (no result)."""
+    params = example(case.file)["parameters"]
+    _script_accepted(server, case, params, aao=False)
+    _script_result(server, case, _final_body(case), Reply(status=202, headers={"Retry-After": "3"}))
+    poller = await _begin(case, _client(make_mgmt, params), params)
+    result = await poller.result()
+    assert clock.sleeps == [7.0, 3.0]
+    assert [(r.method, r.path) for r in server.requests[1:]] == [("GET", RESULTS), ("GET", RESULTS)]
+    _check_lro_result(case, result)
+
+
+@pytest.mark.parametrize("case", LRO_CASES, ids=str)
+async def test_example_polling_false_then_resumed(case: Case, server: RecordingServer, make_mgmt: MgmtFactory,
+                                                  clock: FakeClock) -> None:
+    """``polling=False`` returns after the first response; ``continuation_token=`` resumes the operation in
+    a new client, remembering the first response's Retry-After."""
+    params = example(case.file)["parameters"]
+    _script_accepted(server, case, params)
+    server.script(Reply.json({"status": "Succeeded"}), method="GET", path=MONITOR)
+    _script_result(server, case, _final_body(case))
+    first = _client(make_mgmt, params)
+    poller = await _begin(case, first, params, polling=False)
+    assert not poller.polling and poller.status() == "InProgress"
+    await poller.wait()
+    assert await poller.result() is None  # a 202 has no body
+    assert len(server.requests) == 1 and clock.sleeps == []
+    token = poller.continuation_token()
+    await first.close()
+    resumed = await _begin(case, _client(make_mgmt, params), params, continuation_token=token)
+    assert len(server.requests) == 1  # resuming sends nothing until awaited
+    assert resumed.polling and resumed.status() == "InProgress"
+    result = await resumed.result()
+    assert clock.sleeps == [7.0]
+    _check_lro_result(case, result)
+    assert [r.path for r in server.requests[1:]] == [MONITOR] + ([RESULTS] if case.final_template else [])
 
 
 @pytest.mark.parametrize("status, exists", [(200, True), (404, False)])
