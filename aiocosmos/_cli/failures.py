@@ -1,6 +1,8 @@
 """The failed-operations file of ``aiocosmos ingest``, written so that it never destroys what it replaces.
 
-Records go to a new file beside the target (``<target>.<pid>.tmp``) and the target is replaced by it
+Records go to a new file beside the target (``<target>.<pid>-<random>.tmp``: unique even when the
+process id repeats, as PID 1 does in a container, so a resumed run never truncates the file of the
+killed run it copies records from) and the target is replaced by it
 atomically (``os.replace``) only when the run ends. So ``--from-failed F --failed F`` reads F to the end
 before F changes, and a run that crashes leaves the earlier F as it was.
 
@@ -24,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -48,7 +51,7 @@ class FailedFile:
         self.seeded = 0
         """Records copied from an earlier run by ``seed()`` (counted in ``count``)."""
         self._input_path = input_path
-        self._temporary = f"{path}.{os.getpid()}.tmp"
+        self._temporary = f"{path}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
         self._file: IO[bytes] | None = None
         self.location = self._temporary
         """The file that holds the records: the temporary one, the target once it was replaced."""

@@ -79,3 +79,18 @@ def test_seed_copies_exactly_the_counted_bytes_from_the_first_file_that_has_them
     tampered = FailedFile(str(tmp_path / "f.jsonl"))
     assert tampered.seed([str(tmp_path / "f.jsonl")], state["bytes"], "0" * 64, 2) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.jsonl"]
+
+
+def test_a_resumed_run_with_the_same_process_id_copies_the_killed_runs_records(tmp_path: Path) -> None:
+    # In a container the CLI is PID 1 every time: the killed run's temporary file had the name the
+    # resumed run's would get, and opening it for writing truncated the records it was to copy.
+    killed = FailedFile(str(tmp_path / "f.jsonl"))
+    killed.write({"line": 1, "error": "a"})
+    killed.sync()
+    state = killed.state()
+    assert killed._file is not None
+    killed._file.close()  # ... then SIGKILL: the file is closed, nothing else happens (no finish())
+    resumed = FailedFile(str(tmp_path / "f.jsonl"))
+    assert resumed.seed([state["file"], state["target"]], state["bytes"], state["sha256"], 1) == state["file"]
+    resumed.finish(complete=True)
+    assert [orjson.loads(line)["line"] for line in (tmp_path / "f.jsonl").read_bytes().splitlines()] == [1]
