@@ -4,6 +4,7 @@
 
     aiocosmos ingest orders.jsonl.gz --database shop --container orders \\
         [--create-container --partition-key /customerId] [--mode upsert|create] [--failed failed.jsonl]
+        [--checkpoint orders.jsonl.gz.checkpoint.json] [--resume] [--max-pending 10000]
     aiocosmos export --database shop --container orders [--query "SELECT * FROM c"] > orders.jsonl
 
 The endpoint and key come from ``--connection-string``, else ``COSMOS_ENDPOINT``/``COSMOS_KEY``
@@ -13,8 +14,18 @@ fly), so memory stays flat however large the file. ``ingest`` shows a progress l
 RU/s, retries, throttles), prints a summary, writes each failed operation to ``--failed`` (default
 ``<input>.failed.jsonl``) as ``{"line": n, "item": {...}, "status": 409, "sub_status": 0, "error": "..."}``
 (see ``failures.py``); ``ingest --from-failed failed.jsonl`` re-runs exactly those items (the re-run
-rules: ``ingest.py``; the reading: ``source.py``). Exit status: 0 when everything succeeded, 1 when any
-operation failed or the input could not be read to its end, 2 for bad usage or configuration.
+rules: ``ingest.py``; the reading: ``source.py``).
+
+An ingest stopped by SIGTERM or SIGINT stops reading, finishes what is in flight (a second signal
+cancels it), puts the failed file in place, writes its checkpoint (default ``<input>.checkpoint.json``,
+``--checkpoint PATH``; see ``checkpoint.py``) and prints the summary and a ``resume with: ...`` hint;
+``ingest ... --resume`` continues from the checkpoint without sending again what was settled. A run that
+finishes deletes its checkpoint.
+
+Exit status: 0 when everything succeeded; 1 when any operation failed or the input could not be read to
+its end; 2 for bad usage or configuration, a checkpoint that does not belong to this input and these
+options, or a run stopped by an error (its checkpoint is kept); 130 when stopped by SIGINT and 143 when
+stopped by SIGTERM (128 + the signal number; the checkpoint is written, resume with ``--resume``).
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ import orjson
 from .._resources.client import CosmosClient
 from .._wire.options import ClientOptions, parse_connection_string
 from ..exceptions import CosmosError
-from .ingest import SYSTEM_PROPERTIES, ingest
+from .ingest import DEFAULT_MAX_PENDING, SYSTEM_PROPERTIES, ingest, prepare
 
 __all__ = ["main", "EMULATOR_ENDPOINT", "EMULATOR_KEY"]
 
@@ -59,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--failed", help="where to write failed operations (default <input>.failed.jsonl)")
     ingest.add_argument("--no-progress", action="store_true", help="no live progress line")
     ingest.add_argument("--max-concurrency-per-range", type=int, default=50)
+    ingest.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING,
+                        help="operations read ahead and in flight at most (default 10,000); a first SIGTERM or "
+                        "SIGINT lets these finish")
+    ingest.add_argument("--checkpoint", help="the checkpoint file (default <input>.checkpoint.json)")
+    ingest.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint: "
+                        "skip the lines it settled, keep its failed records")
     export = sub.add_parser("export", help="write a container's items (or a query's results) as JSON Lines")
     export.add_argument("--database", "-d", required=True)
     export.add_argument("--container", "-c", required=True)
@@ -83,8 +100,9 @@ def _client(args: argparse.Namespace) -> CosmosClient:
 
 
 async def _ingest(args: argparse.Namespace, err: TextIO) -> int:
+    plan = prepare(args)  # the checkpoint is checked before any I/O
     async with _client(args) as client:
-        return await ingest(args, client, err)
+        return await ingest(args, client, err, plan)
 
 
 async def _export(args: argparse.Namespace, out: IO[bytes], err: TextIO) -> int:

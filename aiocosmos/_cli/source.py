@@ -10,6 +10,10 @@ sent. The loop splits the chunks into lines and parses them.
   record with its ``raw`` text (see ``failures.py``).
 * An input that cannot be read to the end (a truncated or corrupt ``.gz``, a read error) stops the
   reading: what came before is ingested, the partial last line becomes a record, and ``error`` says why.
+* Lines in ``settled`` (``--resume``: settled by an earlier run, see ``checkpoint.py``) are skipped
+  unparsed; a line that gives no operation (blank, or recorded as failed) is added to it at once.
+* ``stop()`` (SIGTERM/SIGINT) ends the operations at the next line: what was read after it is left
+  unsettled, for ``--resume``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import IO, Any, Final, cast
 
 import orjson
 
+from .checkpoint import Settled
 from .failures import FailedFile
 
 __all__ = ["InputSource", "open_input"]
@@ -47,16 +52,24 @@ def _raw_text(raw: bytes) -> str:
 
 
 class InputSource:
-    """``async for operation in source.operations()``; ``lines[index]`` is the input line of the
-    operation with that index (popped by the caller as results come in)."""
+    """``async for operation in source.operations()``; ``lines[index]`` is ``(line, number)`` of the
+    operation with that index (popped by the caller as results come in): the line for its failed record
+    (with ``--from-failed``, the line of the original input) and its line number in this input, to add
+    to ``settled`` once the operation is settled."""
 
-    def __init__(self, path: str, stream: IO[bytes], *, mode: str, from_failed: bool, failures: FailedFile) -> None:
+    def __init__(self, path: str, stream: IO[bytes], *, mode: str, from_failed: bool, failures: FailedFile,
+                 settled: Settled | None = None) -> None:
         self.path = path
         self._stream = stream
         self._mode = mode
         self._from_failed = from_failed
         self._failures = failures
-        self.lines: dict[int, int] = {}
+        self.settled = settled if settled is not None else Settled()
+        self.skipped = 0
+        """Lines skipped as settled by an earlier run."""
+        self.stopped = False
+        self._queue: asyncio.Queue[bytes | BaseException] | None = None
+        self.lines: dict[int, tuple[int, int]] = {}
         self.read_error: str | None = None
         """Why the input could not be read to the end (None when it was)."""
         self.finished = False
@@ -66,6 +79,16 @@ class InputSource:
     def close(self) -> None:
         """Ask the reading thread to stop (it stops at its next chunk)."""
         self._stop.set()
+
+    def _halted(self) -> bool:
+        return self.stopped
+
+    def stop(self) -> None:
+        """No more operations: ``operations()`` ends before its next line (not ``finished``)."""
+        self.stopped = True
+        self._stop.set()
+        if self._queue is not None and self._queue.empty():
+            self._queue.put_nowait(_DONE)  # wakes operations() if it waits for a chunk
 
     def _read(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | BaseException]) -> None:
         read1 = getattr(self._stream, "read1", None) or self._stream.read
@@ -89,19 +112,25 @@ class InputSource:
     async def operations(self) -> AsyncIterator[tuple[str, tuple[Any]]]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue(_QUEUED_CHUNKS)
+        self._queue = queue
         thread = threading.Thread(target=self._read, args=(loop, queue), name="aiocosmos-ingest-reader",
                                   daemon=True)
         thread.start()
         number = 0
         index = 0
         tail = b""
+        settled = self.settled
         try:
             while True:
                 chunk = await queue.get()
+                if self._halted():
+                    return
                 if isinstance(chunk, BaseException):
                     self.read_error = _describe(self.path, chunk, number)
-                    self._failures.write({"line": number + 1, "raw": _raw_text(tail), "status": 0,
-                                          "error": self.read_error})
+                    if number + 1 not in settled:
+                        self._failures.write({"line": number + 1, "raw": _raw_text(tail), "status": 0,
+                                              "error": self.read_error})
+                        settled.add(number + 1)
                     tail = b""
                     continue
                 if not chunk:  # _DONE
@@ -110,21 +139,37 @@ class InputSource:
                 pieces = data.split(b"\n")
                 tail = pieces.pop()
                 for raw in pieces:
+                    if self._halted():
+                        return
                     number += 1
+                    if number in settled:
+                        self.skipped += 1
+                        continue
                     operation = self._parse(raw, number, index)
                     if operation is not None:
                         index += 1
                         yield operation
+            if self._halted():
+                return
             if tail:
                 number += 1
-                operation = self._parse(tail, number, index)
-                if operation is not None:
-                    yield operation
+                if number in settled:
+                    self.skipped += 1
+                else:
+                    operation = self._parse(tail, number, index)
+                    if operation is not None:
+                        yield operation
             self.finished = True
         finally:
             self._stop.set()
 
     def _parse(self, raw: bytes, number: int, index: int) -> tuple[str, tuple[Any]] | None:
+        operation = self._operation(raw, number, index)
+        if operation is None:
+            self.settled.add(number)
+        return operation
+
+    def _operation(self, raw: bytes, number: int, index: int) -> tuple[str, tuple[Any]] | None:
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM):]
         if not raw.strip():
@@ -153,7 +198,7 @@ class InputSource:
                 if not isinstance(value, dict):
                     self._failures.write(record)  # still unreadable: carried over as it was
                     return None
-        self.lines[index] = line
+        self.lines[index] = (line, number)
         return (self._mode, (value,))
 
 
