@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._bulk.executor import BulkExecution
 from .._bulk.upsert import bulk_upsert
-from .._feeds.change_feed import query_items_change_feed, watch_changes
+from .._feeds.change_feed import query_items_change_feed
 from .._feeds.paging import AsyncItemPaged
 from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range_listing
+from .._feeds.watch import watch_changes
 from .._query.engine import cross_partition_pager
 from .._wire import codec
 from .._wire.documents import PATCH_OPERATIONS, check_document, check_etag, check_item_id, check_patch, write_options
@@ -25,9 +26,10 @@ from .scripts import ScriptsProxy
 
 if TYPE_CHECKING:
     from .._bulk.executor import BulkSummary
-    from .._feeds.change_feed import ChangeFeedPaged, ChangeFeedStart, ChangeFeedWatch
+    from .._feeds.change_feed import ChangeFeedPaged, ChangeFeedStart
     from .._feeds.core import ClientCore
     from .._feeds.routing import FeedRangeListing
+    from .._feeds.watch import ChangeFeedWatcher, WatchBackoff
     from .attachments import AttachmentsProxy
     from .batch import BatchResponse
     from .database import DatabaseProxy
@@ -484,14 +486,15 @@ class ContainerProxy:
         max_item_count: int | None = None,
         mode: str | None = None,
         timeout: float | None = None,
-    ) -> ChangeFeedWatch:
+        backoff: WatchBackoff | None = None,
+    ) -> ChangeFeedWatcher:
         """Follow the change feed for ever: ``async for page in container.watch_changes(...)`` gives
         each non-empty Page of changes; save ``page.continuation`` to resume after it (a given
-        ``continuation`` wins over ``start_time``). Between passes over the partitions it sleeps
-        ``poll_interval`` seconds on the client's clock; throttling is retried as for every read.
-        Cancel the consuming task to stop (no request is left behind)."""
+        ``continuation`` wins over ``start_time``). Between passes it sleeps ``poll_interval`` seconds on
+        the client's clock. Transient failures are ridden out (``backoff``; counted in ``.stats``); other
+        errors end it. Cancel the consuming task, or ``aclose()``, to stop (no request is left behind)."""
         return watch_changes(
             self, poll_interval=poll_interval, start_time=start_time, partition_key=partition_key,
             feed_range=feed_range, continuation=continuation, max_item_count=max_item_count, mode=mode,
-            timeout=timeout,
+            timeout=timeout, backoff=backoff,
         )
