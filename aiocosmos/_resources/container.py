@@ -9,6 +9,7 @@ from .._bulk.executor import BulkExecution
 from .._bulk.upsert import bulk_upsert
 from .._feeds.change_feed import query_items_change_feed
 from .._feeds.paging import AsyncItemPaged
+from .._feeds.partition_query import partition_query_pager
 from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range_listing
 from .._feeds.watch import watch_changes
 from .._query.engine import cross_partition_pager
@@ -269,8 +270,9 @@ class ContainerProxy:
         timeout: float | None = None,
         max_concurrency: int | None = None,
     ) -> AsyncItemPaged[Any]:
-        """Run a SQL query. With ``partition_key`` it runs in that logical partition; without, across
-        all partitions. Items are dicts, or bare values for ``SELECT VALUE`` queries.
+        """Run a SQL query. With ``partition_key`` it runs in that logical partition (or, for a prefix of a
+        hierarchical key, over every key under it); without, across all partitions. Items are dicts, or
+        bare values for ``SELECT VALUE`` queries.
 
         ``partition_key=None`` means "all partitions" (as in azure-cosmos); to query the partition
         whose key is JSON null, pass ``[None]``. Cross-partition queries the gateway cannot serve
@@ -278,22 +280,17 @@ class ContainerProxy:
         to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query/).
         """
         headers: dict[str, str] = {}
-        if partition_key is None:
-            headers["x-ms-documentdb-query-enablecrosspartition"] = "True"
-        else:
-            definition = self._core.partition_keys.get(self._link)
-            # Without the definition (no I/O here: the pager is lazy) only the value itself is checked.
-            headers[_PK] = (definition.header_for(partition_key) if definition is not None
-                            else loose_partition_header(partition_key))
         if enable_scan_in_query is not None:
             headers["x-ms-documentdb-query-enable-scan"] = str(bool(enable_scan_in_query))
         if populate_query_metrics is not None:
             headers["x-ms-documentdb-populatequerymetrics"] = str(bool(populate_query_metrics))
+        if partition_key is not None:  # a full key or a hierarchical prefix (_feeds/partition_query.py)
+            return partition_query_pager(self, query, parameters=parameters, partition_key=partition_key,
+                                         headers=headers, max_item_count=max_item_count, timeout=timeout)
+        headers["x-ms-documentdb-query-enablecrosspartition"] = "True"
         pager = self._core.feed(self._docs_path, "docs", self._link, "Documents", query=query,
                                 parameters=parameters, max_item_count=max_item_count, headers=headers,
                                 session_container=self._link, timeout=timeout)
-        if partition_key is not None:
-            return pager
         return cross_partition_pager(self._core, self._link, self._path, self._docs_path, pager, query,
                                      parameters, headers, max_item_count, max_concurrency, timeout)
 

@@ -337,8 +337,9 @@ async def test_hierarchical_key_needs_every_component(
             await hierarchical.delete_item("x", value)
         with raises_clean(aiocosmos.ValidationError, server):
             await hierarchical.patch_item("x", value, [{"op": "remove", "path": "/z"}])
-        with raises_clean(aiocosmos.ValidationError, server):
-            hierarchical.query_items("SELECT * FROM c", partition_key=value)
+        if value != ["a"]:  # a prefix of the key is a valid query scope (test_prefix_queries.py)
+            with raises_clean(aiocosmos.ValidationError, server):
+                hierarchical.query_items("SELECT * FROM c", partition_key=value)
 
 
 async def test_hierarchical_key_with_every_component_is_sent(
