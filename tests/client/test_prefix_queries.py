@@ -156,3 +156,13 @@ async def test_a_split_inside_the_prefix_range_is_followed(
              r.headers.get("x-ms-end-epk"), r.reply and r.reply.status) for r in queries(server)]
     assert sent == [("0", LOW, LOW + "80", 410), (left, LOW, LOW + "40", 200), (right, None, None, 200),
                     ("1", LOW + "80", LOW + "FF", 200)]
+
+
+async def test_the_definition_is_read_within_the_first_pages_deadline(server: FakePartitionedServer) -> None:
+    server.script(Reply(status=200, body={"id": "c", "partitionKey": HIERARCHICAL}, delay=0.5), method="GET",
+                  path="/dbs/db/colls/c")
+    async with aiocosmos.CosmosClient(server.url, credential=KEY) as client:  # the real clock
+        container = client.get_database_client(DB).get_container_client("c")
+        with pytest.raises(aiocosmos.OperationTimeout):
+            [d async for d in container.query_items("SELECT * FROM c", partition_key=["t"], timeout=0.2)]
+    assert queries(server) == []
