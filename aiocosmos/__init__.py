@@ -15,6 +15,7 @@ from ._bulk.executor import BulkExecution, BulkOperationResult, BulkStats, BulkS
 from ._feeds.change_feed import ChangeFeedPaged, ChangeFeedPages
 from ._feeds.paging import AsyncItemPaged
 from ._feeds.routing import FeedRange
+from ._feeds.watch import ChangeFeedWatcher, WatchBackoff, WatchStats
 from ._resources.attachments import AttachmentsProxy
 from ._resources.batch import BatchOperationResult, BatchResponse
 from ._resources.client import CosmosClient, Credential
@@ -81,6 +82,7 @@ __all__ = [
     "ConnectionLimits",
     "Timeouts",
     "RetryPolicy",
+    "WatchBackoff",
     "excluded_regions",
     "Clock",
     "SystemClock",
@@ -101,6 +103,8 @@ __all__ = [
     "ThroughputResponse",
     "ChangeFeedPaged",
     "ChangeFeedPages",
+    "ChangeFeedWatcher",
+    "WatchStats",
     "FeedRange",
     # errors (the full tree is in aiocosmos.exceptions)
     "CosmosError",

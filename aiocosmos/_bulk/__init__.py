@@ -23,8 +23,9 @@ operation's position in the input). How it works (the design of the .NET, Java a
   operations that were not applied (424, 449, 410/1000, 413/3402 inside a response, connection refused)
   are sent again; a whole request refused 413/3402 (its answer would pass the 4 MB limit) is sent again
   at once as requests half its size (``RangeQueue.cap``). After a 410 with
-  sub-status 1002/1007/1008 (split or merge) the routing map is re-read once and the operations are
-  re-routed to the new ranges.
+  sub-status 1002/1007/1008 (split or merge) the routing map is re-read once (under the client's retry
+  policy) and the operations are re-routed to the new ranges; if that read fails, the operations that
+  moved fail with a 410 (not applied) whose cause is the read's error.
 * **Guarantees.** Every operation gets exactly one result. An operation is only sent again when the
   service did not apply it, except after an *ambiguous* failure (connection dropped after sending,
   408/5xx): then reads and unconditional upserts are sent again (an upsert of the same body leaves the

@@ -26,7 +26,7 @@ from ..exceptions import (
     TransportError,
     ValidationError,
 )
-from .operations import BULK_HEADERS, encode_operation, split_partition_key_option
+from .operations import BULK_HEADERS, encode_operation, source_entries, split_partition_key_option
 from .ranges import MAX_BULK_BYTES, MAX_BULK_OPERATIONS, PendingOperation, RangeQueue
 from .results import (
     NAME_CACHE_STALE,
@@ -36,6 +36,7 @@ from .results import (
     BulkOperationResult,
     BulkStats,
     BulkSummary,
+    moved_error,
     operation_error,
     operation_results,
     operation_status,
@@ -44,15 +45,8 @@ from .results import (
 if TYPE_CHECKING:
     from .._resources.container import ContainerProxy
 
-__all__ = [
-    "BulkExecution",
-    "BulkOperationResult",
-    "BulkStats",
-    "BulkSummary",
-    "MAX_BULK_OPERATIONS",
-    "MAX_BULK_BYTES",
-    "BULK_HEADERS",
-]
+__all__ = ["BulkExecution", "BulkOperationResult", "BulkStats", "BulkSummary", "MAX_BULK_OPERATIONS", "MAX_BULK_BYTES",
+           "BULK_HEADERS"]
 
 _log = logging.getLogger("aiocosmos")
 
@@ -118,6 +112,8 @@ class BulkExecution:
         self._started = False
         self._closed = False
         self._reroute_lock: asyncio.Lock | None = None
+        self._rereads = 0  # re-reads of the ranges finished (after splits)
+        self._reread_error: CosmosError | None = None  # how the last one failed (None: it succeeded)
         self._pipeline: Pipeline | None = None
 
     async def __aenter__(self) -> BulkExecution:
@@ -199,26 +195,15 @@ class BulkExecution:
         index = 0
         try:
             # Capacity is taken before the next operation is pulled: at most max_pending are held.
-            if isinstance(self._source, AsyncIterable):
-                iterator = aiter(self._source)
-                while True:
-                    await self._capacity.acquire()
-                    try:
-                        entry = await anext(iterator)
-                    except StopAsyncIteration:
-                        break
-                    self._admit(index, entry, definition)
-                    index += 1
-            else:
-                sync_iterator = iter(self._source)
-                while True:
-                    await self._capacity.acquire()
-                    try:
-                        entry = next(sync_iterator)
-                    except StopIteration:
-                        break
-                    self._admit(index, entry, definition)
-                    index += 1
+            iterator = aiter(source_entries(self._source))
+            while True:
+                await self._capacity.acquire()
+                try:
+                    entry = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                self._admit(index, entry, definition)
+                index += 1
         except Exception as exc:  # noqa: BLE001 - the caller's iterable failed: finish what was read, then raise it
             self._source_error = exc
         finally:
@@ -297,17 +282,29 @@ class BulkExecution:
         holder.append(handle)
         self._timers.add(handle)
 
-    async def _reroute(self, stale: RoutingMap | None) -> None:
-        """After a split or merge: read the ranges again (once for everyone) and move the operations
-        buffered for ranges that are gone."""
+    async def _reroute(self, stale: RoutingMap | None) -> CosmosError | None:
+        """After a split or merge: read the ranges again (once for everyone; the pipeline retries it
+        under the client's policy) and move the operations buffered for ranges that are gone. If the
+        read fails, its error is returned, also to those who waited for it: they fail their operations."""
         assert self._reroute_lock is not None
+        ticket = self._rereads
         async with self._reroute_lock:
             if stale is not self._map:
-                return  # someone already refreshed
+                return None  # someone already refreshed
+            if self._rereads != ticket and self._reread_error is not None:
+                return self._reread_error  # the read finished while we waited failed: do not repeat it at once
             container = self._container
             self.stats.splits += 1
-            fresh = await container._core.routing_maps.get(container._link, container._path + "/pkranges",
-                                                           stale=stale, timeout=self._timeout)
+            try:
+                fresh = await container._core.routing_maps.get(container._link, container._path + "/pkranges",
+                                                               stale=stale, timeout=self._timeout)
+            except CosmosError as exc:
+                _log.warning("bulk: re-reading the partition key ranges after a split failed: %s", exc)
+                self._rereads += 1
+                self._reread_error = exc
+                return exc
+            self._rereads += 1
+            self._reread_error = None
             self._set_map(fresh)
             live = {r.id for r in fresh.ranges}
             for range_id, r in list(self._ranges.items()):
@@ -321,6 +318,7 @@ class BulkExecution:
                 r.wake.set()
                 for op in moved:
                     self._route(op)
+            return None
 
     # -- per range -----------------------------------------------------------------------------
 
@@ -380,8 +378,10 @@ class BulkExecution:
                     self._retry(op, exc, 0.0)  # the range is paused; the ops wait in its buffer
                 return
             except Gone as exc:
-                if exc.sub_status in SPLIT_SUB_STATUSES:
-                    await self._reroute(stale)
+                failure = await self._reroute(stale) if exc.sub_status in SPLIT_SUB_STATUSES else None
+                if failure is not None:
+                    self._fail_all(batch, moved_error(exc, failure))
+                    return
                 if exc.sub_status in SPLIT_SUB_STATUSES or exc.sub_status == NAME_CACHE_STALE:
                     for op in batch:
                         self._retry(op, exc, 0.0)
@@ -422,6 +422,8 @@ class BulkExecution:
             if isinstance(parsed, HttpResponseError):
                 self._fail_all(batch, parsed)
                 return
+            reread: CosmosError | None = None
+            rerouted = False
             for op, raw in zip(batch, parsed, strict=True):
                 code, sub = operation_status(raw)
                 charge = raw.get("requestCharge")
@@ -435,8 +437,13 @@ class BulkExecution:
                     throttled_after = max(throttled_after or 0.0, delay)
                     self._retry(op, operation_error(raw, code, sub), delay)
                 elif code == 410 and sub in SPLIT_SUB_STATUSES:
-                    await self._reroute(stale)
-                    self._retry(op, operation_error(raw, code, sub), 0.0)
+                    if not rerouted:  # one re-read per response, however many of its operations moved
+                        reread, rerouted = await self._reroute(stale), True
+                    error = operation_error(raw, code, sub)
+                    if reread is not None:
+                        self._fail(op, moved_error(error, reread))
+                    else:
+                        self._retry(op, error, 0.0)
                 elif code in NOT_APPLIED_STATUSES or (code, sub) in SEND_AGAIN_AT_ONCE:
                     self._retry(op, operation_error(raw, code, sub), 0.05 if code in NOT_APPLIED_STATUSES else 0.0)
                 else:

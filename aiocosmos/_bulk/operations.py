@@ -3,7 +3,7 @@ and encoded as the service's batch JSON, before any I/O (spec §6.6)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from .._wire import codec
@@ -17,6 +17,7 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "build_batch",
     "encode_operation",
+    "source_entries",
     "split_partition_key_option",
 ]
 
@@ -172,3 +173,13 @@ def split_partition_key_option(entry: object) -> tuple[object, Any, bool]:
         options = {k: v for k, v in entry[2].items() if k != "partition_key"}
         return (entry[0], entry[1], options), entry[2]["partition_key"], True
     return entry, None, False
+
+
+async def source_entries(source: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """The entries of a sync or async iterable, each pulled only when asked for."""
+    if isinstance(source, AsyncIterable):
+        async for entry in source:
+            yield entry
+    else:
+        for entry in source:
+            yield entry

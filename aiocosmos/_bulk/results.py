@@ -8,10 +8,11 @@ from typing import Any, Final
 
 import attrs
 
-from ..exceptions import CosmosError, HttpResponseError, error_class_for
+from ..exceptions import CosmosError, Gone, HttpResponseError, error_class_for
 
 __all__ = ["BulkOperationResult", "BulkStats", "BulkSummary", "NAME_CACHE_STALE", "NOT_APPLIED_STATUSES",
-           "RESPONSE_SIZE_EXCEEDED", "SEND_AGAIN_AT_ONCE", "operation_error", "operation_results", "operation_status"]
+           "RESPONSE_SIZE_EXCEEDED", "SEND_AGAIN_AT_ONCE", "moved_error", "operation_error", "operation_results",
+           "operation_status"]
 
 NOT_APPLIED_STATUSES: Final = frozenset({424, 449})
 """An operation with one of these statuses was not applied (failed dependency, retry with)."""
@@ -145,3 +146,16 @@ def operation_results(
         f"the service answered a bulk request of {operations} operations with status {status} and a "
         f"body that is not one result per operation: {data[:200]!r}",
         status_code=status, headers=headers, body=data)
+
+
+def moved_error(gone: HttpResponseError, reread: CosmosError) -> Gone:
+    """The result error of an operation whose partition moved (410, not applied) when the ranges
+    could not be read again: the 410 with what the re-read ended with as its cause."""
+    error = Gone(
+        f"{gone.message or 'the partition key range is gone'}; re-reading the partition key ranges "
+        f"failed ({reread}); the operation was not applied",
+        sub_status=gone.sub_status, code=gone.code, headers=gone.headers, body=gone.body,
+    )
+    error.attempts, error.total_wait, error.activity_ids = gone.attempts, gone.total_wait, gone.activity_ids
+    error.__cause__ = reread
+    return error

@@ -15,8 +15,8 @@ inside one partition (after a merge) is read with EPK bounds. A 410 with sub-sta
 1008 makes the client re-read the routing map and resolve again.
 
 One pass reads the sub-ranges round-robin until every one has answered 304; the pager's iteration
-ends there. ``watch_changes`` runs passes forever, sleeping ``poll_interval`` (on the client's
-clock) between them.
+ends there. ``watch_changes`` (``watch.py``) runs passes for ever, sleeping ``poll_interval`` (on the
+client's clock) between them and riding out transient failures.
 
 Continuation tokens are aiocosmos tokens (``acf1.``): the state above plus the mode, the scope and
 the start point, bound to the container and checksummed; anything else is refused before any I/O.
@@ -25,7 +25,6 @@ the start point, bound to the container and checksummed; anything else is refuse
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar
 
@@ -53,18 +52,14 @@ __all__ = [
     "ChangeFeedPaged",
     "ChangeFeedPages",
     "ChangeFeedStart",
-    "ChangeFeedWatch",
     "CHANGE_FEED_MODES",
     "query_items_change_feed",
-    "watch_changes",
 ]
 
 T = TypeVar("T")
 
 ChangeFeedStart: TypeAlias = "str | dt.datetime | None"
 """``"Beginning"``, ``"Now"`` (the default) or an aware datetime."""
-ChangeFeedWatch: TypeAlias = "AsyncGenerator[Page[dict[str, Any]], None]"
-"""What ``watch_changes`` returns: the non-empty pages of changes, forever (``aclose()`` stops it)."""
 
 _AIM: Final = {"LatestVersion": "Incremental Feed", "AllVersionsAndDeletes": "Full-Fidelity Feed"}
 _WIRE_FORMAT_HEADER: Final = "x-ms-cosmos-changefeed-wire-format-version"
@@ -376,35 +371,3 @@ def query_items_change_feed(
         continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,
     )
     return ChangeFeedPaged(feed, resolved_mode, scope, start, continuation)
-
-
-def watch_changes(
-    container: ContainerProxy,
-    *,
-    poll_interval: float,
-    start_time: object,
-    partition_key: Any,
-    feed_range: Any,
-    continuation: str | None,
-    max_item_count: int | None,
-    mode: str | None,
-    timeout: float | None,
-) -> ChangeFeedWatch:
-    if (not isinstance(poll_interval, int | float) or isinstance(poll_interval, bool)
-            or not math.isfinite(poll_interval) or poll_interval <= 0):
-        raise ValidationError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
-    feed, resolved_mode, scope, start, state = _resolve(
-        container, start_time=start_time, partition_key=partition_key, feed_range=feed_range,
-        continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,
-    )
-    if state is None:
-        state = FeedState.initial(resolved_mode, scope, start)
-    return _watch(feed, state, float(poll_interval))
-
-
-async def _watch(feed: _Feed, state: FeedState, poll_interval: float) -> ChangeFeedWatch:
-    clock = feed._container._core.clock
-    while True:
-        async for page in feed.pass_pages(state):
-            yield page
-        await clock.sleep(poll_interval)

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._bulk.executor import BulkExecution
 from .._bulk.upsert import bulk_upsert
-from .._feeds.change_feed import query_items_change_feed, watch_changes
+from .._feeds.change_feed import query_items_change_feed
 from .._feeds.paging import AsyncItemPaged
+from .._feeds.partition_query import partition_query_pager
 from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range_listing
+from .._feeds.watch import watch_changes
 from .._query.engine import cross_partition_pager
 from .._wire import codec
 from .._wire.documents import PATCH_OPERATIONS, check_document, check_etag, check_item_id, check_patch, write_options
@@ -25,9 +27,10 @@ from .scripts import ScriptsProxy
 
 if TYPE_CHECKING:
     from .._bulk.executor import BulkSummary
-    from .._feeds.change_feed import ChangeFeedPaged, ChangeFeedStart, ChangeFeedWatch
+    from .._feeds.change_feed import ChangeFeedPaged, ChangeFeedStart
     from .._feeds.core import ClientCore
     from .._feeds.routing import FeedRangeListing
+    from .._feeds.watch import ChangeFeedWatcher, WatchBackoff
     from .attachments import AttachmentsProxy
     from .batch import BatchResponse
     from .database import DatabaseProxy
@@ -267,8 +270,9 @@ class ContainerProxy:
         timeout: float | None = None,
         max_concurrency: int | None = None,
     ) -> AsyncItemPaged[Any]:
-        """Run a SQL query. With ``partition_key`` it runs in that logical partition; without, across
-        all partitions. Items are dicts, or bare values for ``SELECT VALUE`` queries.
+        """Run a SQL query. With ``partition_key`` it runs in that logical partition (or, for a prefix of a
+        hierarchical key, over every key under it); without, across all partitions. Items are dicts, or
+        bare values for ``SELECT VALUE`` queries.
 
         ``partition_key=None`` means "all partitions" (as in azure-cosmos); to query the partition
         whose key is JSON null, pass ``[None]``. Cross-partition queries the gateway cannot serve
@@ -276,22 +280,17 @@ class ContainerProxy:
         to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query/).
         """
         headers: dict[str, str] = {}
-        if partition_key is None:
-            headers["x-ms-documentdb-query-enablecrosspartition"] = "True"
-        else:
-            definition = self._core.partition_keys.get(self._link)
-            # Without the definition (no I/O here: the pager is lazy) only the value itself is checked.
-            headers[_PK] = (definition.header_for(partition_key) if definition is not None
-                            else loose_partition_header(partition_key))
         if enable_scan_in_query is not None:
             headers["x-ms-documentdb-query-enable-scan"] = str(bool(enable_scan_in_query))
         if populate_query_metrics is not None:
             headers["x-ms-documentdb-populatequerymetrics"] = str(bool(populate_query_metrics))
+        if partition_key is not None:  # a full key or a hierarchical prefix (_feeds/partition_query.py)
+            return partition_query_pager(self, query, parameters=parameters, partition_key=partition_key,
+                                         headers=headers, max_item_count=max_item_count, timeout=timeout)
+        headers["x-ms-documentdb-query-enablecrosspartition"] = "True"
         pager = self._core.feed(self._docs_path, "docs", self._link, "Documents", query=query,
                                 parameters=parameters, max_item_count=max_item_count, headers=headers,
                                 session_container=self._link, timeout=timeout)
-        if partition_key is not None:
-            return pager
         return cross_partition_pager(self._core, self._link, self._path, self._docs_path, pager, query,
                                      parameters, headers, max_item_count, max_concurrency, timeout)
 
@@ -484,14 +483,15 @@ class ContainerProxy:
         max_item_count: int | None = None,
         mode: str | None = None,
         timeout: float | None = None,
-    ) -> ChangeFeedWatch:
+        backoff: WatchBackoff | None = None,
+    ) -> ChangeFeedWatcher:
         """Follow the change feed for ever: ``async for page in container.watch_changes(...)`` gives
         each non-empty Page of changes; save ``page.continuation`` to resume after it (a given
-        ``continuation`` wins over ``start_time``). Between passes over the partitions it sleeps
-        ``poll_interval`` seconds on the client's clock; throttling is retried as for every read.
-        Cancel the consuming task to stop (no request is left behind)."""
+        ``continuation`` wins over ``start_time``). Between passes it sleeps ``poll_interval`` seconds on
+        the client's clock. Transient failures are ridden out (``backoff``; counted in ``.stats``); other
+        errors end it. Cancel the consuming task, or ``aclose()``, to stop (no request is left behind)."""
         return watch_changes(
             self, poll_interval=poll_interval, start_time=start_time, partition_key=partition_key,
             feed_range=feed_range, continuation=continuation, max_item_count=max_item_count, mode=mode,
-            timeout=timeout,
+            timeout=timeout, backoff=backoff,
         )

@@ -3,7 +3,10 @@
 Writes are strict on purpose. Cosmos DB stores JSON numbers as IEEE-754 doubles, so:
 
 * NaN and +/-inf are refused (orjson would silently write them as ``null``);
-* integers outside +/-(2**53 - 1) are refused (the service would round them silently);
+* an integer beyond +/-2**53 is refused when the service would change it (:func:`returned_as`): the
+  service keeps the nearest double and writes it back in its shortest round-trip form, so
+  637268054321234567 comes back as 637268054321234600. An integer that is already in that form (every
+  integer the service returns is) comes back unchanged and is sent as it is;
 * datetimes, dataclasses, sets and other non-JSON values are refused rather than turned into strings
   behind the caller's back.
 """
@@ -11,18 +14,20 @@ Writes are strict on purpose. Cosmos DB stores JSON numbers as IEEE-754 doubles,
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 
 from ..exceptions import ValidationError
 
-__all__ = ["dumps", "dumps_document", "loads", "MAX_DOCUMENT_BYTES"]
+__all__ = ["dumps", "dumps_document", "loads", "returned_as", "MAX_DOCUMENT_BYTES"]
 
 MAX_DOCUMENT_BYTES: Final = 2 * 1024 * 1024
 """The service's item size limit (UTF-8 bytes of the JSON); above it the service answers 413."""
 
 _OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_STRICT_INTEGER
+_WIDE_OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 loads = orjson.loads
 
@@ -33,8 +38,16 @@ def dumps(value: Any, *, what: str = "value") -> bytes:
         data = orjson.dumps(value, option=_OPTIONS)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         where = _locate(value, "")
-        at = f" at {where[0] or '/'} ({where[1]})" if where else ""
-        raise ValidationError(f"{what} is not JSON-serialisable{at}: {exc}") from None
+        if where is None:  # only integers beyond 2**53 that the service returns unchanged: send them
+            try:
+                data = orjson.dumps(_widen(value), option=_WIDE_OPTIONS)
+            except TypeError as wide:  # e.g. nesting deeper than orjson allows
+                raise ValidationError(f"{what} is not JSON-serialisable: {wide}") from None
+        elif where[1].startswith("integer "):
+            raise ValidationError(f"{what} holds at {where[0] or '/'} an {where[1]}") from None
+        else:
+            raise ValidationError(f"{what} is not JSON-serialisable at {where[0] or '/'} ({where[1]}): {exc}") \
+                from None
     # orjson writes NaN/inf as null; only then can "null" appear where the caller had no None.
     # The byte search is C-speed, so the Python walk runs only for documents that contain null.
     if b"null" in data:
@@ -55,6 +68,44 @@ def dumps_document(document: Any) -> bytes:
 
 
 _MAX_SAFE_INTEGER: Final = 2**53 - 1
+_INT64_MIN: Final = -(2**63)
+_UINT64_MAX: Final = 2**64 - 1
+
+
+def returned_as(value: int) -> int | float | None:
+    """What reading back the integer ``value`` gives once the service stored it (None: no double
+    holds it, beyond ~1.8e308).
+
+    The service parses a JSON number into the nearest double and writes it back in the shortest form
+    that parses to the same double (as JavaScript and .NET print numbers): digits and trailing zeros.
+    ``loads`` reads that as an int within the 64-bit range, as a float beyond. So an integer beyond
+    2**53 comes back equal when it is already in that shortest form (every integer the service
+    returns is), or, beyond 64 bits, when a double holds it exactly (it comes back as that float);
+    637268054321234567 comes back as 637268054321234600, and 2**60, though a double holds it, as
+    1152921504606847000.
+    """
+    if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+        return value
+    try:
+        double = float(value)
+    except OverflowError:
+        return None
+    shortest = Decimal(repr(double))  # Python's repr is the shortest round-trip form, as the service's
+    return int(shortest) if _INT64_MIN <= shortest <= _UINT64_MAX else double
+
+
+def _widen(value: Any) -> Any:
+    """A copy of ``value`` fit for orjson without its 53-bit check: integers beyond 64 bits (only ones
+    the service keeps unchanged get here) become the double they are, which orjson can write."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return float(value) if not _INT64_MIN <= value <= _UINT64_MAX else value
+    if isinstance(value, dict):
+        return {key: _widen(child) for key, child in value.items()}
+    if isinstance(value, list | tuple):
+        return [_widen(child) for child in value]
+    return value
 
 
 def _utf8(text: str) -> bool:
@@ -74,7 +125,16 @@ def _locate(value: Any, path: str) -> tuple[str, str] | None:
     if isinstance(value, float):
         return None if math.isfinite(value) else (path, f"non-finite number {value}")
     if isinstance(value, int):
-        return None if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER else (path, f"integer {value} beyond 2**53")
+        if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+            return None
+        becomes = returned_as(value)
+        if becomes is None:
+            return path, f"integer of {value.bit_length()} bits, beyond 2**53 and beyond the largest double: send it " \
+                "as a string"
+        if becomes == value:
+            return None
+        return path, f"integer {value} beyond 2**53, which the service would return as {becomes} (it stores " \
+            "numbers as doubles): send the value it would become, or a string"
     if isinstance(value, dict):
         for key, child in value.items():
             if not isinstance(key, str):

@@ -528,6 +528,51 @@ async def test_watch_changes_backs_off_on_429_through_the_retry_policy(
     assert [r.reply.status for r in server.change_feed_requests() if r.reply] == [429, 429, 200]
 
 
+async def test_watch_changes_rides_out_an_outage_and_delivers_what_changed_during_it_once(
+    server: FakePartitionedServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two ranges, real etags. After the first batches the feed answers 503 eight times (two failed
+    # passes under the default policy, four attempts each) while new changes are written; the watcher
+    # backs off on the clock, resumes from its position and delivers each change exactly once.
+    outage = [Reply.error(503)] * 8
+
+    def on_sleep(count: int) -> None:
+        if count == 1:  # the first poll interval
+            server.script(*outage, method="GET", path=DOCS_PATH)
+            server.write(*docs("p0", "p2", prefix="during"))
+
+    clock = ScriptedClock(on_sleep)
+    container = make_client(clock=clock).get_database_client(DB).get_container_client(COLL)
+    server.write(*docs("p0", "p2", "p4"))
+    watch = container.watch_changes(poll_interval=1.0, start_time="Beginning",
+                                    backoff=aiocosmos.WatchBackoff(base_delay=8.0, max_delay=10.0))
+    seen: list[str] = []
+    async for batch in watch:
+        seen.extend(ids(batch.items))
+        if len(seen) >= 5:
+            break
+    await watch.aclose()
+    assert sorted(seen) == ["d0", "d1", "d2", "during0", "during1"]
+    assert watch.stats.transient_failures == 2 and watch.stats.consecutive_failures == 0
+    backoffs = [s for s in clock.sleeps if s >= 4.0]
+    assert len(backoffs) == 2 and 4.0 <= backoffs[0] <= 8.0 and 5.0 <= backoffs[1] <= 10.0
+    assert [r.reply.status for r in server.change_feed_requests() if r.reply].count(503) == 8
+    assert sum("watch_changes" in r.getMessage() for r in caplog.records if r.levelname == "WARNING") == 2
+
+
+async def test_watch_changes_ends_at_a_non_transient_error(
+    server: FakePartitionedServer, make_client: ClientFactory
+) -> None:
+    container = make_client().get_database_client(DB).get_container_client(COLL)
+    server.script(Reply.error(403, message="forbidden"), method="GET", path=DOCS_PATH)
+    watch = container.watch_changes(start_time="Beginning")
+    with pytest.raises(aiocosmos.Forbidden):
+        await watch.__anext__()
+    assert watch.stats.transient_failures == 0
+    with pytest.raises(StopAsyncIteration):
+        await watch.__anext__()  # it has ended
+
+
 def traced_session() -> tuple[aiohttp.ClientSession, dict[str, int]]:
     counts = {"started": 0, "ended": 0, "failed": 0}
     trace = aiohttp.TraceConfig()

@@ -149,6 +149,77 @@ function scopedAccount(coll, paths, values) {
   return { database: () => ({ collection: () => scoped }) };
 }
 
+// ---------------------------------------------------------------- effective partition keys (EPK)
+// The hash the service routes by (aiocosmos/_feeds/epk.py, from the SDKs): MurmurHash3 x64 128 of the component
+// "written for hashing" (type byte, then a little-endian double or the UTF-8 bytes and 0xFF), the 16 bytes most
+// significant first with the top two bits cleared. A MultiHash (hierarchical) key is one such hash per level.
+const M64 = (1n << 64n) - 1n;
+const rotl64 = (v, s) => ((v << BigInt(s)) | (v >> BigInt(64 - s))) & M64;
+function fmix64(v) {
+  v ^= v >> 33n; v = (v * 0xFF51AFD7ED558CCDn) & M64;
+  v ^= v >> 33n; v = (v * 0xC4CEB9FE1A85EC53n) & M64;
+  return v ^ (v >> 33n);
+}
+function murmur128(data) {
+  const C1 = 0x87C37B91114253D5n, C2 = 0x4CF5AD432745937Fn;
+  let h1 = 0n, h2 = 0n;
+  const blocks = data.length - (data.length & 15);
+  for (let i = 0; i < blocks; i += 16) {
+    let k1 = data.readBigUInt64LE(i), k2 = data.readBigUInt64LE(i + 8);
+    k1 = (rotl64((k1 * C1) & M64, 31) * C2) & M64; h1 ^= k1;
+    h1 = (rotl64(h1, 27) + h2) & M64; h1 = (h1 * 5n + 0x52DCE729n) & M64;
+    k2 = (rotl64((k2 * C2) & M64, 33) * C1) & M64; h2 ^= k2;
+    h2 = (rotl64(h2, 31) + h1) & M64; h2 = (h2 * 5n + 0x38495AB5n) & M64;
+  }
+  const tail = Buffer.concat([data.subarray(blocks), Buffer.alloc(16)]);
+  const k1 = tail.readBigUInt64LE(0), k2 = tail.readBigUInt64LE(8);
+  h2 ^= (rotl64((k2 * C2) & M64, 33) * C1) & M64;
+  h1 ^= (rotl64((k1 * C1) & M64, 31) * C2) & M64;
+  const n = BigInt(data.length);
+  h1 ^= n; h2 ^= n;
+  h1 = (h1 + h2) & M64; h2 = (h2 + h1) & M64;
+  h1 = fmix64(h1); h2 = fmix64(h2);
+  h1 = (h1 + h2) & M64; h2 = (h2 + h1) & M64;
+  return [h1, h2];
+}
+function hashV2(component) {
+  let bytes;
+  if (component === undefined) bytes = Buffer.from([0x00]);
+  else if (component === null) bytes = Buffer.from([0x01]);
+  else if (component === false) bytes = Buffer.from([0x02]);
+  else if (component === true) bytes = Buffer.from([0x03]);
+  else if (typeof component === "number") { bytes = Buffer.alloc(9); bytes[0] = 0x05; bytes.writeDoubleLE(component, 1); }
+  else if (typeof component === "string") bytes = Buffer.concat([Buffer.from([0x08]), Buffer.from(component, "utf8"), Buffer.from([0xFF])]);
+  else return undefined; // objects and arrays are no key values
+  const [low, high] = murmur128(bytes);
+  const digest = Buffer.alloc(16);
+  digest.writeBigUInt64BE(high, 0); digest.writeBigUInt64BE(low, 8);
+  digest[0] &= 0x3F;
+  return digest.toString("hex").toUpperCase();
+}
+// The EPK of a document, for MultiHash and version-2 Hash keys with one path (undefined for anything else).
+function documentEpk(doc, definition) {
+  const paths = (definition.paths || []).filter(p => p !== "/_partitionKey");
+  if (definition.kind === "MultiHash") {
+    const parts = paths.map(p => hashV2(getAt(doc, p)));
+    return parts.includes(undefined) ? undefined : parts.join("");
+  }
+  if (definition.version === 2 && paths.length === 1) return hashV2(getAt(doc, paths[0]));
+  return undefined;
+}
+
+// A view of the collection with only the documents whose EPK is within [start, end).
+function epkScopedAccount(coll, definition, start, end) {
+  const docs = Object.create(coll.documents);
+  docs._data = new Map([...coll.documents._data].filter(([, item]) => {
+    const epk = documentEpk(item.read(), definition);
+    return epk !== undefined && start <= epk && epk < end;
+  }));
+  const scoped = Object.create(coll);
+  scoped.documents = docs;
+  return { database: () => ({ collection: () => scoped }) };
+}
+
 // ---------------------------------------------------------------- fixes applied before delegating
 // Returns [status, body] to answer directly, or { account } to call the package's handler with.
 function prepare(req, params, handler) {
@@ -198,6 +269,19 @@ function prepare(req, params, handler) {
     // the request is now partition-scoped, skip the "missing partition keys" refusal.
     req.headers["x-ms-documentdb-query-enablecrosspartition"] = "true";
     return { account: scopedAccount(coll, paths, pk) };
+  }
+  if ((handler === handlers.queryDocs || handler === handlers.readDocs) && !hasPk && paths.length &&
+      req.headers["x-ms-read-key-type"] === "EffectivePartitionKeyRange" && !req.headers["a-im"]) {
+    // Missing: EPK-bounded queries (x-ms-start-epk/x-ms-end-epk, e.g. a prefix of a hierarchical key). Scope the
+    // data to the documents whose EPK is in the range (the whole key space without the bounds: one range here).
+    const definition = collData.partitionKey || {};
+    if (definition.kind !== "MultiHash" && definition.version !== 2) {
+      return [400, errorBody("BadRequest", "EPK-bounded queries need a MultiHash or version-2 partition key here")];
+    }
+    const start = (req.headers["x-ms-start-epk"] || "").toUpperCase();
+    const end = (req.headers["x-ms-end-epk"] || "FF").toUpperCase();
+    req.headers["x-ms-documentdb-query-enablecrosspartition"] = "true";
+    return { account: epkScopedAccount(coll, definition, start, end) };
   }
   if (handler === handlers.batch && Array.isArray(req.cosmosBody) && req.headers["x-ms-documentdb-partitionkey"]) {
     // Bug: Read/Delete/Replace ops crash with 500 unless each op has its own partitionKey; the SDKs send it

@@ -103,3 +103,49 @@ async def test_requests_refused_413_3402_end_succeeded_in_smaller_requests(
     assert 0 < refused == sum(size > 20 for size in sizes) <= len(sizes) // 4, sizes
     stored = {d["id"]: d for d in await all_items(fresh_container)}
     assert len(stored) == n and all(stored[f"d{i}"]["n"] == i for i in range(n))
+
+
+async def test_a_split_whose_range_reread_is_briefly_unavailable_loses_nothing(
+    proxy: FaultProxy, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy
+) -> None:
+    # The re-read of the ranges after the split gets 503 five times: the client's policy (here six
+    # transient retries) rides it out and every operation succeeds.
+    container = through(make_client(retry=aiocosmos.RetryPolicy(max_transient_retries=6, backoff_base=0.01)),
+                        fresh_container)
+    await container.read_feed_ranges()  # the routing map is cached: the next pkranges read is the re-read
+    proxy.add_rule(Fault.gone(1002, split_into=2), kinds="batch", times=1)
+    proxy.add_rule(Fault.unavailable(), kinds="pkranges", times=5)
+    n = 600
+    execution = container.bulk(("upsert", (doc(i),)) for i in range(n))
+    results = [r async for r in execution]
+    assert sorted(r.index for r in results) == list(range(n))
+    assert all(r.succeeded for r in results), [r for r in results if not r.succeeded][:3]
+    assert proxy.counts() == {"410/1002+split2": 1, "503/0": 5}
+    assert execution.stats.splits == 1
+    stored = {d["id"]: d for d in await all_items(fresh_container)}
+    assert len(stored) == n and all(stored[f"d{i}"]["n"] == i for i in range(n))
+
+
+async def test_a_split_whose_range_reread_fails_for_good_gives_every_operation_its_result(
+    proxy: FaultProxy, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy
+) -> None:
+    # After the split every read of the ranges gets 503: the operations of the moved range cannot be
+    # routed. Each still gets exactly one result: a 410 that was not applied, caused by the 503.
+    container = through(make_client(), fresh_container)
+    await container.read_feed_ranges()
+    proxy.add_rule(Fault.gone(1002, split_into=2), kinds="batch", times=1, skip=1)
+    proxy.add_rule(Fault.unavailable(), kinds="pkranges")
+    n = 600
+    execution = container.bulk(("create", (doc(i),)) for i in range(n))
+    results = [r async for r in execution]
+    assert sorted(r.index for r in results) == list(range(n))
+    failed = [r for r in results if not r.succeeded]
+    assert failed, "the operations after the split cannot have been routed"
+    for r in failed:
+        assert (r.status_code, r.sub_status) == (410, 1002), r
+        assert isinstance(r.error, aiocosmos.Gone) and not r.may_have_been_applied
+        assert isinstance(r.error.__cause__, aiocosmos.ServiceUnavailable)
+        assert "re-reading the partition key ranges failed" in str(r.error)
+    assert proxy.counts()["503/0"] >= 4  # at least one re-read, retried under the default policy
+    stored = {d["id"] for d in await all_items(fresh_container)}
+    assert stored == {r.item_id for r in results if r.succeeded}

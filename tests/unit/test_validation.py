@@ -44,7 +44,7 @@ def test_null_is_still_fine() -> None:
     assert _codec.dumps_document({"id": "x", "v": None, "f": 1.5}) == b'{"id":"x","v":null,"f":1.5}'
 
 
-@pytest.mark.parametrize("value", [{1, 2}, object(), 2**53 + 1, b"bytes"])
+@pytest.mark.parametrize("value", [{1, 2}, object(), b"bytes"])
 def test_non_json_values_are_refused(value: object) -> None:
     with pytest.raises(aiocosmos.ValidationError, match="not JSON-serialisable"):
         _codec.dumps_document({"id": "x", "v": value})
@@ -116,7 +116,8 @@ def test_public_api_is_pinned() -> None:
 
 @pytest.mark.parametrize(
     ("document", "where"),
-    [({"id": "x", "n": 2**53}, "/n (integer 9007199254740992 beyond 2**53)"),
+    [({"id": "x", "n": 2**53 + 1}, "/n an integer 9007199254740993 beyond 2**53, which the service would return "
+                                   "as 9007199254740992"),
      ({"id": "x", "a": [1, {"s": {1, 2}}]}, "/a/1/s (set value {1, 2})"),
      ({"id": "x", "m": {1: "one"}}, "/m (non-string key 1)")],
 )
