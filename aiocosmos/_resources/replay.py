@@ -19,10 +19,10 @@ Conditional writes (``etag=``), replace and patch are sent with ``replayable=Fal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from .._wire import codec
+from .._wire.documents import same_item
 from .._wire.paths import quote_id
 from .._wire.results import APPLIED_EARLIER, REPLAYED_HEADER, ResourceResponse, with_header
 from ..exceptions import Conflict, CosmosError, NotFound
@@ -30,19 +30,10 @@ from ..exceptions import Conflict, CosmosError, NotFound
 if TYPE_CHECKING:
     from .container import ContainerProxy
 
-__all__ = ["SYSTEM_PROPERTIES", "delete_document", "same_item", "write_document"]
+__all__ = ["delete_document", "write_document"]
 
-SYSTEM_PROPERTIES: Final = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", "_lsn"})
-"""Properties the service adds to every item; left out when a stored item is compared with a body."""
 _PK: Final = "x-ms-documentdb-partitionkey"
 _SESSION: Final = "x-ms-session-token"
-
-
-def same_item(stored: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
-    """Whether ``stored`` (as read back) is the item ``sent`` (as the service parsed it), system
-    properties aside."""
-    return {k: v for k, v in stored.items() if k not in SYSTEM_PROPERTIES} == \
-        {k: v for k, v in sent.items() if k not in SYSTEM_PROPERTIES}
 
 
 async def write_document(
