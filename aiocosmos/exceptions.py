@@ -14,7 +14,8 @@
     │   ├── ConnectError                          the request never reached the server
     │   │   └── ConnectTimeout (TimeoutError)
     │   └── ReadError                             sent, but no usable answer: it MAY have been applied
-    │       └── ReadTimeout (TimeoutError)
+    │       ├── ReadTimeout (TimeoutError)
+    │       └── StaleConnectionError              a reused pooled connection dropped before any answer
     └── HttpResponseError                         the service answered with status >= 400
         ├── BatchOperationError                   an operation of a transactional batch failed: none was committed
         ├── BadRequest 400
@@ -39,7 +40,9 @@ Every error raised after I/O says how many attempts were made (``attempts``), ho
 waited between them (``total_wait``) and the activity ids of the attempts (``activity_ids``), so one
 message is enough to open a support case. ``may_have_been_applied`` (on every CosmosError) says
 whether a failed request may still have been applied: True for ``ReadError`` and for 408/500/502/
-503/504 answers, whose text then says so; a write is never replayed after such a failure.
+503/504 answers, whose text then says so, and for any error of a write the client replayed after
+such a failure (``replayed``: an earlier attempt may have been applied). Only the writes that are
+safe to replay are replayed (``RetryPolicy.replay_idempotent_writes``; README, "Retries").
 Secrets (keys, tokens, the Authorization header) are never part of an error: the client does not
 put request headers into exceptions at all.
 
@@ -69,6 +72,7 @@ __all__ = [
     "ConnectTimeout",
     "ReadError",
     "ReadTimeout",
+    "StaleConnectionError",
     "HttpResponseError",
     "BadRequest",
     "Unauthorized",
@@ -144,9 +148,14 @@ class _AttemptsMixin:
     activity_ids: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     """With endpoint discovery on: the regions the attempts went to, in order (else empty)."""
+    replayed: bool = False
+    """The write was sent again after an attempt that may have been applied (an ambiguous failure):
+    whatever this error says, that earlier attempt may have taken effect."""
 
     def _attempts_text(self) -> str:
         parts = [f"attempts={self.attempts}"]
+        if self.replayed:
+            parts.append("replayed after an ambiguous failure: an earlier attempt may have been applied")
         if self.total_wait:
             parts.append(f"waited {self.total_wait:.3f}s")
         if self.regions:
@@ -173,7 +182,7 @@ class OperationTimeout(_AttemptsMixin, CosmosError, TimeoutError):
     @property
     def may_have_been_applied(self) -> bool:
         cause = self.__cause__
-        return isinstance(cause, CosmosError) and cause.may_have_been_applied
+        return self.replayed or (isinstance(cause, CosmosError) and cause.may_have_been_applied)
 
 
 class TransportError(_AttemptsMixin, CosmosError):
@@ -197,7 +206,7 @@ class TransportError(_AttemptsMixin, CosmosError):
 
     @property
     def may_have_been_applied(self) -> bool:
-        return self.may_have_reached_server
+        return self.may_have_reached_server or self.replayed
 
 
 class ConnectError(TransportError):
@@ -216,6 +225,12 @@ class ReadError(TransportError):
 
 class ReadTimeout(ReadError, TimeoutError):
     """The response did not arrive within the read timeout: the request may have been applied."""
+
+
+class StaleConnectionError(ReadError):
+    """A pooled keep-alive connection was reused and failed before any byte of an answer came back:
+    most likely the server closed it while it sat idle. The request may still have reached the
+    server, so it is resent (once, at once) only when it is safe to replay."""
 
 
 class HttpResponseError(_AttemptsMixin, CosmosError):
@@ -269,7 +284,7 @@ class HttpResponseError(_AttemptsMixin, CosmosError):
 
     @property
     def may_have_been_applied(self) -> bool:
-        return self.status_code in _MAY_HAVE_BEEN_APPLIED
+        return self.replayed or self.status_code in _MAY_HAVE_BEEN_APPLIED
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status_code={self.status_code}, sub_status={self.sub_status}, " \

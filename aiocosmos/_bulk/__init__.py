@@ -28,9 +28,11 @@ operation's position in the input). How it works (the design of the .NET, Java a
   moved fail with a 410 (not applied) whose cause is the read's error.
 * **Guarantees.** Every operation gets exactly one result. An operation is only sent again when the
   service did not apply it, except after an *ambiguous* failure (connection dropped after sending,
-  408/5xx): then reads and unconditional upserts are sent again (an upsert of the same body leaves the
-  same document), and the result says so (``result.replayed``). Every other write gets an error result
-  with ``may_have_been_applied`` True, never a silent second attempt.
+  408/5xx): then reads are sent again, and with ``RetryPolicy.replay_idempotent_writes`` (the default)
+  unconditional upserts, creates and deletes too; the result says so (``result.replayed``). A replayed
+  create answered 409 is read back and succeeds if the stored item is the one sent; a replayed delete
+  answered 404 succeeds (``result.applied_earlier``; ``replay.py``). Every other write gets an error
+  result with ``may_have_been_applied`` True, never a silent second attempt.
 * **Backpressure.** At most ``max_pending`` operations are held at once (read but not yet yielded);
   the source is read only as fast as results are consumed.
 """

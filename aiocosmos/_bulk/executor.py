@@ -28,6 +28,7 @@ from ..exceptions import (
 )
 from .operations import BULK_HEADERS, encode_operation, source_entries, split_partition_key_option
 from .ranges import MAX_BULK_BYTES, MAX_BULK_OPERATIONS, PendingOperation, RangeQueue
+from .replay import needs_settling, safe_to_replay, settle_replay
 from .results import (
     NAME_CACHE_STALE,
     NOT_APPLIED_STATUSES,
@@ -240,8 +241,8 @@ class BulkExecution:
             result.status_code = 400
             self._finish(result)
             return
-        safe = wire["operationType"] == "Read" or (
-            wire["operationType"] == "Upsert" and "ifMatch" not in wire and "ifNoneMatch" not in wire)
+        assert self._pipeline is not None
+        safe = safe_to_replay(wire, self._pipeline.policy.replay_idempotent_writes)
         self._route(PendingOperation(result, data, epk, safe))
 
     # -- routing -------------------------------------------------------------------------------
@@ -446,6 +447,8 @@ class BulkExecution:
                         self._retry(op, error, 0.0)
                 elif code in NOT_APPLIED_STATUSES or (code, sub) in SEND_AGAIN_AT_ONCE:
                     self._retry(op, operation_error(raw, code, sub), 0.05 if code in NOT_APPLIED_STATUSES else 0.0)
+                elif needs_settling(op, code, sub):  # a replayed create answered 409, delete 404
+                    self._spawn(self._settle(op, operation_error(raw, code, sub)))
                 else:
                     result = op.result
                     result.status_code, result.sub_status = code, sub
@@ -478,6 +481,10 @@ class BulkExecution:
         op.retries += 1
         self.stats.retries += 1
         self._later(delay, op)
+
+    async def _settle(self, op: PendingOperation, error: HttpResponseError) -> None:
+        await settle_replay(self._container, op, error, self._timeout)
+        self._finish(op.result)
 
     def _fail(self, op: PendingOperation, error: CosmosError) -> None:
         result = op.result

@@ -34,11 +34,13 @@ class BulkOperationResult:
     (``status_code`` 0 when no answer: see ``error``). ``error`` is None on success, else a
     :class:`~aiocosmos.CosmosError` (``may_have_been_applied`` says whether a write may have happened).
     ``attempts`` counts the times it was sent; ``replayed`` is True when it was sent again after an
-    ambiguous failure (only reads and unconditional upserts are).
+    ambiguous failure (reads; and, with ``RetryPolicy.replay_idempotent_writes``, unconditional upserts,
+    creates and deletes). ``applied_earlier``: the replay found an earlier attempt's effect (a create
+    answered 409 whose stored item is the one sent, or a delete answered 404); see ``_bulk/replay.py``.
     """
 
-    __slots__ = ("attempts", "error", "etag", "index", "item_id", "operation", "operation_type", "partition_key",
-                 "replayed", "request_charge", "resource_body", "status_code", "sub_status")
+    __slots__ = ("applied_earlier", "attempts", "error", "etag", "index", "item_id", "operation", "operation_type",
+                 "partition_key", "replayed", "request_charge", "resource_body", "status_code", "sub_status")
 
     def __init__(self, index: int, operation: Any, operation_type: str, item_id: str | None,
                  partition_key: str | None) -> None:
@@ -55,6 +57,7 @@ class BulkOperationResult:
         self.error: CosmosError | None = None
         self.attempts = 0
         self.replayed = False
+        self.applied_earlier = False
 
     @property
     def succeeded(self) -> bool:

@@ -72,6 +72,7 @@ class ClientCore:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotent: bool,
+        replayable: bool = False,
         timeout: float | None = None,
     ) -> RawResponse:
         pipeline = self.pipeline
@@ -79,7 +80,7 @@ class ClientCore:
             pipeline = await self._open()  # raises ClientClosedError once closed
         return await pipeline.request(
             method, path, resource_type, resource_link,
-            headers=headers, body=body, idempotent=idempotent, timeout=timeout,
+            headers=headers, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
         )
 
     async def resource(
@@ -92,11 +93,12 @@ class ClientCore:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotent: bool,
+        replayable: bool = False,
         timeout: float | None = None,
     ) -> ResourceResponse:
         status, response_headers, data = await self.request(
             method, path, resource_type, resource_link,
-            headers=headers, body=body, idempotent=idempotent, timeout=timeout,
+            headers=headers, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
         )
         return ResourceResponse(codec.loads(data) if data else {}, response_headers, status)
 

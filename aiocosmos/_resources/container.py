@@ -23,6 +23,7 @@ from .batch import delete_all_items_by_partition_key, execute_item_batch
 from .conflicts import delete_conflict, get_conflict, list_conflicts, query_conflicts
 from .offers import get_throughput, replace_throughput
 from .read_many import read_items
+from .replay import delete_document, write_document
 from .scripts import ScriptsProxy
 
 if TYPE_CHECKING:
@@ -102,18 +103,19 @@ class ContainerProxy:
         document: dict[str, Any],
         extra: dict[str, str],
         timeout: float | None,
+        *,
+        replayable: bool = False,
+        create: bool = False,
     ) -> ResourceResponse:
+        """One item write; ``replayable``: safe to replay after an ambiguous failure (replay.py)."""
         data = codec.dumps_document(document)  # NaN, non-JSON values and the 2 MB limit: before I/O
         definition = self._core.partition_keys.get(self._link)
         if definition is None:
             definition, timeout = await self._load_definition(timeout)
         extra[_PK] = definition.header_from_document(document)
         extra["Content-Type"] = _JSON
-        status, headers, body = await self._core.request(
-            method, path, "docs", link, headers=extra, body=data, idempotent=False, timeout=timeout
-        )
-        self._core.session_tokens.capture(self._link, headers.get("x-ms-session-token"))
-        return ResourceResponse(codec.loads(body) if body else {}, headers, status)
+        return await write_document(self, method, path, link, data, extra, timeout, replayable=replayable,
+                                    create=create)
 
     async def create_item(
         self,
@@ -125,10 +127,12 @@ class ContainerProxy:
         post_trigger_include: str | Sequence[str] | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
-        """Create an item; 409 Conflict if its id exists in its logical partition."""
+        """Create an item; 409 Conflict if its id exists in its logical partition. Replayed after an
+        ambiguous failure; a 409 on the replay is resolved by reading the item back (replay.py)."""
         document = check_document(body, auto_id=enable_automatic_id_generation)
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
-        return await self._write("POST", self._docs_path, self._link, document, extra, timeout)
+        return await self._write("POST", self._docs_path, self._link, document, extra, timeout, replayable=True,
+                                 create=True)
 
     async def upsert_item(
         self,
@@ -140,13 +144,15 @@ class ContainerProxy:
         post_trigger_include: str | Sequence[str] | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
-        """Create the item, or replace it if its id exists (``etag``: only if unchanged since)."""
+        """Create the item, or replace it if its id exists (``etag``: only if unchanged since).
+        Replayed after an ambiguous failure unless ``etag`` is given."""
         document = check_document(body)
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
         extra["x-ms-documentdb-is-upsert"] = "True"
         if etag is not None:
             extra["If-Match"] = check_etag(etag)
-        return await self._write("POST", self._docs_path, self._link, document, extra, timeout)
+        return await self._write("POST", self._docs_path, self._link, document, extra, timeout,
+                                 replayable=etag is None)
 
     async def replace_item(
         self,
@@ -202,18 +208,14 @@ class ContainerProxy:
         etag: str | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
-        """Delete one item (404 if missing; with ``etag``, 412 if it changed since)."""
+        """Delete one item (404 if missing; with ``etag``, 412 if it changed since). Without ``etag`` it
+        is replayed after an ambiguous failure, and a 404 on the replay is success (``applied_earlier``)."""
         item_id = check_item_id(item)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header}
         if etag is not None:
             headers["If-Match"] = check_etag(etag)
-        status, response_headers, body = await self._core.request(
-            "DELETE", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
-            headers=headers, idempotent=False, timeout=timeout,
-        )
-        self._core.session_tokens.capture(self._link, response_headers.get("x-ms-session-token"))
-        return ResourceResponse(codec.loads(body) if body else {}, response_headers, status)
+        return await delete_document(self, item_id, headers, timeout, replayable=etag is None)
 
     async def patch_item(
         self,

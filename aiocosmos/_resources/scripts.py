@@ -157,12 +157,13 @@ class ScriptsProxy:
         )
 
     async def _upsert(self, kind: _Kind, body: object, timeout: float | None) -> ResourceResponse:
-        """Create, or replace when the id exists: a create POST plus ``x-ms-documentdb-is-upsert: True``."""
+        """Create, or replace when the id exists: a create POST plus ``x-ms-documentdb-is-upsert: True``.
+        Unconditional, so replayed after an ambiguous failure (``RetryPolicy.replay_idempotent_writes``)."""
         data = codec.dumps(_script_body(body, kind), what=f"{kind.what} definition")
         return await self._core.resource(
             "POST", f"{self._path}/{kind.segment}", kind.segment, self._link,
             headers={"Content-Type": _JSON, "x-ms-documentdb-is-upsert": "True"}, body=data, idempotent=False,
-            timeout=timeout,
+            replayable=True, timeout=timeout,
         )
 
     async def _read(self, kind: _Kind, script: object, timeout: float | None) -> ResourceResponse:

@@ -14,7 +14,18 @@ from ..exceptions import ValidationError
 from .paths import validate_id
 from .results import ResourceResponse
 
-__all__ = ["PATCH_OPERATIONS", "check_document", "check_etag", "check_item_id", "check_patch", "write_options"]
+__all__ = ["PATCH_OPERATIONS", "SYSTEM_PROPERTIES", "check_document", "check_etag", "check_item_id", "check_patch",
+           "same_item", "write_options"]
+
+SYSTEM_PROPERTIES: Final = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", "_lsn"})
+"""Properties the service adds to every item; left out when a stored item is compared with a body."""
+
+
+def same_item(stored: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    """Whether ``stored`` (as read back) is the item ``sent`` (as the service parsed it), system
+    properties aside: how a replayed create answered 409 tells its own item from someone else's."""
+    return {k: v for k, v in stored.items() if k not in SYSTEM_PROPERTIES} == \
+        {k: v for k, v in sent.items() if k not in SYSTEM_PROPERTIES}
 
 PATCH_OPERATIONS: Final = frozenset({"add", "set", "replace", "remove", "incr", "move"})
 _MAX_PATCH_OPERATIONS: Final = 10

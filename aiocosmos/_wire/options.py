@@ -35,11 +35,20 @@ class ConnectionLimits:
     ``max_connections`` caps open connections in total; ``max_connections_per_host`` caps them per
     endpoint (0 = only the total cap). ``keepalive_timeout`` is how long an idle pooled connection is
     kept; ``dns_cache_ttl`` how long a resolved address is reused.
+
+    ``keepalive_timeout`` must stay below the idle timeout of the server (the gateway), so that the
+    client, not the server, closes an idle connection: a connection the server closes while it sits
+    in the pool fails the next request sent on it. The gateway's own idle timeout is not published;
+    the official SDKs keep idle gateway connections for up to 60 s (azure-cosmos-java
+    ``GatewayConnectionConfig.DEFAULT_IDLE_CONNECTION_TIMEOUT`` = 60 s; the .NET SDK uses
+    ``SocketsHttpHandler``, whose ``PooledConnectionIdleTimeout`` defaults to 1 minute), so the
+    gateway keeps them at least that long. The default, 30 s, is half of that. Servers with a shorter
+    idle timeout (Node's ``http`` server: 5 s) need a smaller value.
     """
 
     max_connections: int = attrs.field(default=100, validator=_positive)
     max_connections_per_host: int = attrs.field(default=0, validator=_non_negative)
-    keepalive_timeout: float = attrs.field(default=30.0, validator=_positive)
+    keepalive_timeout: float = attrs.field(default=30.0, validator=_positive)  # below the gateway's 60 s: see above
     dns_cache_ttl: int = attrs.field(default=300, validator=_non_negative)
 
 

@@ -24,6 +24,7 @@ from ..exceptions import (
     ConnectError,
     HttpResponseError,
     OperationTimeout,
+    StaleConnectionError,
     TransportError,
     error_from_response,
 )
@@ -31,10 +32,11 @@ from . import codec
 from .auth import AadTokenCache, Signer
 from .clock import Clock, DateCache
 from .regions import Region, RegionRouter, request_exclusions
+from .results import REPLAYED_HEADER, with_header
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
 from .transport import Transport
 
-__all__ = ["Pipeline", "RawResponse", "API_VERSION"]
+__all__ = ["Pipeline", "RawResponse", "API_VERSION", "REPLAYED_HEADER"]
 
 API_VERSION: Final = "2020-07-15"
 _log = logging.getLogger("aiocosmos")
@@ -120,23 +122,30 @@ class Pipeline:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotent: bool,
+        replayable: bool = False,
         timeout: float | None = None,
     ) -> RawResponse:
         """Send one operation; return the first successful response (status < 400).
 
-        ``method`` is upper case; the signer gets it lower case. ``idempotent`` says whether replaying
-        the request after an ambiguous failure is safe (reads and queries: yes; writes: no).
+        ``method`` is upper case; the signer gets it lower case. ``idempotent``: a read or query,
+        always safe to send again. ``replayable``: a write that is safe to replay after an ambiguous
+        failure (unconditional upsert, create, unconditional delete); it is replayed only when the
+        policy's ``replay_idempotent_writes`` is on, and then the response carries ``REPLAYED_HEADER``
+        and any error ``replayed=True``. Every other write is never sent again after an ambiguous
+        failure.
         """
         if self._regions is not None:
             return await self._request_regions(method, path, resource_type, resource_link, headers=headers,
-                                               body=body, idempotent=idempotent, timeout=timeout)
+                                               body=body, idempotent=idempotent, replayable=replayable,
+                                               timeout=timeout)
+        may_replay = idempotent or (replayable and self._policy.replay_idempotent_writes)
         verb = method.lower()
         if timeout is None:
             timeout = self._default_timeout
         deadline = None if timeout is None else self._clock.monotonic() + timeout
         state: RetryState | None = None
         activity_ids: list[str] = []
-        aad_refreshed = False
+        aad_refreshed = replayed = stale_retried = False
         attempt = 0
         while True:
             attempt += 1
@@ -150,7 +159,7 @@ class Pipeline:
             error: HttpResponseError | TransportError
             try:
                 if remaining is not None and remaining <= 0:
-                    raise _deadline_error(attempt - 1, state, activity_ids)
+                    raise _deadline_error(attempt - 1, state, activity_ids, replayed)
                 status, response_headers, response_body = await self._transport.send(
                     method, path, request_headers, body, remaining
                 )
@@ -158,8 +167,15 @@ class Pipeline:
                 error = exc
                 kind = FailureKind.NOT_APPLIED if isinstance(exc, ConnectError) else FailureKind.AMBIGUOUS
                 retry_after = None
+                if may_replay and not stale_retried and isinstance(exc, StaleConnectionError):
+                    # The server closed the pooled connection while it was idle: once, at once.
+                    stale_retried = True
+                    replayed = replayed or not idempotent
+                    continue
             else:
                 if status < 400:
+                    if replayed:
+                        return status, with_header(response_headers, REPLAYED_HEADER, "true"), response_body
                     return status, response_headers, response_body
                 error = error_from_response(status, response_headers, response_body)
                 activity_id = response_headers.get("x-ms-activity-id")
@@ -177,17 +193,19 @@ class Pipeline:
             if state is None:
                 state = RetryState()
             delay = self._policy.next_delay(
-                state, kind, idempotent=idempotent, retry_after=retry_after, jitter=self._random()
+                state, kind, idempotent=may_replay, retry_after=retry_after, jitter=self._random()
             )
             if delay is None:
-                raise _finish(error, attempt, state, activity_ids)
+                raise _finish(error, attempt, state, activity_ids, replayed)
             if deadline is not None and self._clock.monotonic() + delay >= deadline:
-                raise _deadline_error(attempt, state, activity_ids) from _finish(
-                    error, attempt, state, activity_ids
+                raise _deadline_error(attempt, state, activity_ids, replayed) from _finish(
+                    error, attempt, state, activity_ids, replayed
                 )
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s failed (%s, attempt %d); retrying in %.3fs", method, path,
                            _describe(error), attempt, delay)
+            if kind is FailureKind.AMBIGUOUS and not idempotent:
+                replayed = True  # the next attempt replays a write that may have been applied
             state.total_wait += delay
             await self._clock.sleep(delay)
 
@@ -215,6 +233,7 @@ class Pipeline:
         headers: Mapping[str, str] | None,
         body: bytes | None,
         idempotent: bool,
+        replayable: bool,
         timeout: float | None,
     ) -> RawResponse:
         """``request`` for a client with endpoint discovery: the same retry rule, plus regions.
@@ -225,15 +244,16 @@ class Pipeline:
           (the request was refused, so it was not applied); at most ``MAX_WRITE_FAILOVERS`` times.
         * A connection failure or 503 marks the region unavailable for the cool-down (a write whose
           connection could not be made also re-reads the account). A request that
-          may be replayed (any read; a write whose connection could not be made) then goes at once
-          to the next region not yet tried by this operation, reads also after 408/500/502/504.
-          Once every region was tried, the retry policy decides as for a single region: an
-          ambiguous write is still never replayed.
+          may be replayed (any read, a replayable write; a write whose connection could not be made)
+          then goes at once to the next region not yet tried by this operation, and after
+          408/500/502/504 too. Once every region was tried, the retry policy decides as for a single
+          region: a write that is not replayable is still never replayed.
         * 404/1002 on a read: once more at once, to the write region; if that fails too, the
           container's session token is dropped and the error raised.
         """
         router = self._regions
         assert router is not None
+        may_replay = idempotent or (replayable and self._policy.replay_idempotent_writes)
         cache = router.cache
         verb = method.lower()
         if timeout is None:
@@ -252,7 +272,7 @@ class Pipeline:
         activity_ids: list[str] = []
         contacted: list[str] = []
         tried: set[str] = set()
-        aad_refreshed = session_retried = False
+        aad_refreshed = session_retried = replayed = stale_retried = False
         write_failovers = 0
         attempt = 0
         while True:
@@ -272,7 +292,7 @@ class Pipeline:
             failover = False
             try:
                 if remaining is not None and remaining <= 0:
-                    raise _with_regions(_deadline_error(attempt - 1, state, activity_ids), contacted)
+                    raise _with_regions(_deadline_error(attempt - 1, state, activity_ids, replayed), contacted)
                 contacted.append(region.name)
                 status, response_headers, response_body = await router.transport(region.endpoint).send(
                     method, path, request_headers, body, remaining
@@ -282,8 +302,12 @@ class Pipeline:
                 not_sent = isinstance(exc, ConnectError)
                 kind = FailureKind.NOT_APPLIED if not_sent else FailureKind.AMBIGUOUS
                 retry_after = None
+                if may_replay and not stale_retried and isinstance(exc, StaleConnectionError):
+                    stale_retried = True  # an idle connection the server closed: the region is fine
+                    replayed = replayed or not idempotent
+                    continue
                 cache.mark_unavailable(region.endpoint)
-                failover = not_sent or idempotent
+                failover = not_sent or may_replay
                 if not_sent and use_write_regions:
                     # The write region may be gone for good: ask the account where writes go now.
                     await router.refresh(self.fetch_account, force=True, deadline=deadline)
@@ -291,6 +315,8 @@ class Pipeline:
                 if status < 400:
                     regions_header = CIMultiDict(response_headers)
                     regions_header[REGIONS_HEADER] = ", ".join(contacted)
+                    if replayed:
+                        regions_header[REPLAYED_HEADER] = "true"
                     return status, CIMultiDictProxy(regions_header), response_body
                 error = error_from_response(status, response_headers, response_body)
                 activity_id = response_headers.get("x-ms-activity-id")
@@ -312,8 +338,8 @@ class Pipeline:
                         state = RetryState()
                     wait = 0.0 if moved else WRITE_FAILOVER_WAIT
                     if deadline is not None and self._clock.monotonic() + wait >= deadline:
-                        raise _with_regions(_deadline_error(attempt, state, activity_ids), contacted) from \
-                            _with_regions(_finish(error, attempt, state, activity_ids), contacted)
+                        raise _with_regions(_deadline_error(attempt, state, activity_ids, replayed), contacted) from \
+                            _with_regions(_finish(error, attempt, state, activity_ids, replayed), contacted)
                     if wait:
                         state.total_wait += wait
                         await self._clock.sleep(wait)
@@ -328,10 +354,11 @@ class Pipeline:
                     container = _container_link(resource_link)
                     if container is not None and self._on_session_lost is not None:
                         self._on_session_lost(container)  # the next read starts a fresh session
-                    raise _with_regions(_finish(error, attempt, state or RetryState(), activity_ids), contacted)
+                    raise _with_regions(_finish(error, attempt, state or RetryState(), activity_ids, replayed),
+                                        contacted)
                 if status == 503:
                     cache.mark_unavailable(region.endpoint)
-                failover = kind is FailureKind.AMBIGUOUS and idempotent
+                failover = kind is FailureKind.AMBIGUOUS and may_replay
             if state is None:
                 state = RetryState()
             if failover:
@@ -343,19 +370,21 @@ class Pipeline:
                     if _log.isEnabledFor(logging.DEBUG):
                         _log.debug("%s %s failed in %s (%s); trying the next region", method, path,
                                    region.name, _describe(error))
+                    replayed = replayed or (kind is FailureKind.AMBIGUOUS and not idempotent)
                     continue
             delay = self._policy.next_delay(
-                state, kind, idempotent=idempotent, retry_after=retry_after, jitter=self._random()
+                state, kind, idempotent=may_replay, retry_after=retry_after, jitter=self._random()
             )
             if delay is None:
-                raise _with_regions(_finish(error, attempt, state, activity_ids), contacted)
+                raise _with_regions(_finish(error, attempt, state, activity_ids, replayed), contacted)
             if deadline is not None and self._clock.monotonic() + delay >= deadline:
-                raise _with_regions(_deadline_error(attempt, state, activity_ids), contacted) from _with_regions(
-                    _finish(error, attempt, state, activity_ids), contacted
-                )
+                raise _with_regions(_deadline_error(attempt, state, activity_ids, replayed), contacted) from \
+                    _with_regions(_finish(error, attempt, state, activity_ids, replayed), contacted)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s failed in %s (%s, attempt %d); retrying in %.3fs", method, path,
                            region.name, _describe(error), attempt, delay)
+            if kind is FailureKind.AMBIGUOUS and not idempotent:
+                replayed = True
             state.total_wait += delay
             await self._clock.sleep(delay)
 
@@ -398,18 +427,26 @@ def _describe(error: HttpResponseError | TransportError) -> str:
 
 
 def _finish(
-    error: HttpResponseError | TransportError, attempts: int, state: RetryState, activity_ids: list[str]
+    error: HttpResponseError | TransportError, attempts: int, state: RetryState, activity_ids: list[str],
+    replayed: bool = False,
 ) -> HttpResponseError | TransportError:
     error.attempts = attempts
     error.total_wait = state.total_wait
     error.activity_ids = tuple(activity_ids)
+    if replayed:
+        error.replayed = True
     return error
 
 
-def _deadline_error(attempts: int, state: RetryState | None, activity_ids: list[str]) -> OperationTimeout:
-    return OperationTimeout(
+def _deadline_error(
+    attempts: int, state: RetryState | None, activity_ids: list[str], replayed: bool = False
+) -> OperationTimeout:
+    error = OperationTimeout(
         "the operation's deadline passed before it could succeed",
         attempts=attempts,
         total_wait=state.total_wait if state else 0.0,
         activity_ids=tuple(activity_ids),
     )
+    if replayed:
+        error.replayed = True
+    return error

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-__all__ = ["ResourceResponse", "Page", "ResponseMetadata"]
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = ["ResourceResponse", "Page", "ResponseMetadata", "REPLAYED_HEADER", "APPLIED_EARLIER", "with_header"]
+
+REPLAYED_HEADER: Final = "x-aiocosmos-replayed"
+"""Added by the client to the response of a write it sent again after an attempt that may have been
+applied: ``true``, or ``APPLIED_EARLIER`` when the replay found that attempt's effect. Absent
+otherwise (the success path copies no headers)."""
+APPLIED_EARLIER: Final = "applied-earlier"
+
+
+def with_header(headers: Mapping[str, str], name: str, value: str) -> CIMultiDictProxy[str]:
+    """A copy of ``headers`` with one more header (failure paths only: the success path copies nothing)."""
+    copy = CIMultiDict(headers)
+    copy[name] = value
+    return CIMultiDictProxy(copy)
 
 T = TypeVar("T")
 
@@ -56,6 +71,19 @@ class ResourceResponse(ResponseMetadata, Mapping[str, Any]):
     @property
     def etag(self) -> str | None:
         return self.headers.get("etag") or self.body.get("_etag")
+
+    @property
+    def replayed(self) -> bool:
+        """True when the client sent this write again after an attempt that may have been applied
+        (a connection lost after sending, a truncated answer, a read timeout, 408/500/502/503/504)."""
+        return REPLAYED_HEADER in self.headers
+
+    @property
+    def applied_earlier(self) -> bool:
+        """True when the replay found the effect of an earlier attempt: a create answered 409 whose
+        stored item equals what was sent (the result is then that item, as read back), or a delete
+        answered 404 (the result is then empty). Implies ``replayed``."""
+        return self.headers.get(REPLAYED_HEADER) == APPLIED_EARLIER
 
     def __getitem__(self, key: str) -> Any:
         return self.body[key]

@@ -12,13 +12,23 @@ failure                  kind                 retried for
                                               ``max_throttle_wait``.
 449 Retry With           NOT_APPLIED          every operation: the service refused to apply it.
 connection failed        NOT_APPLIED          every operation: the request never left the client.
-408, 500, 502, 503, 504  AMBIGUOUS            reads and queries only. A write may have been applied
-read error / timeout                          before the failure, and replaying it could write twice
-                                              (or turn the caller's own success into 409/412), so the
-                                              error is raised and says the write may have been applied.
+408, 500, 502, 503, 504  AMBIGUOUS            reads and queries; and, with ``replay_idempotent_writes``
+read error / timeout                          (the default), the writes that are safe to replay:
+                                              unconditional upserts, creates (a 409 on the replay is
+                                              resolved by reading the item back) and unconditional
+                                              deletes (a 404 on the replay means the first attempt
+                                              deleted it). Conditional writes (``etag=``), replace,
+                                              patch, stored procedures and batches with writes are
+                                              never replayed: the error says the write may have been
+                                              applied.
 404/1002 session n/a     SESSION_LAG          reads only, once, without waiting.
 anything else            FATAL                never (400, 401, 403, 404, 409, 412, 413, ...).
 =======================  ===================  =======================================================
+
+A request that may be replayed and failed on a reused pooled connection before any byte of an
+answer came back (``StaleConnectionError``: the server most likely closed the connection while it
+sat idle) is sent again once at once, without waiting and without counting against
+``max_transient_retries``.
 
 NOT_APPLIED and AMBIGUOUS retries share ``max_transient_retries`` and back off exponentially from
 ``backoff_base`` up to ``backoff_cap`` with "equal jitter" (half fixed, half random). Every retry is
@@ -65,6 +75,11 @@ def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) 
         raise ConfigurationError(f"RetryPolicy.{attribute.name} must be >= 0, got {value!r}")
 
 
+def _boolean(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"RetryPolicy.{attribute.name} must be True or False, got {value!r}")
+
+
 class RetryState:
     """Counters of one operation's retries; created on its first failure only."""
 
@@ -92,6 +107,13 @@ class RetryPolicy:
     backoff_cap: float = attrs.field(default=2.0, validator=_non_negative)
     throttle_fallback_wait: float = attrs.field(default=0.1, validator=_non_negative)
     """Wait after a 429 that carries no ``x-ms-retry-after-ms`` (doubled per retry, capped)."""
+    replay_idempotent_writes: bool = attrs.field(default=True, validator=_boolean)
+    """Replay the writes that are safe to replay after an ambiguous failure (408, 500, 502, 503, 504,
+    a connection lost after sending, a truncated answer, a read timeout): unconditional upserts,
+    creates and unconditional deletes, under the same ``max_transient_retries`` and deadline as reads.
+    ``False`` restores the strict rule: no write is sent again after an ambiguous failure.
+    (azure-cosmos's ``retry_write`` goes further, replaying even non-idempotent writes; aiocosmos
+    never does that.)"""
 
     def next_delay(
         self,

@@ -4,23 +4,40 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ..exceptions import ConnectError, ConnectTimeout, ReadError, ReadTimeout
+from ..exceptions import ConnectError, ConnectTimeout, ReadError, ReadTimeout, StaleConnectionError
 from .options import ClientOptions, Timeouts
 
-__all__ = ["Transport", "open_http_session"]
+__all__ = ["PoolConnector", "Transport", "open_http_session"]
 
 _LARGE_BODY = 2**20
+
+
+class PoolConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, counting the connections it opens (``opened``).
+
+    aiohttp itself drops a pooled connection whose close it has seen (``is_connected()`` on reuse);
+    what it cannot see is a close that arrives while the request is being written. To tell such a
+    stale connection from a fresh one that failed, ``Transport.send`` notes ``opened`` before a
+    request: if no connection at all was opened while the request ran, the one it used was reused.
+    (Counting in the rare path, opening, keeps the hot path, reuse, free of any extra work.)"""
+
+    opened = 0
+
+    async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        self.opened += 1
+        return await super()._create_connection(*args, **kwargs)
 
 
 def open_http_session(options: ClientOptions) -> aiohttp.ClientSession:
     """A ClientSession with the client's pool limits and timeouts (call inside the running loop)."""
     limits = options.limits
-    connector = aiohttp.TCPConnector(
+    connector = PoolConnector(
         limit=limits.max_connections,
         limit_per_host=limits.max_connections_per_host,
         keepalive_timeout=limits.keepalive_timeout,
@@ -46,13 +63,17 @@ def open_http_session(options: ClientOptions) -> aiohttp.ClientSession:
 class Transport:
     """Sends one request and returns ``(status, headers, body)``; raises only TransportError."""
 
-    __slots__ = ("_base", "_connect_timeout", "_http", "_read_timeout")
+    __slots__ = ("_base", "_connect_timeout", "_http", "_pool", "_read_timeout")
 
     def __init__(self, http: aiohttp.ClientSession, endpoint: str, timeouts: Timeouts) -> None:
         self._http = http
         self._base = endpoint.rstrip("/")
         self._connect_timeout = timeouts.connect
         self._read_timeout = timeouts.read
+        connector = http.connector
+        # Stale connections are told apart only on the client's own pool (a borrowed session keeps
+        # aiohttp's behaviour, including its own resend of idempotent methods).
+        self._pool = connector if isinstance(connector, PoolConnector) else None
 
     async def send(
         self,
@@ -68,9 +89,13 @@ class Transport:
         if body is not None and len(body) > _LARGE_BODY:
             # aiohttp warns about raw bytes over 1 MiB; a fresh BytesIO per attempt streams it instead.
             data = io.BytesIO(body)
+        pool = self._pool
+        opened = pool.opened if pool is not None else -1
+        answered = False
         try:
             if timeout is None:
                 async with self._http.request(method, url, headers=headers, data=data) as resp:
+                    answered = True
                     return resp.status, resp.headers, await resp.read()
             # A per-request ClientTimeout replaces the session's whole timeout, so restate the
             # per-attempt connect/read limits next to the operation's remaining time.
@@ -78,6 +103,7 @@ class Transport:
                 total=timeout, sock_connect=self._connect_timeout, sock_read=self._read_timeout
             )
             async with self._http.request(method, url, headers=headers, data=data, timeout=per_request) as resp:
+                answered = True
                 return resp.status, resp.headers, await resp.read()
         except aiohttp.ConnectionTimeoutError as exc:
             raise ConnectTimeout(f"connect timed out: {exc}", method=method, url=str(url)) from exc
@@ -85,6 +111,12 @@ class Transport:
             raise ConnectError(f"could not connect: {exc}", method=method, url=str(url)) from exc
         except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
             raise ReadTimeout("no response within the timeout", method=method, url=str(url)) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # Dropped before the status line arrived. On a reused connection (no connection was
+            # opened meanwhile) the server most likely closed it while it sat in the pool.
+            stale = not answered and pool is not None and pool.opened == opened
+            error = StaleConnectionError if stale else ReadError
+            raise error(f"{type(exc).__name__}: {exc}", method=method, url=str(url)) from exc
         except aiohttp.ClientError as exc:
             # Disconnects, payload errors, resets after the request was written: it may have been applied.
             raise ReadError(f"{type(exc).__name__}: {exc}", method=method, url=str(url)) from exc

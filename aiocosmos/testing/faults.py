@@ -200,6 +200,9 @@ class Injection:
     """Whether the upstream received the request (and so may have applied it)."""
     continuation: str | None
     time: float
+    identity: str = ""
+    """``ProxyRequest.identity`` of the request it hit: tells which operation it was (an observer can
+    map identities to documents)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

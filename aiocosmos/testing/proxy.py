@@ -146,7 +146,7 @@ class FaultProxy(ProxyState):
             for stale in list(itertools.islice(self._seen, len(self._seen) - 5 * self.max_log)):
                 del self._seen[stale]
         info = ProxyRequest(request.method, raw_path, query_string,
-                            request_kind(request.method, raw_path, headers), headers, body, attempt)
+                            request_kind(request.method, raw_path, headers), headers, body, attempt, identity.hex())
         self.requests += 1
         for observer in self.observers:
             observer(info)

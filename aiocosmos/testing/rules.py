@@ -67,6 +67,9 @@ class ProxyRequest:
     body: bytes
     attempt: int
     """How many times the proxy has seen a request with this identity, this one included (1 = first)."""
+    identity: str = ""
+    """Hex digest of what makes a request the same request again (method, path, the headers that
+    address it, the body): equal for every attempt of one operation."""
 
     @property
     def continuation(self) -> str | None:

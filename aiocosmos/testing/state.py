@@ -138,7 +138,7 @@ class ProxyState:
             method=info.method, path=info.path, request_kind=info.kind, attempt=info.attempt, status=status,
             sub_status=fault.sub_status if status is not None and fault.kind == "status" else None,
             retry_after_ms=fault.retry_after_ms if status is not None else None, activity_id=activity_id,
-            applied=applied, continuation=info.continuation, time=time.monotonic(),
+            applied=applied, continuation=info.continuation, time=time.monotonic(), identity=info.identity,
         )
         self.log.append(injection)
         self.injected += 1

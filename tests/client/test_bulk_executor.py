@@ -30,6 +30,7 @@ class BulkServer(FakePartitionedServer):
         self.request_throttles = 0
         self.split_at_request: int | None = None
         self.drop_after_apply: set[int] = set()
+        self.overwrite_after_drop: dict[tuple[str, str], dict[str, Any]] = {}
         self.batches = 0
         # As the service does: results past ``response_limit`` bytes are not applied, and answered 413/3402.
         self.response_limit: int | None = None
@@ -40,6 +41,10 @@ class BulkServer(FakePartitionedServer):
     def _default_reply(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         if method == "POST" and path.rstrip("/") == DOCS_PATH and headers.get("x-ms-cosmos-is-batch-request"):
             return self._batch(headers, body)
+        if method == "GET" and path.startswith(DOCS_PATH + "/"):  # a point read of a stored item
+            key = (path.rpartition("/")[2], orjson.loads(headers["x-ms-documentdb-partitionkey"])[0])
+            stored = self.docs.get(key)
+            return Reply.error(404) if stored is None else Reply.json({**stored, "_etag": '"read"', "_ts": 1})
         return super()._default_reply(method, path, headers, body)
 
     def _batch(self, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -80,12 +85,17 @@ class BulkServer(FakePartitionedServer):
             if op["operationType"] == "Create" and key in self.docs:
                 results.append({"statusCode": 409, "requestCharge": 1})
                 continue
+            if op["operationType"] == "Delete":
+                found = self.docs.pop(key, None) is not None
+                results.append({"statusCode": 204 if found else 404, "requestCharge": 1})
+                continue
             self.docs[key] = op["resourceBody"]
             self.applied.append(key)
             results.append({"statusCode": 201 if op["operationType"] == "Create" else 200, "requestCharge": 5.5,
                             "eTag": f'"e{len(self.applied)}"', "resourceBody": op["resourceBody"]})
             answered += len(orjson.dumps(results[-1])) + 1
         if self.batches in self.drop_after_apply:
+            self.docs.update(self.overwrite_after_drop)  # another writer, between the attempts
             return Reply.dropped()  # applied, then the connection drops: ambiguous
         return Reply.json(results, status=207 if any(r["statusCode"] >= 400 for r in results) else 200)
 
@@ -211,7 +221,10 @@ async def test_a_split_reroutes_every_operation_exactly_once(
     assert "0" not in used_after
 
 
-async def test_ambiguous_failures_replay_only_upserts_and_report_creates(
+STRICT = aiocosmos.RetryPolicy(replay_idempotent_writes=False)
+
+
+async def test_ambiguous_failures_replay_only_upserts_and_report_creates_with_the_strict_switch_for_creates(
     target: aiocosmos.ContainerProxy, bulk_server: BulkServer
 ) -> None:
     bulk_server.drop_after_apply = {1}
@@ -222,12 +235,60 @@ async def test_ambiguous_failures_replay_only_upserts_and_report_creates(
 
     bulk_server.docs.clear()
     bulk_server.batches = 0
-    created = [r async for r in target.bulk(("create", ({**d, "id": "c" + d["id"]},)) for d in docs(50))]
+    async with aiocosmos.CosmosClient(bulk_server.url, credential=KEY,
+                                      options=aiocosmos.ClientOptions(retry=STRICT)) as strict_client:
+        strict = strict_client.get_database_client("db").get_container_client("c")
+        created = [r async for r in strict.bulk(("create", ({**d, "id": "c" + d["id"]},)) for d in docs(50))]
     assert len(created) == 50
     failed = [r for r in created if not r.succeeded]
     assert failed, "the dropped batch's creates must be reported, not replayed"
     assert all(r.may_have_been_applied and not r.replayed and r.attempts == 1 for r in failed)
     assert all(isinstance(r.error, aiocosmos.TransportError) for r in failed)
+
+
+async def test_with_the_strict_switch_bulk_replays_reads_only(bulk_server: BulkServer) -> None:
+    bulk_server.drop_after_apply = {1}
+    async with aiocosmos.CosmosClient(bulk_server.url, credential=KEY,
+                                      options=aiocosmos.ClientOptions(retry=STRICT)) as client:
+        strict = client.get_database_client("db").get_container_client("c")
+        upserts = [r async for r in strict.bulk(("upsert", (d,)) for d in docs(50))]
+    failed = [r for r in upserts if not r.succeeded]
+    assert failed and all(r.may_have_been_applied and not r.replayed and r.attempts == 1 for r in failed)
+
+
+async def test_replayed_creates_are_resolved_by_reading_back_and_replayed_deletes_by_404(
+    target: aiocosmos.ContainerProxy, bulk_server: BulkServer
+) -> None:
+    """The first request of each run is applied, then its connection drops: every operation in it is
+    replayed; the creates meet 409 and are read back, the deletes meet 404."""
+    bulk_server.drop_after_apply = {1}
+    created = [r async for r in target.bulk(("create", (d,)) for d in docs(50))]
+    assert len(created) == 50 and len(bulk_server.docs) == 50
+    assert all(r.succeeded and r.status_code == 201 for r in created)
+    resolved = [r for r in created if r.applied_earlier]
+    assert resolved and all(r.replayed and r.resource_body is not None for r in resolved)
+    assert all(r.applied_earlier == r.replayed for r in created)  # a replayed create always meets 409 here
+    assert all(r.resource_body and r.resource_body["v"] == r.index for r in resolved)
+
+    bulk_server.batches = 0
+    bulk_server.drop_after_apply = {1}
+    deleted = [r async for r in target.bulk(("delete", (d["id"],), {"partition_key": d["pk"]}) for d in docs(50))]
+    assert all(r.succeeded for r in deleted) and bulk_server.docs == {}
+    assert any(r.replayed and r.applied_earlier and r.status_code == 204 for r in deleted)
+    assert all(r.applied_earlier == r.replayed for r in deleted)  # a replayed delete always meets 404 here
+
+
+async def test_a_replayed_create_whose_item_was_overwritten_meanwhile_keeps_its_409(
+    target: aiocosmos.ContainerProxy, bulk_server: BulkServer
+) -> None:
+    theirs = {"id": "i0", "pk": "k0", "v": "someone else's"}
+    bulk_server.drop_after_apply = {1}
+    bulk_server.overwrite_after_drop = {("i0", "k0"): theirs}
+    [result] = [r async for r in target.bulk([("create", (docs(1)[0],))])]
+    assert result.status_code == 409 and isinstance(result.error, aiocosmos.Conflict)
+    assert result.replayed and result.may_have_been_applied and not result.applied_earlier
+    assert "differs" in str(result.error) and "may have been applied" in str(result.error)
+    assert bulk_server.docs[("i0", "k0")] == theirs
 
 
 def test_congestion_window_slow_start_then_halving_once_per_window() -> None:

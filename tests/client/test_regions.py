@@ -278,15 +278,39 @@ async def test_reads_failing_everywhere_end_with_the_retry_policy(
     assert "regions: North US, East US, West US" in str(info.value)
 
 
-async def test_write_503_is_not_replayed_anywhere(make_client: ClientFactory, regions: Regions) -> None:
+async def test_write_503_is_not_replayed_anywhere_with_the_strict_switch(
+    make_client: ClientFactory, regions: Regions
+) -> None:
     regions.servers["West"].script(Reply.error(503), method="POST", path=DOCS_PATH)
-    client = regional_client(make_client, regions)
+    client = regional_client(make_client, regions, retry=aiocosmos.RetryPolicy(replay_idempotent_writes=False))
     with pytest.raises(aiocosmos.ServiceUnavailable) as info:
         await create(client)
     assert info.value.may_have_been_applied and info.value.attempts == 1
     assert info.value.regions == ("West US",)
     requests = regions.data_requests()
     assert [r for name in requests for r in requests[name] if r.startswith("POST")] == [f"POST {DOCS_PATH}"]
+
+
+async def test_create_503_is_replayed_in_the_write_region_by_default(
+    make_client: ClientFactory, regions: Regions, clock: FakeClock
+) -> None:
+    regions.servers["West"].script(Reply.error(503), method="POST", path=DOCS_PATH)
+    client = regional_client(make_client, regions)
+    result = await create(client)
+    assert result.replayed and not result.applied_earlier
+    assert result.regions == ("West US", "West US")  # the only write region, after the policy's backoff
+    assert len(clock.sleeps) == 1
+    assert regions.requests("West", "POST", DOCS_PATH) == 2
+
+
+async def test_replace_503_is_not_replayed_anywhere(make_client: ClientFactory, regions: Regions) -> None:
+    regions.servers["West"].script(Reply.error(503), method="PUT", path=item_path("a"))
+    client = regional_client(make_client, regions)
+    container = client.get_database_client("db").get_container_client("c")
+    with pytest.raises(aiocosmos.ServiceUnavailable) as info:
+        await container.replace_item("a", {"id": "a", "pk": "a"})
+    assert info.value.may_have_been_applied and info.value.attempts == 1 and not info.value.replayed
+    assert info.value.regions == ("West US",)
 
 
 async def test_write_forbidden_refreshes_the_account_and_writes_in_the_new_region(
@@ -382,18 +406,43 @@ async def test_multi_write_writes_to_the_preferred_region_and_fails_over_when_it
     assert clock.sleeps == []
 
 
-async def test_multi_write_dropped_write_is_not_replayed_in_another_region(
+async def test_multi_write_dropped_write_is_not_replayed_in_another_region_with_the_strict_switch(
     make_client: ClientFactory, regions: Regions
 ) -> None:
     regions.set(writable=["West", "East"], readable=["West", "East"], multi_write=True)
     regions.servers["East"].script(Reply.dropped(), method="POST", path=DOCS_PATH)
-    client = regional_client(make_client, regions, preferred_regions=["East US", "West US"])
+    client = regional_client(make_client, regions, preferred_regions=["East US", "West US"],
+                             retry=aiocosmos.RetryPolicy(replay_idempotent_writes=False))
     with pytest.raises(aiocosmos.ReadError) as info:
         await create(client)
     assert info.value.may_have_been_applied and info.value.regions == ("East US",)
     assert regions.requests("West", "POST", DOCS_PATH) == 0
     await create(client, "b")  # East is cooling down now
     assert regions.requests("West", "POST", DOCS_PATH) == 1
+
+
+async def test_multi_write_create_503_is_replayed_in_the_next_write_region(
+    make_client: ClientFactory, regions: Regions, clock: FakeClock
+) -> None:
+    regions.set(writable=["West", "East"], readable=["West", "East"], multi_write=True)
+    regions.servers["East"].script(Reply.error(503), method="POST", path=DOCS_PATH)
+    client = regional_client(make_client, regions, preferred_regions=["East US", "West US"])
+    result = await create(client)
+    assert result.replayed and result.regions == ("East US", "West US")
+    assert clock.sleeps == []  # straight to the next write region
+    assert regions.requests("West", "POST", DOCS_PATH) == 1
+
+
+async def test_multi_write_create_on_a_stale_connection_is_resent_at_once_in_the_same_region(
+    make_client: ClientFactory, regions: Regions, clock: FakeClock
+) -> None:
+    """The pooled connection (left by the account read) dropped before any answer: the region is fine."""
+    regions.set(writable=["West", "East"], readable=["West", "East"], multi_write=True)
+    regions.servers["East"].script(Reply.dropped(), method="POST", path=DOCS_PATH)
+    client = regional_client(make_client, regions, preferred_regions=["East US", "West US"])
+    result = await create(client)
+    assert result.replayed and result.regions == ("East US", "East US")
+    assert clock.sleeps == [] and regions.requests("West", "POST", DOCS_PATH) == 0
 
 
 async def test_query_is_a_read(make_client: ClientFactory, regions: Regions) -> None:

@@ -10,6 +10,8 @@ from tests.client.conftest import DOCS_PATH, ClientFactory, item_path, raises_cl
 from tests.client.recording_server import RecordingServer, Reply
 
 ITEM = item_path("x")
+STRICT = aiocosmos.RetryPolicy(replay_idempotent_writes=False)
+"""The strict switch: no write is replayed after an ambiguous failure (the rule before replays)."""
 
 
 async def primed_container(client: aiocosmos.CosmosClient, server: RecordingServer) -> aiocosmos.ContainerProxy:
@@ -72,11 +74,11 @@ async def test_ambiguous_failure_on_a_read_is_retried(
     (500, aiocosmos.InternalServerError),
     (503, aiocosmos.ServiceUnavailable),
 ])
-async def test_ambiguous_failure_on_a_create_is_not_retried(
-    server: RecordingServer, client: aiocosmos.CosmosClient, clock: FakeClock, status: int,
+async def test_ambiguous_failure_on_a_create_is_not_retried_with_the_strict_switch(
+    server: RecordingServer, make_client: ClientFactory, clock: FakeClock, status: int,
     error: type[aiocosmos.HttpResponseError],
 ) -> None:
-    container = await primed_container(client, server)
+    container = await primed_container(make_client(retry=STRICT), server)
     server.script(Reply.error(status, message="try later"), method="POST", path=DOCS_PATH)
 
     with raises_clean(error, server) as info:
@@ -89,10 +91,10 @@ async def test_ambiguous_failure_on_a_create_is_not_retried(
 
 
 @pytest.mark.parametrize("operation", ["upsert", "replace", "patch", "delete"])
-async def test_503_on_other_writes_is_not_retried(
-    server: RecordingServer, client: aiocosmos.CosmosClient, operation: str
+async def test_503_on_other_writes_is_not_retried_with_the_strict_switch(
+    server: RecordingServer, make_client: ClientFactory, operation: str
 ) -> None:
-    container = await primed_container(client, server)
+    container = await primed_container(make_client(retry=STRICT), server)
     server.script(method=None, path_prefix=DOCS_PATH, forever=Reply.error(503))
 
     with raises_clean(aiocosmos.ServiceUnavailable, server) as info:
@@ -107,6 +109,28 @@ async def test_503_on_other_writes_is_not_retried(
 
     assert len(server.requests) == 1
     assert info.value.attempts == 1
+
+
+@pytest.mark.parametrize("operation", ["replace", "patch", "conditional upsert", "conditional delete"])
+async def test_503_on_writes_that_are_not_safe_to_replay_is_never_retried(
+    server: RecordingServer, client: aiocosmos.CosmosClient, clock: FakeClock, operation: str
+) -> None:
+    container = await primed_container(client, server)
+    server.script(method=None, path_prefix=DOCS_PATH, forever=Reply.error(503))
+
+    with raises_clean(aiocosmos.ServiceUnavailable, server) as info:
+        if operation == "replace":
+            await container.replace_item("x", {"id": "x", "pk": "a"})
+        elif operation == "patch":
+            await container.patch_item("x", "a", [{"op": "incr", "path": "/n", "value": 1}])
+        elif operation == "conditional upsert":
+            await container.upsert_item({"id": "x", "pk": "a"}, etag='"v1"')
+        else:
+            await container.delete_item("x", "a", etag='"v1"')
+
+    assert len(server.requests) == 1
+    assert info.value.attempts == 1 and not info.value.replayed
+    assert clock.sleeps == []
 
 
 async def test_503_on_a_query_is_retried(server: RecordingServer, client: aiocosmos.CosmosClient) -> None:

@@ -25,7 +25,7 @@ from azure.cosmos.aio import CosmosClient as AzureClient
 import aiocosmos
 from aiocosmos._wire.auth import MasterKeySigner
 from aiocosmos.testing import FakeClock
-from tests.client.conftest import COLL, COLL_PATH, DB, DOCS_PATH, KEY, raises_clean
+from tests.client.conftest import COLL, COLL_PATH, DB, DOCS_PATH, KEY, ClientFactory, raises_clean
 from tests.client.recording_server import RecordedRequest, RecordingServer, Reply
 
 COLL_LINK: Final = f"dbs/{DB}/colls/{COLL}"
@@ -122,15 +122,44 @@ async def test_upsert_wire_shape(case: Upsert, server: RecordingServer, client: 
 
 @pytest.mark.parametrize("failure, error", [(Reply.error(503), aiocosmos.ServiceUnavailable),
                                             (Reply.dropped(), aiocosmos.ReadError)], ids=["503", "dropped"])
-async def test_an_upsert_is_not_replayed_after_an_ambiguous_failure(
-    failure: Reply, error: type[Exception], server: RecordingServer, client: aiocosmos.CosmosClient,
+async def test_an_upsert_is_not_replayed_after_an_ambiguous_failure_with_the_strict_switch(
+    failure: Reply, error: type[Exception], server: RecordingServer, make_client: ClientFactory,
     clock: FakeClock,
 ) -> None:
     server.script(failure, method="POST", path=f"{COLL_PATH}/udfs")
+    client = make_client(retry=aiocosmos.RetryPolicy(replay_idempotent_writes=False))
     scripts = client.get_database_client(DB).get_container_client(COLL).scripts
     with raises_clean(error, server):
         await scripts.upsert_user_defined_function({"id": "tax", "body": UDF_JS})
     assert len(server.requests) == 1
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize("failure", [Reply.error(503), Reply.dropped()], ids=["503", "dropped"])
+async def test_an_upsert_is_replayed_after_an_ambiguous_failure_by_default(
+    failure: Reply, server: RecordingServer, client: aiocosmos.CosmosClient, clock: FakeClock,
+) -> None:
+    server.script(failure, method="POST", path=f"{COLL_PATH}/udfs")
+    scripts = client.get_database_client(DB).get_container_client(COLL).scripts
+    result = await scripts.upsert_user_defined_function({"id": "tax", "body": UDF_JS})
+    assert result.replayed and not result.applied_earlier
+    posts = server.requests_to("POST", f"{COLL_PATH}/udfs")
+    assert len(posts) == 2 and {p.headers["x-ms-documentdb-is-upsert"] for p in posts} == {"True"}
+    assert len(clock.sleeps) == 1
+
+
+@pytest.mark.parametrize("operation", ["create", "replace"])
+async def test_script_creates_and_replaces_are_never_replayed(
+    operation: str, server: RecordingServer, client: aiocosmos.CosmosClient, clock: FakeClock,
+) -> None:
+    server.script(method=None, path_prefix=f"{COLL_PATH}/udfs", forever=Reply.error(503))
+    scripts = client.get_database_client(DB).get_container_client(COLL).scripts
+    with raises_clean(aiocosmos.ServiceUnavailable, server) as info:
+        if operation == "create":
+            await scripts.create_user_defined_function({"id": "tax", "body": UDF_JS})
+        else:
+            await scripts.replace_user_defined_function("tax", {"id": "tax", "body": UDF_JS})
+    assert len(server.requests) == 1 and info.value.attempts == 1 and not info.value.replayed
     assert clock.sleeps == []
 
 

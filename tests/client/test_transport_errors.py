@@ -10,6 +10,8 @@ from tests.client.conftest import DOCS_PATH, ClientFactory, closed_port, item_pa
 from tests.client.recording_server import RecordingServer, Reply
 
 ITEM = item_path("x")
+STRICT = aiocosmos.RetryPolicy(replay_idempotent_writes=False)
+"""The strict switch: no write is replayed after an ambiguous failure (the rule before replays)."""
 
 
 async def primed_container(client: aiocosmos.CosmosClient, server: RecordingServer) -> aiocosmos.ContainerProxy:
@@ -32,10 +34,10 @@ async def test_dropped_connection_on_a_read_is_retried(
     assert clock.sleeps, "the client itself retried the read (not only aiohttp's one silent resend)"
 
 
-async def test_dropped_connection_on_a_create_is_raised_as_may_have_been_applied(
-    server: RecordingServer, client: aiocosmos.CosmosClient, clock: FakeClock
+async def test_dropped_connection_on_a_create_is_raised_as_may_have_been_applied_with_the_strict_switch(
+    server: RecordingServer, make_client: ClientFactory, clock: FakeClock
 ) -> None:
-    container = await primed_container(client, server)
+    container = await primed_container(make_client(retry=STRICT), server)
     server.script(Reply.dropped(), method="POST", path=DOCS_PATH)
 
     with raises_clean(aiocosmos.ReadError, server) as info:
@@ -63,21 +65,26 @@ async def test_dropped_connection_on_a_patch_is_not_replayed(
     assert len(server.requests) == 1
 
 
-@pytest.mark.parametrize("operation", ["replace_item", "delete_item"])
+@pytest.mark.parametrize("operation", ["replace_item", "delete_item", "conditional delete_item"])
 async def test_dropped_connection_on_a_replace_or_delete_is_not_replayed(
-    server: RecordingServer, client: aiocosmos.CosmosClient, operation: str
+    server: RecordingServer, make_client: ClientFactory, operation: str
 ) -> None:
     """A PUT/DELETE that reached the server may have been applied: sending it again could turn the
     caller's own success into 404/412 (or overwrite a concurrent write). The retry rule says such a
-    write is raised, not replayed -- at any layer, including aiohttp's own resend of idempotent methods."""
+    write is raised, not replayed -- at any layer, including aiohttp's own resend of idempotent methods.
+    An unconditional delete is replayed by default (see test_replay.py), so here it runs with the
+    strict switch; a conditional one is never replayed."""
+    client = make_client(retry=STRICT) if operation == "delete_item" else make_client()
     container = await primed_container(client, server)
     server.script(method=None, path=ITEM, forever=Reply.dropped())
 
     with raises_clean(aiocosmos.ReadError, server) as info:
         if operation == "replace_item":
             await container.replace_item("x", {"id": "x", "pk": "a"}, etag='"v1"')
-        else:
+        elif operation == "delete_item":
             await container.delete_item("x", "a")
+        else:
+            await container.delete_item("x", "a", etag='"v1"')
 
     assert info.value.may_have_reached_server is True
     assert info.value.attempts == 1

@@ -38,10 +38,10 @@ async def test_read_timeouts_on_reads_are_retried_then_raised(
     assert pool_state(client)[0] == 0
 
 
-async def test_an_operation_deadline_on_a_write_raises_may_have_been_applied(
+async def test_an_operation_deadline_on_a_write_raises_may_have_been_applied_with_the_strict_switch(
     proxy: FaultProxy, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy
 ) -> None:
-    client = make_client()
+    client = make_client(retry=aiocosmos.RetryPolicy(replay_idempotent_writes=False))
     container = through(client, fresh_container)
     await container.read()
     proxy.add_rule(Fault.slow_headers(0.5), kinds="write", times=1)
@@ -51,6 +51,26 @@ async def test_an_operation_deadline_on_a_write_raises_may_have_been_applied(
 
     assert info.value.may_have_been_applied and info.value.attempts == 1
     assert "may have reached the server" in str(info.value)
+    assert pool_state(client)[0] == 0
+    assert (await fresh_container.read_item("late", "p"))["id"] == "late"  # it was applied after all
+
+
+async def test_an_operation_deadline_on_a_replayable_write_leaves_no_time_to_replay_it(
+    proxy: FaultProxy, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy
+) -> None:
+    """By default the create would be replayed, but the deadline has passed: OperationTimeout, whose
+    cause is the read timeout, and which says the write may have been applied."""
+    client = make_client()
+    container = through(client, fresh_container)
+    await container.read()
+    proxy.add_rule(Fault.slow_headers(0.5), kinds="write", times=1)
+
+    with pytest.raises(aiocosmos.OperationTimeout) as info:
+        await container.create_item({"id": "late", "pk": "p"}, timeout=0.1)
+
+    assert isinstance(info.value.__cause__, aiocosmos.ReadTimeout)
+    assert info.value.may_have_been_applied and info.value.attempts == 1 and not info.value.replayed
+    assert len(proxy.log) == 1, "not sent again after the deadline"
     assert pool_state(client)[0] == 0
     assert (await fresh_container.read_item("late", "p"))["id"] == "late"  # it was applied after all
 

@@ -134,11 +134,24 @@ async def test_write_region_moves_under_concurrent_writers_nothing_lost_or_doubl
     assert Counter(item["id"] for item in items) == Counter(f"d{n}" for n in range(total))
 
 
-async def test_a_503_after_the_write_was_applied_is_not_replayed_in_another_region(
+async def test_a_503_after_a_create_was_applied_is_replayed_and_resolved_by_reading_back(
     topology: Topology, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy,
 ) -> None:
     topology.writable = ["West", "North"]
     container = regional(make_client, topology, fresh_container)
+    await container.read()
+    topology.proxies["West"].add_rule(Fault.unavailable(apply=True), kinds="write", times=1)
+    result = await container.create_item({"id": "once", "pk": "p"})
+    assert result.replayed and result.applied_earlier and result["id"] == "once"
+    assert [item["id"] for item in await all_items(fresh_container)] == ["once"]
+
+
+async def test_a_503_after_the_write_was_applied_is_not_replayed_in_another_region_with_the_strict_switch(
+    topology: Topology, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy,
+) -> None:
+    topology.writable = ["West", "North"]
+    container = regional(make_client, topology, fresh_container,
+                         retry=aiocosmos.RetryPolicy(replay_idempotent_writes=False))
     await container.read()
     topology.proxies["West"].add_rule(Fault.unavailable(apply=True), kinds="write", times=1)
     with pytest.raises(aiocosmos.ServiceUnavailable) as info:

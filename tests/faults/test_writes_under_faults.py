@@ -1,6 +1,9 @@
-"""Writes under faults: nothing lost, nothing doubled, and every failure says what happened.
+"""Writes under faults with the strict switch: nothing lost, nothing doubled, and every failure says
+what happened.
 
-Semantics these tests pin down (the README's retry rule): a write is retried only after failures that
+These tests run with ``RetryPolicy(replay_idempotent_writes=False)``, the strict rule; the default,
+which replays unconditional upserts, creates and deletes, is tested in test_replay_under_faults.py.
+Semantics these tests pin down: a write is retried only after failures that
 say it was not applied (429, 449, a connection that could not be made). After any other failure
 (408, 500, 502, 503, 504, a connection lost after the request was sent, a truncated answer) the write
 is never replayed -- not by aiocosmos and not by aiohttp -- and the error's ``may_have_been_applied``
@@ -24,6 +27,7 @@ from tests.faults.conftest import ClientFactory, all_items, check_escape, says_w
 
 N_DOCUMENTS = 5000
 WORKERS = 32
+STRICT = aiocosmos.RetryPolicy(replay_idempotent_writes=False)
 
 # Fault mix for writes, by weight; with probability 0.2 a write request gets one of them.
 ABSORBED = [Fault.throttle(retry_after_ms=5), Fault.retry_with(), Fault.slow_headers(0.02),
@@ -46,7 +50,7 @@ async def test_5000_upserts_with_a_fifth_of_the_requests_faulted(
     """Afterwards the server holds exactly the 5,000 documents, each once, with the right content; every
     call either succeeded or raised an error the retry policy says must surface, and that says what
     happened; and the errors match what the proxy injected one for one."""
-    policy = aiocosmos.RetryPolicy()
+    policy = STRICT
     container = through(make_client(retry=policy), fresh_container)
     await container.read()  # the partition-key definition, before the faults start
     proxy.add_rule(*WRITE_MIX, weights=WRITE_WEIGHTS, kinds="write", probability=0.2, name="mix")
@@ -125,7 +129,7 @@ async def test_creates_after_an_ambiguous_failure_are_never_replayed_or_doubled(
     have been applied" for the rest; the server holds exactly the successes plus the ones the proxy
     applied. The documented recovery (create again, 409 means it was applied) then ends with each id
     exactly once."""
-    container = through(make_client(), fresh_container)
+    container = through(make_client(retry=STRICT), fresh_container)
     await container.read()
     creates: list[ProxyRequest] = []
     proxy.observers.append(lambda r: creates.append(r) if r.kind == "write" else None)

@@ -167,6 +167,9 @@ async def test_create_mode_rerun_after_ambiguous_failures_ends_clean_and_never_o
         failed = tmp_path / "items.jsonl.failed.jsonl"
         async with FaultProxy(cosmos_server.url, seed=1) as proxy:
             proxy.add_rule(Fault.reset_after(), kinds=("batch",), times=1)
+            # Bulk replays the creates after the reset; that replay is refused too (403/3, surfaced),
+            # so the run still ends with every create unresolved, as before replays existed.
+            proxy.add_rule(Fault.write_forbidden(), kinds=("batch",), times=1)
             code, _, err = await run_cli("--connection-string", f"AccountEndpoint={proxy.url}/;AccountKey="
                                          f"{cosmos_server.key};", "ingest", str(source), "-d", database.id,
                                          "-c", "items", "--mode", "create", "--no-progress")
@@ -319,4 +322,35 @@ async def test_a_slow_producer_on_stdin_is_ingested_as_it_arrives(
         if process.returncode is None:
             process.kill()
             await process.wait()
+        await client.delete_database(database)
+
+
+async def test_create_mode_after_an_ambiguous_failure_is_resolved_by_the_replay_in_the_first_run(
+    cosmos_server: CosmosTestServer, client: aiocosmos.CosmosClient, tmp_path: Path
+) -> None:
+    """By default bulk replays the creates of a request reset after it was applied: the 39 new items
+    are read back and count as written; i3 (another item with that id) keeps its 409, which says the
+    first attempt may have been applied, and is never overwritten."""
+    database = await client.create_database(f"cli-{uuid.uuid4().hex[:8]}")
+    container = await database.create_container("items", partition_key=aiocosmos.PartitionKey("/pk"))
+    try:
+        await container.create_item({"id": "i3", "pk": "p3", "old": True})
+        items = [{"id": f"i{i}", "pk": f"p{i}", "n": i} for i in range(40)]
+        source = tmp_path / "items.jsonl"
+        source.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in items))
+        failed = tmp_path / "items.jsonl.failed.jsonl"
+        async with FaultProxy(cosmos_server.url, seed=1) as proxy:
+            proxy.add_rule(Fault.reset_after(), kinds=("batch",), times=1)
+            code, _, err = await run_cli("--connection-string", f"AccountEndpoint={proxy.url}/;AccountKey="
+                                         f"{cosmos_server.key};", "ingest", str(source), "-d", database.id,
+                                         "-c", "items", "--mode", "create", "--no-progress")
+            assert proxy.counts()["reset_after"] == 1
+        assert code == 1, err
+        [record] = records_of(failed)
+        assert (record["item"]["id"], record["status"]) == ("i3", 409) and "differs" in record["error"]
+        assert record["may_have_been_applied"] is True
+        assert (await container.read_item("i3", partition_key="p3"))["old"] is True
+        stored = await all_items(container)
+        assert {k: v for k, v in stored.items() if k != "i3"} == {d["id"]: d for d in items if d["id"] != "i3"}
+    finally:
         await client.delete_database(database)
