@@ -41,6 +41,7 @@ from .results import (
     operation_error,
     operation_results,
     operation_status,
+    record_answer,
 )
 
 if TYPE_CHECKING:
@@ -450,17 +451,8 @@ class BulkExecution:
                 elif needs_settling(op, code, sub):  # a replayed create answered 409, delete 404
                     self._spawn(self._settle(op, operation_error(raw, code, sub)))
                 else:
-                    result = op.result
-                    result.status_code, result.sub_status = code, sub
-                    body_value = raw.get("resourceBody")
-                    if code < 400:
-                        result.resource_body = body_value if isinstance(body_value, dict) else None
-                        etag = raw.get("eTag")
-                        result.etag = etag if isinstance(etag, str) and etag else (
-                            result.resource_body.get("_etag") if result.resource_body else None)
-                    else:
-                        result.error = operation_error(raw, code, sub)
-                    self._finish(result)
+                    record_answer(op.result, raw, code, sub)
+                    self._finish(op.result)
             charge_header = response_headers.get("x-ms-request-charge")
             if charge_header and not any(isinstance(raw.get("requestCharge"), int | float) for raw in parsed):
                 self.stats.request_charge += float(charge_header)

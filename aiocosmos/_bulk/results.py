@@ -12,7 +12,7 @@ from ..exceptions import CosmosError, Gone, HttpResponseError, error_class_for
 
 __all__ = ["BulkOperationResult", "BulkStats", "BulkSummary", "NAME_CACHE_STALE", "NOT_APPLIED_STATUSES",
            "RESPONSE_SIZE_EXCEEDED", "SEND_AGAIN_AT_ONCE", "moved_error", "operation_error", "operation_results",
-           "operation_status"]
+           "operation_status", "record_answer"]
 
 NOT_APPLIED_STATUSES: Final = frozenset({424, 449})
 """An operation with one of these statuses was not applied (failed dependency, retry with)."""
@@ -162,3 +162,16 @@ def moved_error(gone: HttpResponseError, reread: CosmosError) -> Gone:
     error.attempts, error.total_wait, error.activity_ids = gone.attempts, gone.total_wait, gone.activity_ids
     error.__cause__ = reread
     return error
+
+
+def record_answer(result: BulkOperationResult, raw: Mapping[str, Any], code: int, sub: int) -> None:
+    """Fill ``result`` from its operation's answer in a bulk response: a success, or an error that stands."""
+    result.status_code, result.sub_status = code, sub
+    if code < 400:
+        body = raw.get("resourceBody")
+        result.resource_body = body if isinstance(body, dict) else None
+        etag = raw.get("eTag")
+        result.etag = etag if isinstance(etag, str) and etag else (
+            result.resource_body.get("_etag") if result.resource_body else None)
+    else:
+        result.error = operation_error(raw, code, sub)
