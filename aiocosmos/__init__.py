@@ -15,6 +15,9 @@ from ._bulk.executor import BulkExecution, BulkOperationResult, BulkStats, BulkS
 from ._feeds.change_feed import ChangeFeedPaged, ChangeFeedPages
 from ._feeds.paging import AsyncItemPaged
 from ._feeds.routing import FeedRange
+from ._processor.processor import ChangeFeedProcessor
+from ._processor.store import LeaseLost
+from ._processor.worker import ChangeFeedContext
 from ._resources.attachments import AttachmentsProxy
 from ._resources.batch import BatchOperationResult, BatchResponse
 from ._resources.client import CosmosClient, Credential
@@ -102,6 +105,10 @@ __all__ = [
     "ChangeFeedPaged",
     "ChangeFeedPages",
     "FeedRange",
+    # the change feed processor
+    "ChangeFeedProcessor",
+    "ChangeFeedContext",
+    "LeaseLost",
     # errors (the full tree is in aiocosmos.exceptions)
     "CosmosError",
     "ConfigurationError",
