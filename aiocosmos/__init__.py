@@ -15,6 +15,7 @@ from ._bulk.executor import BulkExecution, BulkOperationResult, BulkStats, BulkS
 from ._feeds.change_feed import ChangeFeedPaged, ChangeFeedPages
 from ._feeds.paging import AsyncItemPaged
 from ._feeds.routing import FeedRange
+from ._processor.estimator import ChangeFeedEstimator, LeaseLag
 from ._processor.processor import ChangeFeedProcessor
 from ._processor.store import LeaseLost
 from ._processor.worker import ChangeFeedContext
@@ -108,6 +109,8 @@ __all__ = [
     # the change feed processor
     "ChangeFeedProcessor",
     "ChangeFeedContext",
+    "ChangeFeedEstimator",
+    "LeaseLag",
     "LeaseLost",
     # errors (the full tree is in aiocosmos.exceptions)
     "CosmosError",

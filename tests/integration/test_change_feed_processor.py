@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import aiocosmos
-from tests.integration.change_feed_front import FRONT, ChangeFeedFront
+from tests.integration.change_feed_front import FRONT, ChangeFeedFront, epk_of
 from tests.server import CosmosTestServer
 
 FAST = {"acquire_interval": 0.2, "renew_interval": 0.5, "expiration_interval": 5.0, "poll_interval": 0.05}
@@ -205,3 +205,27 @@ async def test_a_split_replaces_the_lease_by_its_children(
     tokens = sorted(doc["LeaseToken"] for doc in await lease_docs(leases) if ".." in doc["id"])
     assert tokens == sorted(["1", "2", "3", "4", "5", "6", "7", "8", "9"])
     assert {"8", "9"} <= recorder.tokens
+
+
+async def test_the_estimator_reports_the_lag_per_lease(
+    front: ChangeFeedFront, feed: aiocosmos.ContainerProxy, leases: aiocosmos.ContainerProxy,
+) -> None:
+    recorder = Recorder()
+    processor = aiocosmos.ChangeFeedProcessor(feed, "cfp", recorder, lease_container=leases,
+                                              start_time="Beginning", **FAST)
+    async with processor:
+        first = await write(feed, 100)
+        await wait_for(lambda: recorder.has(first))
+        await wait_for(lambda: _all_checkpointed(leases, 8))
+    estimator = aiocosmos.ChangeFeedEstimator(feed, "cfp", lease_container=leases)
+    assert {lag.lease_token: lag.lag for lag in await estimator.estimate()} == {str(k): 0 for k in range(8)}
+    await write(feed, 40, start=100, docs=40)  # 40 new versions of 40 ids, none processed
+    lags = {lag.lease_token: lag.lag for lag in await estimator.estimate()}
+    ranges = {r.id: r for r in front.live_ranges()}
+    pending: dict[str, int] = {}
+    for doc in front.docs.values():
+        if doc["n"] >= 100:
+            owner = next(r.id for r in ranges.values() if r.holds(epk_of(doc["pk"])))
+            pending[owner] = pending.get(owner, 0) + 1
+    assert sum(lags.values()) == 40
+    assert all(lags[token] == pending.get(token, 0) for token in lags), (lags, pending)
