@@ -17,7 +17,7 @@ from typing import Any
 import aiocosmos
 from tests.integration.change_feed_front import FRONT
 
-TIMINGS = {"acquire_interval": 0.3, "renew_interval": 0.5, "expiration_interval": 4.0, "poll_interval": 0.1}
+TIMINGS = {"acquire_interval": 1.0, "renew_interval": 1.0, "expiration_interval": 6.0, "poll_interval": 0.5}
 
 
 async def main(front_url: str, server_url: str, key: str, database: str, out: str, instance: str) -> None:
