@@ -16,6 +16,10 @@ from ._feeds.change_feed import ChangeFeedPaged, ChangeFeedPages
 from ._feeds.paging import AsyncItemPaged
 from ._feeds.routing import FeedRange
 from ._feeds.watch import ChangeFeedWatcher, WatchBackoff, WatchStats
+from ._processor.estimator import ChangeFeedEstimator, LeaseLag
+from ._processor.processor import ChangeFeedProcessor
+from ._processor.store import LeaseLost
+from ._processor.worker import ChangeFeedContext
 from ._resources.attachments import AttachmentsProxy
 from ._resources.batch import BatchOperationResult, BatchResponse
 from ._resources.client import CosmosClient, Credential
@@ -107,6 +111,12 @@ __all__ = [
     "ChangeFeedWatcher",
     "WatchStats",
     "FeedRange",
+    # the change feed processor
+    "ChangeFeedProcessor",
+    "ChangeFeedContext",
+    "ChangeFeedEstimator",
+    "LeaseLag",
+    "LeaseLost",
     # errors (the full tree is in aiocosmos.exceptions)
     "CosmosError",
     "ConfigurationError",

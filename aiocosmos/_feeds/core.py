@@ -49,12 +49,15 @@ def query_body(query: str, parameters: Sequence[Mapping[str, Any]] | None) -> by
 class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
-    __slots__ = ("_open", "clock", "default_timeout", "partition_keys", "pipeline", "routing_maps", "session_tokens")
+    __slots__ = ("_open", "account_host", "clock", "default_timeout", "partition_keys", "pipeline", "routing_maps",
+                 "session_tokens")
 
     def __init__(
         self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
     ) -> None:
         self.pipeline: Pipeline | None = None
+        self.account_host = ""
+        """The account endpoint's host name (the change feed processor's lease prefix uses it)."""
         self.clock = clock
         self.default_timeout = default_timeout
         self.session_tokens = SessionTokens()

@@ -74,6 +74,7 @@ class CosmosClient:
         self._http = http_session
         self._owns_http = http_session is None
         self._core = ClientCore(self._open, self._clock, self._options.timeouts.operation)
+        self._core.account_host = parts.hostname
         self._state = _State.UNOPENED
 
     def _make_signer(self, credential: Credential, host: str) -> Signer:

@@ -1,0 +1,231 @@
+"""The change feed processor on one host: the monitored container behind the change feed front
+(8 ranges, a faithful change feed), the lease container on the plain local server (another client).
+
+Timing: short intervals on the real clock; every wait is on an observable event (the changes seen,
+a lease document's state) with a generous bound, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aiocosmos
+from tests.integration.change_feed_front import FRONT, ChangeFeedFront, epk_of
+from tests.server import CosmosTestServer
+
+FAST = {"acquire_interval": 0.2, "renew_interval": 0.5, "expiration_interval": 5.0, "poll_interval": 0.05}
+FIXTURES = Path(__file__).parents[1] / "unit" / "fixtures" / "cfp"
+
+
+async def wait_for(condition: Callable[[], bool | Awaitable[bool]], *, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = condition()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not hold in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def front(database: aiocosmos.DatabaseProxy, cosmos_server: CosmosTestServer) -> AsyncIterator[ChangeFeedFront]:
+    server = await ChangeFeedFront(cosmos_server.url, database.id, ranges=8).start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def feed(front: ChangeFeedFront, cosmos_server: CosmosTestServer) -> AsyncIterator[aiocosmos.ContainerProxy]:
+    async with aiocosmos.CosmosClient(front.url, credential=cosmos_server.key) as client:
+        yield client.get_database_client(front.database).get_container_client(FRONT)
+
+
+@pytest.fixture
+async def leases(database: aiocosmos.DatabaseProxy) -> aiocosmos.ContainerProxy:
+    return await database.create_container("leases", partition_key=aiocosmos.PartitionKey("/id"))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: dict[str, set[int]] = defaultdict(set)
+        self.by_pk: dict[str, list[int]] = defaultdict(list)
+        self.tokens: set[str] = set()
+        self.calls = 0
+
+    async def __call__(self, changes: list[dict[str, Any]], ctx: aiocosmos.ChangeFeedContext) -> None:
+        self.calls += 1
+        self.tokens.add(ctx.lease_token)
+        for change in changes:
+            self.seen[change["id"]].add(change["n"])
+            self.by_pk[change["pk"]].append(change["n"])
+
+    def has(self, final: dict[str, int]) -> bool:
+        return all(n in self.seen.get(doc_id, ()) for doc_id, n in final.items())
+
+
+async def write(feed: aiocosmos.ContainerProxy, count: int, *, start: int = 0, docs: int = 50) -> dict[str, int]:
+    """``count`` upserts over ``docs`` ids (so most are updates); the final ``n`` of each id."""
+    final: dict[str, int] = {}
+    for n in range(start, start + count):
+        doc_id = f"d{n % docs}"
+        await feed.upsert_item({"id": doc_id, "pk": f"p{n % docs % 17}", "n": n})
+        final[doc_id] = n
+    return final
+
+
+async def lease_docs(leases: aiocosmos.ContainerProxy) -> list[dict[str, Any]]:
+    return [doc async for doc in leases.query_items("SELECT * FROM c WHERE STARTSWITH(c.id, 'cfp')")]
+
+
+async def test_every_final_version_is_delivered_in_order_per_key_and_checkpointed(
+    front: ChangeFeedFront, feed: aiocosmos.ContainerProxy, leases: aiocosmos.ContainerProxy,
+) -> None:
+    final = await write(feed, 300)
+    recorder = Recorder()
+    processor = aiocosmos.ChangeFeedProcessor(feed, "cfp", recorder, lease_container=leases,
+                                              instance_name="host-1", start_time="Beginning", **FAST)
+    async with processor:
+        await wait_for(lambda: recorder.has(final))
+        more = await write(feed, 100, start=300)
+        await wait_for(lambda: recorder.has(more))
+        assert len(processor.owned_leases) == 8
+    for values in recorder.by_pk.values():
+        assert values == sorted(values)  # in order per partition key (no redelivery on one host)
+    docs = await lease_docs(leases)
+    by_token = {doc["LeaseToken"]: doc for doc in docs if ".." in doc["id"]}
+    assert sorted(by_token) == [str(k) for k in range(8)]
+    ranges = {r.id: r for r in front.live_ranges()}
+    for token, doc in by_token.items():
+        assert doc["id"].startswith("cfp127.0.0.1_") and doc["id"].endswith(".." + token)
+        assert doc["version"] == 0 and doc["Mode"] == "Incremental Feed" and doc["properties"] == {}
+        assert doc["FeedRange"] == {"Range": {"min": ranges[token].low, "max": ranges[token].high}}
+        assert doc["Owner"] is None  # released on stop
+        assert doc["ContinuationToken"] == f'"{ranges[token].lsn}"'  # the raw etag: caught up
+        assert doc["timestamp"].endswith("Z")
+    ids = {doc["id"] for doc in docs}
+    prefix = next(iter(by_token.values()))["id"].rsplit("..", 1)[0]
+    assert prefix + ".info" in ids and prefix + ".lock" not in ids
+
+
+async def test_a_failing_handler_is_retried_and_reported_without_checkpointing(
+    feed: aiocosmos.ContainerProxy, leases: aiocosmos.ContainerProxy,
+) -> None:
+    final = await write(feed, 40, docs=40)
+    recorder = Recorder()
+    failures: list[tuple[str, str]] = []
+    remaining = {"fail": 3}
+
+    async def flaky(changes: list[dict[str, Any]], ctx: aiocosmos.ChangeFeedContext) -> None:
+        if remaining["fail"] > 0:
+            remaining["fail"] -= 1
+            raise RuntimeError("downstream is down")
+        await recorder(changes, ctx)
+
+    processor = aiocosmos.ChangeFeedProcessor(
+        feed, "cfp", flaky, lease_container=leases, start_time="Beginning", max_leases=1,
+        error_handler=lambda token, error: failures.append((token, str(error))), handler_retry=(0.01, 0.05),
+        **FAST)
+    async with processor:
+        await wait_for(lambda: len(failures) == 3)
+        await wait_for(lambda: recorder.calls > 0)
+        assert processor.stats.handler_errors == 3
+        assert len({token for token, _ in failures}) == 1  # the same batch, again and again
+    assert all(message == "downstream is down" for _, message in failures)
+    assert not recorder.has(final)  # only one lease (max_leases=1) was worked on
+
+
+async def test_start_from_now_skips_what_was_written_before(
+    feed: aiocosmos.ContainerProxy, leases: aiocosmos.ContainerProxy,
+) -> None:
+    await write(feed, 30, docs=30)
+    recorder = Recorder()
+    processor = aiocosmos.ChangeFeedProcessor(feed, "cfp", recorder, lease_container=leases, start_time="Now",
+                                              **FAST)
+    async with processor:
+        # Every lease pins "now" on its document before anything new is written.
+        await wait_for(lambda: _all_checkpointed(leases, 8))
+        later = await write(feed, 30, start=1000, docs=30)
+        await wait_for(lambda: recorder.has(later))
+    assert all(min(values) >= 1000 for values in recorder.seen.values())
+
+
+async def _all_checkpointed(leases: aiocosmos.ContainerProxy, count: int) -> bool:
+    docs = [d for d in await lease_docs(leases) if ".." in d["id"]]
+    return len(docs) == count and all(d["ContinuationToken"] for d in docs)
+
+
+async def test_a_lease_set_in_the_official_format_is_resumed_from_its_continuations(
+    front: ChangeFeedFront, feed: aiocosmos.ContainerProxy, leases: aiocosmos.ContainerProxy,
+    database: aiocosmos.DatabaseProxy,
+) -> None:
+    await write(feed, 100)
+    positions = {r.id: r.lsn for r in front.live_ranges()}
+    later = await write(feed, 60, start=100)
+    db_rid = (await database.read())["_rid"]
+    prefix = f"cfp127.0.0.1_{db_rid}_feedRid=="
+    template = json.loads((FIXTURES / "dotnet_v0_full.json").read_text())
+    for r in front.live_ranges():
+        doc = {k: v for k, v in template.items() if not k.startswith("_")}
+        doc.update(id=f"{prefix}..{r.id}", LeaseToken=r.id, Owner=None, ContinuationToken=f'"{positions[r.id]}"',
+                   FeedRange={"Range": {"min": r.low, "max": r.high}})
+        await leases.create_item(doc)
+    await leases.create_item({"id": prefix + ".info"})
+    recorder = Recorder()
+    processor = aiocosmos.ChangeFeedProcessor(feed, "cfp", recorder, lease_container=leases,
+                                              start_time="Beginning", **FAST)
+    async with processor:
+        await wait_for(lambda: recorder.has(later))
+    assert all(min(values) >= 100 for values in recorder.seen.values())  # not from the beginning
+
+
+async def test_a_split_replaces_the_lease_by_its_children(
+    front: ChangeFeedFront, feed: aiocosmos.ContainerProxy, leases: aiocosmos.ContainerProxy,
+) -> None:
+    final = await write(feed, 200)
+    recorder = Recorder()
+    processor = aiocosmos.ChangeFeedProcessor(feed, "cfp", recorder, lease_container=leases,
+                                              start_time="Beginning", max_item_count=3, **FAST)
+    async with processor:
+        front.split_after(2, "0")
+        await wait_for(lambda: recorder.has(final))
+        more = await write(feed, 100, start=200)
+        await wait_for(lambda: recorder.has(more))
+        assert processor.stats.splits == 1
+    tokens = sorted(doc["LeaseToken"] for doc in await lease_docs(leases) if ".." in doc["id"])
+    assert tokens == sorted(["1", "2", "3", "4", "5", "6", "7", "8", "9"])
+    assert {"8", "9"} <= recorder.tokens
+
+
+async def test_the_estimator_reports_the_lag_per_lease(
+    front: ChangeFeedFront, feed: aiocosmos.ContainerProxy, leases: aiocosmos.ContainerProxy,
+) -> None:
+    recorder = Recorder()
+    processor = aiocosmos.ChangeFeedProcessor(feed, "cfp", recorder, lease_container=leases,
+                                              start_time="Beginning", **FAST)
+    async with processor:
+        first = await write(feed, 100)
+        await wait_for(lambda: recorder.has(first))
+        await wait_for(lambda: _all_checkpointed(leases, 8))
+    estimator = aiocosmos.ChangeFeedEstimator(feed, "cfp", lease_container=leases)
+    assert {lag.lease_token: lag.lag for lag in await estimator.estimate()} == {str(k): 0 for k in range(8)}
+    await write(feed, 40, start=100, docs=40)  # 40 new versions of 40 ids, none processed
+    lags = {lag.lease_token: lag.lag for lag in await estimator.estimate()}
+    ranges = {r.id: r for r in front.live_ranges()}
+    pending: dict[str, int] = {}
+    for doc in front.docs.values():
+        if doc["n"] >= 100:
+            owner = next(r.id for r in ranges.values() if r.holds(epk_of(doc["pk"])))
+            pending[owner] = pending.get(owner, 0) + 1
+    assert sum(lags.values()) == 40
+    assert all(lags[token] == pending.get(token, 0) for token in lags), (lags, pending)
