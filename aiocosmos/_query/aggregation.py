@@ -3,7 +3,6 @@ fetches) and the per-range partials or groups are combined in the client."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -114,7 +113,7 @@ async def aggregate_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, 
             break
         for query_range in todo:
             run.start(query_range)
-        results = await asyncio.gather(*(run.take(r) for r in todo))
+        results = await run.gather([run.take(r) for r in todo])
         for query_range, children in zip(todo, results, strict=True):
             if children is not None:
                 await run.replace_split(query_range, children)

@@ -410,6 +410,9 @@ class FakeQueryServer(FakePartitionedServer):
         self._rows: dict[tuple[str, str, int], list[Row]] = {}
         self.in_flight = 0
         self.max_in_flight = 0
+        self.fail_range: dict[str, int] = {}
+        """{range id: n}: the n-th request to that range (from 1) is refused with a 400 at once."""
+        self._range_answers: dict[str, int] = {}
 
     async def __aenter__(self) -> FakeQueryServer:
         await self.start()
@@ -478,6 +481,9 @@ class FakeQueryServer(FakePartitionedServer):
         assert text == query.backend_text, f"range query {text!r} is not the rewritten query"
         if range_id in self.gone or range_id not in self.ranges:
             return Reply.error(410, sub_status=1002, message=f"partition key range {range_id} is gone")
+        self._range_answers[range_id] = self._range_answers.get(range_id, 0) + 1
+        if self.fail_range.get(range_id) == self._range_answers[range_id]:
+            return Reply.error(400, code="BadRequest", message=f"range {range_id} refused this request (fault)")
         live = self.ranges[range_id]
         low, high = live.low, live.high
         if headers.get("x-ms-read-key-type") == "EffectivePartitionKeyRange":
