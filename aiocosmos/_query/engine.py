@@ -13,7 +13,7 @@ from .._feeds.paging import AsyncItemPaged
 from .._wire import codec
 from .._wire.results import Page
 from ..exceptions import BadRequest, InvalidContinuationToken, ValidationError
-from .aggregation import aggregate_pages, group_by_pages
+from .aggregation import aggregate_pages, dcount_pages, group_by_pages
 from .fanout import QueryTarget, Run
 from .plan import QueryPlan, cached_plan, plan_from_not_servable, plan_request_headers, remember_plan
 from .tokens import ENGINE_TOKEN_PREFIX, OLD_ENGINE_TOKEN_PREFIXES, State
@@ -118,10 +118,13 @@ class QueryPaged(AsyncItemPaged[Any]):
 async def _run_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
     """The pages of one run: (items, headers with the request charge, next state or None)."""
     await run.prepare()
-    if run.plan.group_by:
+    if run.plan.dcount_alias is not None:
+        async for page in dcount_pages(run):
+            yield page
+    elif run.plan.group_by:
         async for page in group_by_pages(run):
             yield page
-    elif run.plan.aggregates:
+    elif run.plan.aggregated:
         async for page in aggregate_pages(run):
             yield page
     elif run.plan.order_by:
