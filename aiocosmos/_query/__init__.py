@@ -41,8 +41,9 @@ request, naming the query feature): MAKELIST/MAKESET, COUNTIF, non-streaming (ve
 hybrid search. The plan request advertises exactly the features implemented
 (``plan.SUPPORTED_QUERY_FEATURES``).
 
-The modules, each importing only modules listed before it: ``plan`` (the plan, its request and cache),
-``ordering`` (type order, sort keys, DISTINCT hashes), ``tokens`` (the composite continuation),
-``partials`` (combining partial aggregates), ``fanout`` (the per-range fetches, splits, streaming
-and ORDER BY merge), ``aggregation`` (aggregates, GROUP BY and DCOUNT), ``engine`` (the pager that ``ContainerProxy.query_items`` builds).
+The modules, each importing only modules listed before it: ``ordering`` (type order, sort keys,
+DISTINCT hashes), ``partials`` (combining partial aggregates), ``plan`` (the plan, its request and
+cache), ``tokens`` (the composite continuation), ``fanout`` (the per-range fetches, splits,
+streaming and ORDER BY merge), ``aggregation`` (aggregates, GROUP BY and DCOUNT), ``engine`` (the
+pager that ``ContainerProxy.query_items`` builds).
 """

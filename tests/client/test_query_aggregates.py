@@ -226,3 +226,17 @@ async def test_property_random_aggregate_columns(seed: int) -> None:
         async with aiocosmos.CosmosClient(gw.url, credential=KEY) as client:
             container = client.get_database_client(DB).get_container_client(COLL)
             assert normalise(await read_resuming(container, query.text, rng.randrange(1, 6))) == gw.expected(query)
+
+
+@pytest.mark.parametrize("plan_in_error", [True, False])
+async def test_the_charge_includes_the_refused_attempt_and_the_plan_request(
+    gateway: FakeQueryServer, container: aiocosmos.ContainerProxy, plan_in_error: bool
+) -> None:
+    gateway.plan_in_error = plan_in_error
+    query = gateway.register(group_by_query("g", [("cnt", "COUNT", None)]))
+    pages = [p async for p in container.query_items(query.text, max_item_count=2).by_page()]
+    charged = sum(float(r.reply_headers["x-ms-request-charge"]) for r in gateway.query_requests())
+    assert len(gateway.plan_requests()) == (0 if plan_in_error else 1)
+    refused = gateway.query_requests()[0]
+    assert refused.reply is not None and refused.reply.status == 400
+    assert charged > 0 and sum(p.request_charge for p in pages) == pytest.approx(charged)
