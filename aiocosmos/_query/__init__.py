@@ -17,9 +17,12 @@ sub-status 1004** ("can not be directly served by the gateway") does this packag
    null < false/true < numbers < strings; ties broken by the document number in ``_rid``, in the
    direction of the first ORDER BY column, as the service orders each range); other queries emit ranges in
    EPK order, one backend page per page. Then DISTINCT (ordered or unordered), OFFSET, TOP/LIMIT.
-   ``SELECT VALUE`` COUNT/SUM/MIN/MAX/AVG partials are combined into one page. GROUP BY reads every
-   range to the end, combines the per-range groups (``groupByItems``/``payload``, aggregates per
-   ``groupByAliasToAggregateType``) and emits the groups in the Cosmos order of their keys.
+   Aggregates (COUNT/SUM/MIN/MAX/AVG, with or without VALUE, several per query) read every range and
+   combine its partials (``partials``: MIN/MAX in both the ``item`` and ``item2`` forms; AVG from
+   sums and counts; an undefined partial makes the answer undefined, as on the service). GROUP BY
+   reads every range to the end, combines the per-range groups (``groupByItems``/``payload``, in the
+   gateway's shapes: ``SELECT VALUE`` payloads without aliases) and emits the groups in the Cosmos
+   order of their keys. DCOUNT counts what DISTINCT/OFFSET/TOP let through.
 4. **Continuation.** A composite token (``aq2:`` + JSON, wrapped by the pager's fingerprint and
    checksum like every aiocosmos token) holds, per EPK range, the backend continuation of the page
    being consumed and, for ORDER BY, the sort key, ``_rid`` and JOIN skip count of the last item
@@ -33,12 +36,14 @@ sub-status 1004** ("can not be directly served by the gateway") does this packag
    partition (after a merge, or a token saved before one) is sent to that partition with
    ``x-ms-read-key-type: EffectivePartitionKeyRange`` and ``x-ms-start-epk``/``x-ms-end-epk``.
 
-Not supported yet (refused with :class:`~aiocosmos.exceptions.UnsupportedQuery` before any
-per-range request): aggregates without ``VALUE`` outside GROUP BY, DCOUNT-style aggregates,
-non-streaming (vector) ORDER BY and hybrid search.
+Not supported (refused with :class:`~aiocosmos.exceptions.UnsupportedQuery` before any per-range
+request, naming the query feature): MAKELIST/MAKESET, COUNTIF, non-streaming (vector) ORDER BY and
+hybrid search. The plan request advertises exactly the features implemented
+(``plan.SUPPORTED_QUERY_FEATURES``).
 
-The modules, each importing only modules listed before it: ``plan`` (the plan, its request and cache),
-``ordering`` (type order, sort keys, DISTINCT hashes), ``tokens`` (the composite continuation),
-``fanout`` (the per-range fetches, splits, streaming and ORDER BY merge), ``aggregation`` (VALUE
-aggregates and GROUP BY), ``engine`` (the pager that ``ContainerProxy.query_items`` builds).
+The modules, each importing only modules listed before it: ``ordering`` (type order, sort keys,
+DISTINCT hashes), ``partials`` (combining partial aggregates), ``plan`` (the plan, its request and
+cache), ``tokens`` (the composite continuation), ``fanout`` (the per-range fetches, splits,
+streaming and ORDER BY merge), ``aggregation`` (aggregates, GROUP BY and DCOUNT), ``engine`` (the
+pager that ``ContainerProxy.query_items`` builds).
 """

@@ -13,7 +13,7 @@ from .._feeds.paging import AsyncItemPaged
 from .._wire import codec
 from .._wire.results import Page
 from ..exceptions import BadRequest, InvalidContinuationToken, ValidationError
-from .aggregation import aggregate_pages, group_by_pages
+from .aggregation import aggregate_pages, dcount_pages, group_by_pages
 from .fanout import QueryTarget, Run
 from .plan import QueryPlan, cached_plan, plan_from_not_servable, plan_request_headers, remember_plan
 from .tokens import ENGINE_TOKEN_PREFIX, OLD_ENGINE_TOKEN_PREFIXES, State
@@ -56,7 +56,8 @@ class QueryPaged(AsyncItemPaged[Any]):
                                                "cross-partition tokens cannot be resumed exactly; restart the query")
             if token.startswith(ENGINE_TOKEN_PREFIX):
                 state = State.decode(token)
-                async with _closing(self._engine_pages(await self._plan(None), state)) as pages:
+                plan, charge = await self._plan(None)
+                async with _closing(self._engine_pages(plan, state, charge)) as pages:
                     async for page in pages:
                         yield page
                 return
@@ -70,8 +71,9 @@ class QueryPaged(AsyncItemPaged[Any]):
         except BadRequest as exc:
             if exc.sub_status != _NOT_SERVABLE:
                 raise
-            plan = await self._plan(exc)
-            async with _closing(self._engine_pages(plan, None)) as pages:
+            plan, charge = await self._plan(exc)
+            # The first page carries the refused attempt's charge and the plan request's.
+            async with _closing(self._engine_pages(plan, None, exc.request_charge + charge)) as pages:
                 async for page in pages:
                     yield page
             return
@@ -86,24 +88,27 @@ class QueryPaged(AsyncItemPaged[Any]):
             async for page in replayed_pages:
                 yield page
 
-    async def _plan(self, error: BadRequest | None) -> QueryPlan:
+    async def _plan(self, error: BadRequest | None) -> tuple[QueryPlan, float]:
+        """The plan (cached, from the 400/1004 answer, or asked for) and the charge of asking for it."""
         target = self._target
         plan = cached_plan(target.core, target.link, target.body)
         if plan is not None:
-            return plan
+            return plan, 0.0
         plan = plan_from_not_servable(error) if error is not None else None
+        charge = 0.0
         if plan is None:
-            _, _, data = await target.core.request(
+            _, headers, data = await target.core.request(
                 "POST", target.docs_path, "docs", target.link, headers=plan_request_headers(), body=target.body,
                 idempotent=True, timeout=target.timeout,
             )
+            charge = float(headers.get("x-ms-request-charge") or 0.0)
             plan = QueryPlan.from_json(codec.loads(data) if data else None)
         remember_plan(target.core, target.link, target.body, plan)
-        return plan
+        return plan, charge
 
-    async def _engine_pages(self, plan: QueryPlan, state: State | None) -> AsyncIterator[Page[Any]]:
+    async def _engine_pages(self, plan: QueryPlan, state: State | None, charge: float) -> AsyncIterator[Page[Any]]:
         run = Run(self._target, plan, state)
-        carried = 0.0
+        carried = charge
         try:
             async for items, headers, next_state in _run_pages(run):
                 if not items and next_state is not None:
@@ -118,10 +123,13 @@ class QueryPaged(AsyncItemPaged[Any]):
 async def _run_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
     """The pages of one run: (items, headers with the request charge, next state or None)."""
     await run.prepare()
-    if run.plan.group_by:
+    if run.plan.dcount_alias is not None:
+        async for page in dcount_pages(run):
+            yield page
+    elif run.plan.group_by:
         async for page in group_by_pages(run):
             yield page
-    elif run.plan.aggregates:
+    elif run.plan.aggregated:
         async for page in aggregate_pages(run):
             yield page
     elif run.plan.order_by:

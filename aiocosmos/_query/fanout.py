@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
@@ -26,6 +26,7 @@ __all__ = ["QueryTarget", "Run"]
 _RANGE_ID: Final = "x-ms-documentdb-partitionkeyrangeid"
 _DEFAULT_PAGE: Final = 100
 _MAX_SPLIT_RETRIES: Final = 3
+_T = TypeVar("_T")
 
 
 @attrs.define
@@ -62,15 +63,44 @@ class Run:
         self.semaphore = asyncio.Semaphore(max(1, target.max_concurrency))
         self.charge = 0.0
         self.routing: RoutingMap | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        """Every task of this run still running (page fetches, and the takes of ``gather``)."""
+        self.closed = False
 
     async def close(self) -> None:
-        """Cancel the pages fetched ahead and wait for them (no task outlives the iteration)."""
-        if self.state is None:
-            return
-        tasks = [r.pending for r in self.state.ranges if r.pending is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Stop: no page is fetched from now on, and every task of the run is cancelled and awaited
+        (no task outlives the iteration, whether it ended, failed, was cancelled or was closed)."""
+        self.closed = True
+        while self.tasks:
+            tasks = list(self.tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.tasks.difference_update(tasks)
+
+    def _track(self, awaitable: Awaitable[_T]) -> asyncio.Task[_T]:
+        task = asyncio.ensure_future(awaitable)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def gather(self, awaitables: Sequence[Awaitable[_T]]) -> list[_T]:
+        """All results, like ``asyncio.gather``; but when one fails (or the caller is cancelled) the
+        others are cancelled and awaited before the error goes on, so none of them sends a request
+        (or starts a prefetch) after the run has failed."""
+        tasks = [self._track(a) for a in awaitables]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in tasks:
+                if task in done and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            return [task.result() for task in tasks]
+        finally:
+            pending = [task for task in tasks if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
 
     # -- limits --------------------------------------------------------------------------------
 
@@ -174,13 +204,14 @@ class Run:
         raise AssertionError("unreachable")
 
     def start(self, query_range: Range) -> None:
-        if query_range.pending is None and not query_range.done:
-            query_range.pending = asyncio.ensure_future(self._fetch_range(query_range))
+        if query_range.pending is None and not query_range.done and not self.closed:
+            query_range.pending = self._track(self._fetch_range(query_range))
 
     async def take(self, query_range: Range) -> list[Range] | None:
         """Wait for the range's pending page and put it in its buffer (or return its children)."""
         self.start(query_range)
-        assert query_range.pending is not None
+        if query_range.pending is None:
+            raise asyncio.CancelledError("the query was closed")
         task, query_range.pending = query_range.pending, None
         rows, next_token, children = await task
         if children is not None:
@@ -312,7 +343,7 @@ class Run:
         while todo:
             for query_range in todo:
                 self.start(query_range)
-            results = await asyncio.gather(*(self.take(r) for r in todo))
+            results = await self.gather([self.take(r) for r in todo])
             again: list[Range] = []
             for query_range, children in zip(todo, results, strict=True):
                 if children is not None:
@@ -349,7 +380,7 @@ class Run:
                 return rows
             for query_range in todo:
                 self.start(query_range)
-            results = await asyncio.gather(*(self.take(r) for r in todo))
+            results = await self.gather([self.take(r) for r in todo])
             for query_range, children in zip(todo, results, strict=True):
                 if children is not None:
                     await self.replace_split(query_range, children)

@@ -11,6 +11,7 @@ import attrs
 
 from .._wire import codec
 from ..exceptions import BadRequest, PagingError, UnsupportedQuery
+from .partials import AGGREGATES
 
 if TYPE_CHECKING:
     from .._feeds.core import ClientCore
@@ -26,14 +27,17 @@ __all__ = [
 ]
 
 SUPPORTED_QUERY_FEATURES: Final = (
-    "Aggregate,CompositeAggregate,Distinct,GroupBy,MultipleAggregates,MultipleOrderBy,OffsetAndLimit,OrderBy,Top"
+    "Aggregate,CompositeAggregate,DCount,Distinct,GroupBy,MultipleAggregates,MultipleOrderBy,NonValueAggregate,"
+    "OffsetAndLimit,OrderBy,Top"
 )
-"""The features this pipeline implements (azure-cosmos also lists NonStreamingOrderBy, HybridSearch,
-CountIf and WeightedRankFusion, which we do not)."""
+"""Exactly the features this pipeline implements (the gateway refuses the plan of a query that needs
+another one). Not implemented: NonStreamingOrderBy (vector search), HybridSearch, WeightedRankFusion,
+CountIf and ListAndSetAggregate (MAKELIST/MAKESET)."""
 QUERY_VERSION: Final = "1.0"
 _ORDER_BY_FILTER: Final = "{documentdb-formattableorderbyquery-filter}"
 _PLAN_CACHE_SIZE: Final = 256
-_AGGREGATES: Final = frozenset({"Count", "Sum", "Min", "Max", "Average"})
+_FEATURE_OF_AGGREGATE: Final = {"CountIf": "CountIf", "MakeList": "ListAndSetAggregate",
+                                "MakeSet": "ListAndSetAggregate"}
 
 
 def plan_request_headers() -> dict[str, str]:
@@ -49,7 +53,20 @@ def plan_request_headers() -> dict[str, str]:
 
 @attrs.frozen
 class QueryPlan:
-    """What the service's ``_PartitionedQueryExecutionInfo`` says about one query."""
+    """What the service's ``_PartitionedQueryExecutionInfo`` says about one query.
+
+    The shapes, as the gateway plans them (tests/client/fixtures/query_plans.json):
+
+    * GROUP BY (``group_by`` not empty): rows ``{"groupByItems": [...], "payload": ...}``. With
+      ``SELECT VALUE`` there are no aliases: the payload is ``[{"item": <partial>}]`` when
+      ``aggregates`` names one aggregate, else the value itself. Otherwise the payload is an object
+      keyed by ``group_aliases``, aggregates as ``{"item": ...}`` partials.
+    * Aggregates without GROUP BY: ``SELECT VALUE`` rows ``[{"item": <partial>}]`` (``aggregates``),
+      or, without VALUE, ``{"payload": {alias: {"item": ...}}}`` keyed by ``group_aliases`` (one
+      object comes out, even when every column is undefined).
+    * DCOUNT (``dcount_alias`` not None): the rewritten query is the DISTINCT inner query; the
+      client counts what DISTINCT/OFFSET/TOP let through (a number, or ``{alias: n}``).
+    """
 
     rewritten_query: str | None
     order_by: tuple[str, ...]
@@ -64,12 +81,25 @@ class QueryPlan:
     group_aliases: tuple[str, ...] = ()
     group_alias_types: tuple[tuple[str, str | None], ...] = ()
     """(alias, aggregate or None) in the order of ``groupByAliases``."""
+    dcount_alias: str | None = None
+    """DCOUNT: None (not a DCOUNT), ``""`` (``SELECT VALUE``) or the alias of the count."""
+
+    @property
+    def aggregated(self) -> bool:
+        """An aggregate query without GROUP BY (one row out, combined from every range)."""
+        return not self.group_by and (bool(self.aggregates) or any(t is not None for _, t in self.group_alias_types))
 
     @classmethod
     def from_json(cls, raw: object) -> QueryPlan:
+        if isinstance(raw, Mapping) and raw.get("hybridSearchQueryInfo"):
+            raise UnsupportedQuery("hybrid search (ORDER BY RANK FullTextScore/RRF; query feature HybridSearch) is "
+                                   "not supported across partitions")
         if not isinstance(raw, Mapping) or not isinstance(raw.get("queryInfo"), Mapping):
             raise PagingError(f"the service sent a query plan without queryInfo: {raw!r:.300}")
         info = raw["queryInfo"]
+        if info.get("hasNonStreamingOrderBy"):
+            raise UnsupportedQuery("vector search (ORDER BY VectorDistance; query feature NonStreamingOrderBy) is "
+                                   "not supported across partitions")
         group_by = tuple(str(e) for e in info.get("groupByExpressions") or ())
         group_aliases = tuple(str(a) for a in info.get("groupByAliases") or ())
         raw_types = info.get("groupByAliasToAggregateType") or {}
@@ -77,21 +107,19 @@ class QueryPlan:
             raise PagingError(f"the query plan has a malformed groupByAliasToAggregateType: {raw_types!r:.200}")
         alias_types = tuple((alias, None if raw_types.get(alias) is None else str(raw_types[alias]))
                             for alias in group_aliases)
-        unknown_group = [t for _, t in alias_types if t is not None and t not in _AGGREGATES]
-        if unknown_group:
-            raise UnsupportedQuery(f"GROUP BY with aggregates {unknown_group} is not supported")
-        if group_by and not group_aliases:
-            raise UnsupportedQuery("a GROUP BY plan without groupByAliases is not supported")
-        if info.get("hasNonStreamingOrderBy") or raw.get("hybridSearchQueryInfo"):
-            raise UnsupportedQuery("vector (non-streaming ORDER BY) and hybrid search queries are not supported yet")
         aggregates = tuple(str(a) for a in info.get("aggregates") or ())
-        unknown = [a for a in aggregates if a not in _AGGREGATES]
-        if unknown:
-            raise UnsupportedQuery(f"cross-partition aggregates {unknown} are not supported")
+        _check_aggregates([*aggregates, *(t for _, t in alias_types if t is not None)])
         has_select_value = bool(info.get("hasSelectValue"))
-        if aggregates and not has_select_value and not group_by:
-            raise UnsupportedQuery("cross-partition aggregates are supported in 'SELECT VALUE <aggregate>' form only "
-                                   "(e.g. SELECT VALUE COUNT(1) FROM c)")
+        if has_select_value and len(aggregates) > 1:
+            raise PagingError(f"the query plan has several SELECT VALUE aggregates: {aggregates}")
+        if not has_select_value and not group_aliases and (aggregates or group_by):
+            raise PagingError("the query plan has aggregates or GROUP BY without VALUE and without groupByAliases")
+        dcount = info.get("dCountInfo")
+        dcount_alias = None
+        if dcount is not None:
+            if not isinstance(dcount, Mapping):
+                raise PagingError(f"the query plan has a malformed dCountInfo: {dcount!r:.200}")
+            dcount_alias = str(dcount.get("dCountAlias") or "")
         ranges = []
         for query_range in raw.get("queryRanges") or ({"min": "", "max": "FF"},):
             if not isinstance(query_range, Mapping):
@@ -118,7 +146,16 @@ class QueryPlan:
             group_by=group_by,
             group_aliases=group_aliases,
             group_alias_types=alias_types,
+            dcount_alias=dcount_alias,
         )
+
+
+def _check_aggregates(names: list[str]) -> None:
+    for name in names:
+        if name not in AGGREGATES:
+            feature = _FEATURE_OF_AGGREGATE.get(name, name)
+            raise UnsupportedQuery(f"the aggregate {name.upper()} (query feature {feature}) is not supported across "
+                                   "partitions")
 
 
 def _opt_int(value: object) -> int | None:

@@ -51,7 +51,7 @@ from tests.client.fake_partitions import FakePartitionedServer, epk_of
 from tests.client.recording_server import Reply
 
 __all__ = ["FakeQuery", "FakeQueryServer", "cosmos_cmp", "order_by_query", "aggregate_query", "streaming_query",
-           "group_by_query", "MISSING"]
+           "group_by_query", "MISSING", "partial", "partial_text", "compute", "needed_features"]
 
 FULL_RANGE = [{"min": "", "max": "FF", "isMinInclusive": True, "isMaxInclusive": False}]
 
@@ -234,83 +234,100 @@ def order_by_query(
     return FakeQuery(text, plan, run, key_cmp, reference)
 
 
-def aggregate_query(function: str, field: str) -> FakeQuery:
-    """``SELECT VALUE <FUNCTION>(c.field) FROM c`` (COUNT counts documents that have the field)."""
-    name = {"COUNT": "Count", "SUM": "Sum", "MIN": "Min", "MAX": "Max", "AVG": "Average"}[function]
-    text = f"SELECT VALUE {function}(c.{field}) FROM c"
+NAMES = {"COUNT": "Count", "SUM": "Sum", "MIN": "Min", "MAX": "Max", "AVG": "Average"}
+
+
+def partial_text(function: str, of: str) -> str:
+    """The partial the gateway's rewritten query projects for one aggregate (as recorded in
+    tests/client/fixtures/query_plans.json)."""
     if function == "AVG":
-        rewritten = f'SELECT VALUE [{{"item": {{"sum": SUM(c.{field}), "count": COUNT(c.{field})}}}}]\nFROM c'
-    else:
-        rewritten = f'SELECT VALUE [{{"item": {function}(c.{field})}}]\nFROM c'
-    plan = _plan(aggregates=[name], hasSelectValue=True, rewrittenQuery=rewritten)
+        return f'{{"item": {{"sum": SUM({of}), "count": COUNT({of})}}}}'
+    if function in ("MIN", "MAX"):
+        low = function.lower()
+        return f'{{"item": {function}({of}), "item2": {{"{low}": {function}({of}), "count": COUNT({of})}}}}'
+    return f'{{"item": {function}({of})}}'
 
-    def values(docs: list[dict[str, Any]]) -> list[Any]:
-        return [d[field] for d in docs if field in d]
 
-    def compute(docs: list[dict[str, Any]]) -> Any:
-        found = values(docs)
-        numbers = [v for v in found if isinstance(v, int | float) and not isinstance(v, bool)]
-        if function == "COUNT":
-            return len(found)
-        if function == "SUM":
-            return sum(numbers) if numbers else MISSING
-        if function == "AVG":
-            return sum(numbers) / len(numbers) if numbers else MISSING
-        if not found:
+def compute(function: str, docs: list[dict[str, Any]], field: str | None) -> Any:
+    """What the service computes for FUNCTION(c.field) (COUNT(1) when field is None) over ``docs``:
+    undefined values are skipped; SUM and AVG are undefined when a value is not a number; MIN and
+    MAX follow the type order and are undefined when a value is an object or an array."""
+    found = list(docs) if field is None else [d[field] for d in docs if field in d]
+    if function == "COUNT":
+        return len(found)
+    if function in ("SUM", "AVG"):
+        if any(not isinstance(v, int | float) or isinstance(v, bool) for v in found):
             return MISSING
-        best = found[0]
-        for v in found[1:]:
-            r = cosmos_cmp(v, best)
-            if (function == "MIN" and r < 0) or (function == "MAX" and r > 0):
-                best = v
-        return best
+        if function == "SUM":
+            return sum(found)
+        return sum(found) / len(found) if found else MISSING
+    if not found or any(isinstance(v, dict | list) for v in found):
+        return MISSING
+    best = found[0]
+    for v in found[1:]:
+        r = cosmos_cmp(v, best)
+        if (function == "MIN" and r < 0) or (function == "MAX" and r > 0):
+            best = v
+    return best
+
+
+def partial(function: str, docs: list[dict[str, Any]], field: str | None) -> dict[str, Any]:
+    """One range's partial for FUNCTION(c.field), in the shape of :func:`partial_text`."""
+    if function == "AVG":
+        found = [d[field] for d in docs if field in d] if field is not None else docs
+        total = compute("SUM", docs, field)
+        return {"item": {"count": len(found), **({} if total is MISSING else {"sum": total})}}
+    result = _item(compute(function, docs, field))
+    if function in ("MIN", "MAX"):
+        result["item2"] = {"count": compute("COUNT", docs, field),
+                           **({} if "item" not in result else {function.lower(): result["item"]})}
+    return result
+
+
+def _of(field: str | None) -> str:
+    return "1" if field is None else f"c.{field}"
+
+
+def aggregate_query(function: str, field: str | None) -> FakeQuery:
+    """``SELECT VALUE <FUNCTION>(c.field) FROM c`` (``COUNT(1)`` with field None)."""
+    text = f"SELECT VALUE {function}({_of(field)}) FROM c"
+    rewritten = f"SELECT VALUE [{partial_text(function, _of(field))}]\nFROM c"
+    plan = _plan(aggregates=[NAMES[function]], hasSelectValue=True, rewrittenQuery=rewritten)
 
     def run(docs: list[dict[str, Any]]) -> list[Row]:
-        if function == "AVG":
-            numbers = [v for v in values(docs) if isinstance(v, int | float) and not isinstance(v, bool)]
-            partial: Any = {"item": {"sum": sum(numbers), "count": len(numbers)}} if numbers else {}
-        else:
-            partial = _item(compute(docs))
-        return [(0, [partial])]
+        return [(0, [partial(function, docs, field)])]
 
     def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
-        result = compute(docs)
+        result = compute(function, docs, field)
         return [] if result is MISSING else [result]
 
     return FakeQuery(text, plan, run, lambda a, b: (a > b) - (a < b), reference)
 
 
-def group_by_query(field: str, aggregates: list[tuple[str, str, str]], *, select_value: bool = False) -> FakeQuery:
-    """``SELECT c.<field>, FUNC(c.x) AS alias, ... FROM c GROUP BY c.<field>`` (or ``SELECT VALUE FUNC(..)``
-    with one aggregate); ``aggregates`` are (alias, FUNC, field). Groups come out in the Cosmos order of
-    their key (what the engine promises; the service's own order across partitions is unspecified)."""
-    names = {"COUNT": "Count", "SUM": "Sum", "MIN": "Min", "MAX": "Max", "AVG": "Average"}
+def group_by_query(field: str, aggregates: list[tuple[str, str, str | None]], *,
+                   select_value: bool = False) -> FakeQuery:
+    """``SELECT c.<field>, FUNC(c.x) AS alias, ... FROM c GROUP BY c.<field>`` (or ``SELECT VALUE
+    FUNC(..)`` with one aggregate); ``aggregates`` are (alias, FUNC, field or None for COUNT(1)).
+    Plans in the gateway's recorded shapes: with VALUE no aliases and an array payload. Groups come
+    out in the Cosmos order of their key (what the engine promises; the service's own order across
+    partitions is unspecified)."""
     if select_value:
         _, function, of = aggregates[0]
-        text = f"SELECT VALUE {function}(c.{of}) FROM c GROUP BY c.{field}"
-        aliases = ["$1"]
-        alias_types: dict[str, Any] = {"$1": names[function]}
+        text = f"SELECT VALUE {function}({_of(of)}) FROM c GROUP BY c.{field}"
+        payload_text = f"[{partial_text(function, _of(of))}]"
+        plan_info: dict[str, Any] = {"groupByAliases": [], "aggregates": [NAMES[function]],
+                                     "groupByAliasToAggregateType": {}}
     else:
-        columns = ", ".join(f"{function}(c.{of}) AS {alias}" for alias, function, of in aggregates)
+        columns = ", ".join(f"{function}({_of(of)}) AS {alias}" for alias, function, of in aggregates)
         text = f"SELECT c.{field}, {columns} FROM c GROUP BY c.{field}"
-        aliases = [field] + [a for a, _, _ in aggregates]
-        alias_types = {field: None, **{a: names[f] for a, f, _ in aggregates}}
-
-    def partial_text(function: str, of: str) -> str:
-        if function == "AVG":
-            return f'{{"item": {{"sum": SUM(c.{of}), "count": COUNT(c.{of})}}}}'
-        return f'{{"item": {function}(c.{of})}}'
-
-    if select_value:
-        payload_text = partial_text(aggregates[0][1], aggregates[0][2])
-    else:
-        payload_text = "{" + ", ".join([f'"{field}": c.{field}'] + [f'"{a}": {partial_text(f, o)}'
+        payload_text = "{" + ", ".join([f'"{field}": c.{field}'] + [f'"{a}": {partial_text(f, _of(o))}'
                                                                        for a, f, o in aggregates]) + "}"
+        plan_info = {"groupByAliases": [field] + [a for a, _, _ in aggregates],
+                     "groupByAliasToAggregateType": {field: None, **{a: NAMES[f] for a, f, _ in aggregates}}}
     rewritten = (f'SELECT [{{"item": c.{field}}}] AS groupByItems, {payload_text} AS payload\nFROM c\n'
                  f"GROUP BY c.{field}")
-    plan = _plan(groupByExpressions=[f"c.{field}"], groupByAliases=aliases, groupByAliasToAggregateType=alias_types,
-                 hasSelectValue=select_value, rewrittenQuery=rewritten)
-    aggregate_of = {a: aggregate_query(f, o) for a, f, o in aggregates}
+    plan = _plan(groupByExpressions=[f"c.{field}"], hasSelectValue=select_value, rewrittenQuery=rewritten,
+                 **plan_info)
 
     def groups(docs: list[dict[str, Any]]) -> list[tuple[Any, list[dict[str, Any]]]]:
         found: list[tuple[Any, list[dict[str, Any]]]] = []
@@ -329,11 +346,10 @@ def group_by_query(field: str, aggregates: list[tuple[str, str, str]], *, select
     def run(docs: list[dict[str, Any]]) -> list[Row]:
         rows: list[Row] = []
         for index, (key, members) in enumerate(groups(docs)):
-            partials = {a: q.run(members)[0][1][0] for a, q in aggregate_of.items()}
             if select_value:
-                payload: Any = partials[aggregates[0][0]]
+                payload: Any = [partial(aggregates[0][1], members, aggregates[0][2])]
             else:
-                payload = {a: p for a, p in partials.items()}
+                payload = {a: partial(f, members, o) for a, f, o in aggregates}
                 if key is not MISSING:
                     payload[field] = key
             rows.append((index, {"groupByItems": [_item(key)], "payload": payload}))
@@ -342,16 +358,59 @@ def group_by_query(field: str, aggregates: list[tuple[str, str, str]], *, select
     def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
         out: list[Any] = []
         for key, members in groups(docs):
-            results = {a: q.reference(members, range_of) for a, q in aggregate_of.items()}
+            results = {a: compute(f, members, o) for a, f, o in aggregates}
             if select_value:
-                out.extend(results[aggregates[0][0]])
+                out.extend(r for r in results.values() if r is not MISSING)
                 continue
             row = {} if key is MISSING else {field: key}
-            row.update({a: r[0] for a, r in results.items() if r})
+            row.update({a: r for a, r in results.items() if r is not MISSING})
             out.append(row)
         return out
 
     return FakeQuery(text, plan, run, lambda a, b: (a > b) - (a < b), reference)
+
+
+def needed_features(plan: Mapping[str, Any]) -> list[str]:
+    """The query features a plan needs, as the gateway checks them against
+    ``x-ms-cosmos-supported-query-features`` (the rules of the .NET SDK's QueryPlanSupportChecker,
+    plus the newer features a plan can carry)."""
+    if plan.get("hybridSearchQueryInfo"):
+        return ["HybridSearch"]
+    info = plan["queryInfo"]
+    needed: list[str] = []
+    typed = [t for t in (info.get("groupByAliasToAggregateType") or {}).values() if t is not None]
+    aggregates = list(info.get("aggregates") or ()) + typed
+    if aggregates:
+        if len(aggregates) == 1:
+            needed.append("Aggregate" if info.get("hasSelectValue") else "NonValueAggregate")
+        else:
+            needed += ["NonValueAggregate", "MultipleAggregates"]
+        needed += sorted({{"CountIf": "CountIf", "MakeList": "ListAndSetAggregate",
+                           "MakeSet": "ListAndSetAggregate"}[a] for a in aggregates
+                          if a in ("CountIf", "MakeList", "MakeSet")})
+    if info.get("distinctType", "None") != "None":
+        needed.append("Distinct")
+    if info.get("groupByExpressions"):
+        needed.append("GroupBy")
+    if info.get("offset") is not None or info.get("limit") is not None:
+        needed.append("OffsetAndLimit")
+    if info.get("orderBy"):
+        needed.append("OrderBy" if len(info["orderBy"]) == 1 else "MultipleOrderBy")
+    if info.get("top") is not None:
+        needed.append("Top")
+    if info.get("dCountInfo") is not None:
+        needed.append("DCount")
+    if info.get("hasNonStreamingOrderBy"):
+        needed.append("NonStreamingOrderBy")
+    return needed
+
+
+def unsupported_features_reply(missing: list[str]) -> Reply:
+    """The gateway's refusal of a plan request that lacks features (its message as the service sends
+    it, features after a "None" placeholder)."""
+    return Reply.error(400, code="BadRequest", message="Query contains the following features, which the calling "
+                       f"client does not support:\nNone {' '.join(missing)} \r\nActivityId: "
+                       "7ad6b275-69f9-4b36-929b-7e29b4bc873b")
 
 
 def _rank_type(value: Any) -> int:
@@ -410,6 +469,9 @@ class FakeQueryServer(FakePartitionedServer):
         self._rows: dict[tuple[str, str, int], list[Row]] = {}
         self.in_flight = 0
         self.max_in_flight = 0
+        self.fail_range: dict[str, int] = {}
+        """{range id: n}: the n-th request to that range (from 1) is refused with a 400 at once."""
+        self._range_answers: dict[str, int] = {}
 
     async def __aenter__(self) -> FakeQueryServer:
         await self.start()
@@ -467,6 +529,10 @@ class FakeQueryServer(FakePartitionedServer):
         if headers.get("x-ms-cosmos-is-query-plan-request") == "True":
             assert headers.get("Content-Type") == "application/json"
             assert "x-ms-documentdb-isquery" not in headers
+            supported = set(headers.get("x-ms-cosmos-supported-query-features", "").replace(" ", "").split(","))
+            missing = [f for f in needed_features(query.plan) if f not in supported]
+            if missing:
+                return unsupported_features_reply(missing)
             return Reply.json(query.plan)
         range_id = headers.get("x-ms-documentdb-partitionkeyrangeid")
         if range_id is None:
@@ -478,6 +544,9 @@ class FakeQueryServer(FakePartitionedServer):
         assert text == query.backend_text, f"range query {text!r} is not the rewritten query"
         if range_id in self.gone or range_id not in self.ranges:
             return Reply.error(410, sub_status=1002, message=f"partition key range {range_id} is gone")
+        self._range_answers[range_id] = self._range_answers.get(range_id, 0) + 1
+        if self.fail_range.get(range_id) == self._range_answers[range_id]:
+            return Reply.error(400, code="BadRequest", message=f"range {range_id} refused this request (fault)")
         live = self.ranges[range_id]
         low, high = live.low, live.high
         if headers.get("x-ms-read-key-type") == "EffectivePartitionKeyRange":

@@ -126,8 +126,9 @@ async def test_pages_respect_max_item_count_and_carry_tokens(
     assert [len(p.items) for p in pages] == [10] * 8
     assert all(p.continuation for p in pages[:-1]) and pages[-1].continuation is None
     assert all(p.continuation.startswith("ac1.") for p in pages[:-1])  # type: ignore[union-attr]
-    # Each page carries the charge of the range requests made while it was produced.
-    charged = sum(float(r.reply_headers["x-ms-request-charge"]) for r in gateway.range_requests())
+    # Each page carries the charge of the range requests made while it was produced; the first one also
+    # that of the refused direct attempt (400/1004): every request is accounted for.
+    charged = sum(float(r.reply_headers["x-ms-request-charge"]) for r in gateway.query_requests())
     assert charged > 0 and sum(p.request_charge for p in pages) == pytest.approx(charged)
 
 
@@ -264,7 +265,10 @@ async def test_tokens_of_another_query_or_damaged_are_refused(
 
 @pytest.mark.parametrize("info", [
     {"groupByExpressions": ["c.g"], "groupByAliases": ["g", "n"], "groupByAliasToAggregateType": {"n": "DCount"}},
-    {"aggregates": ["Count"], "hasSelectValue": False},
+    # (aggregates without VALUE, once refused here, are supported in the gateway's real plan shape:
+    # tests/client/test_query_aggregates.py; these aggregates are not)
+    {"aggregates": ["MakeList"]},
+    {"aggregates": ["CountIf"]},
     {"hasNonStreamingOrderBy": True},
 ])
 async def test_unsupported_shapes_are_refused_before_fan_out(
