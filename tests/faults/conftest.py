@@ -132,15 +132,36 @@ def check_escape(
         assert isinstance(error, aiocosmos.ReadError), f"unexpected transport error {error!r}"
         assert connection_failures >= 1
         steps = steps + [ambiguous] * connection_failures
-    state = RetryState()
-    for kind, retry_after in steps[:-1]:
-        delay = policy.next_delay(state, kind, idempotent=idempotent, retry_after=retry_after, jitter=0.0)
-        assert delay is not None, f"the client retried after the policy would have stopped: {error!r}"
-    kind, retry_after = steps[-1]
-    delay = policy.next_delay(state, kind, idempotent=idempotent, retry_after=retry_after, jitter=0.0)
-    assert delay is None, f"the policy should have absorbed {error!r} (steps {steps})"
+    # A request that may be replayed and failed on a reused pooled connection before any answer (a
+    # stale connection) is sent again once at once, outside the budget: one connection failure may
+    # have been that free attempt.
+    free = (0, 1) if connection_failures and idempotent else (0,)
+    verdicts = [_replay_policy(steps, free_connection_failures=n, idempotent=idempotent, policy=policy)
+                for n in free]
+    assert "ok" in verdicts, f"{verdicts[0]}: {error!r} (steps {steps})"
     return type(error).__name__ if isinstance(error, aiocosmos.TransportError) else \
         f"{error.status_code}/{error.sub_status}"  # type: ignore[attr-defined]
+
+
+def _replay_policy(
+    steps: list[tuple[FailureKind, float | None]], *, free_connection_failures: int, idempotent: bool,
+    policy: aiocosmos.RetryPolicy,
+) -> str:
+    """Whether ``policy`` retries every step but the last and refuses the last ("ok"), or what it did."""
+    ambiguous = (FailureKind.AMBIGUOUS, None)
+    steps = list(steps)
+    for _ in range(free_connection_failures):
+        steps.remove(ambiguous)
+    if not steps:
+        return "no failure left to refuse"
+    state = RetryState()
+    for kind, retry_after in steps[:-1]:
+        if policy.next_delay(state, kind, idempotent=idempotent, retry_after=retry_after, jitter=0.0) is None:
+            return "the client retried after the policy would have stopped"
+    kind, retry_after = steps[-1]
+    if policy.next_delay(state, kind, idempotent=idempotent, retry_after=retry_after, jitter=0.0) is not None:
+        return "the policy should have absorbed it"
+    return "ok"
 
 
 def says_what_happened(error: aiocosmos.CosmosError) -> None:
