@@ -123,6 +123,7 @@ class Worker:
     async def run(self) -> None:
         """Work until the lease is lost or replaced (returns) or the task is cancelled."""
         renewer = asyncio.ensure_future(self._renew_forever())
+        reader: asyncio.Future[None] | None = None
         try:
             reader = asyncio.ensure_future(self._read_forever())
             done, _ = await asyncio.wait({renewer, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -137,7 +138,12 @@ class Worker:
                 elif error is not None:
                     raise error
         finally:
-            renewer.cancel()
+            # Also when run() itself is cancelled (stop()): neither task may outlive it.
+            left: list[asyncio.Future[None]] = [t for t in (reader, renewer) if t is not None and not t.done()]
+            for pending in left:
+                pending.cancel()
+            if left:
+                await asyncio.gather(*left, return_exceptions=True)
 
     async def _renew_forever(self) -> None:
         while True:

@@ -100,6 +100,9 @@ async def test_every_final_version_is_delivered_in_order_per_key_and_checkpointe
         more = await write(feed, 100, start=300)
         await wait_for(lambda: recorder.has(more))
         assert len(processor.owned_leases) == 8
+    workers = [t for t in asyncio.all_tasks() if any(
+        name in repr(t.get_coro()) for name in ("_read_forever", "_renew_forever", "Worker.run"))]
+    assert workers == []  # stop() left no worker task behind
     for values in recorder.by_pk.values():
         assert values == sorted(values)  # in order per partition key (no redelivery on one host)
     docs = await lease_docs(leases)
