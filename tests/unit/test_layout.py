@@ -3,8 +3,8 @@ size limit, and no import of our own modules inside a function (a per-call looku
 
 The layers, bottom to top (README, "Layout"): exceptions → _wire (one request) → _feeds (paging,
 routing, change feed, the shared core) → _query and _bulk (engines over feeds) → _resources (the API)
-→ _cli → mgmt → the public ``aiocosmos`` package. ``testing`` stands beside them and uses only the
-bottom layer.
+→ _cli and the connectors (integrations, dask, ray) → mgmt → the public ``aiocosmos`` package.
+``testing`` stands beside them and uses only the bottom layer.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ LAYERS: dict[str, int] = {
     "_bulk": 3,
     "_resources": 4,
     "_cli": 5,
+    # The Dask and Ray Data connectors (over _resources and _bulk; the engines are optional extras).
+    "integrations": 5,
+    "dask": 5,
+    "ray": 5,
     "mgmt": 6,
     "__init__": 7,
     "__main__": 7,
