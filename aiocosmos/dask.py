@@ -5,8 +5,8 @@ Needs ``pip install 'aiocosmos[dask]'``; ``import aiocosmos`` never imports dask
 * :func:`read_cosmos` gives a ``dask.dataframe.DataFrame`` with one partition per feed range of the
   container (``split=n`` cuts each range into n EPK pieces). Each partition is read with the change
   feed (no query: every live document, once) or with ``query``/``parameters`` bounded to its EPK range
-  (aiocosmos/integrations/reading.py). Its columns are ``columns`` (or ``meta``'s), else those of the
-  first partition, read once more to find them; a field not among them is left out. Documents of
+  (aiocosmos/integrations/reading.py). Its columns and dtypes are ``columns`` (or ``meta``'s), else those
+  of the first partition, read once more to find them; a field not among them is left out. Documents of
   varied shapes are better read with :func:`read_cosmos_bag` (a bag of the dicts, exactly).
 * :func:`to_cosmos` upserts (or creates) the rows of every partition of a DataFrame or bag through
   ``container.bulk``; it returns a :class:`~aiocosmos.integrations.WriteReport`: one summary per
@@ -83,16 +83,19 @@ def read_cosmos_bag(
 
 
 class _ReadFrame:
-    """The function of ``dd.from_map``: one partition as a pandas DataFrame with fixed columns."""
+    """The function of ``dd.from_map``: one partition as a pandas DataFrame with fixed columns and dtypes."""
 
-    def __init__(self, options: ReadOptions, columns: list[str] | None) -> None:
+    def __init__(self, options: ReadOptions, dtypes: Mapping[str, Any] | None) -> None:
         self.options = options
-        self.columns = columns
+        self.dtypes = None if dtypes is None else dict(dtypes)
 
     def __call__(self, partition: ReadPartition) -> pd.DataFrame:
         rows = read_rows(self.options, partition)
-        frame = pd.DataFrame.from_records(rows, columns=self.columns) if rows else pd.DataFrame(columns=self.columns)
-        return frame if self.columns is None else frame.reindex(columns=self.columns)
+        if self.dtypes is None:
+            return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+        columns = list(self.dtypes)
+        frame = pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+        return frame.reindex(columns=columns).astype(self.dtypes)
 
     def __repr__(self) -> str:
         return f"read_cosmos({self.options.connection!r})"
@@ -104,7 +107,7 @@ def read_cosmos(
     query: str | None = None,
     parameters: Sequence[Mapping[str, Any]] | None = None,
     split: int = 1,
-    columns: Sequence[str] | None = None,
+    columns: Sequence[str] | Mapping[str, Any] | None = None,
     meta: pd.DataFrame | None = None,
     start: Any = "Beginning",
     page_size: int | None = -1,
@@ -112,25 +115,28 @@ def read_cosmos(
     state_dir: str | None = None,
 ) -> dd.DataFrame:
     """A Dask DataFrame of the container, one partition per feed range (times ``split``); see the module
-    docstring. Without ``columns`` or ``meta`` the first partition is read here to find the columns."""
+    docstring. ``columns`` names the columns (dtype ``object``) or maps them to dtypes
+    (``{"id": "string", "n": "int64"}``); ``meta`` gives both as an empty DataFrame. Without either the
+    first partition is read here to find them. Every partition is cast to those dtypes."""
     options = _options(connection, query, parameters, split, start, page_size, system_properties, state_dir)
     partitions = plan(options)
+    dtypes: dict[str, Any]
     if meta is not None:
-        columns = list(meta.columns)
+        dtypes = dict(meta.dtypes.items())
+    elif isinstance(columns, Mapping):
+        dtypes = dict(columns)
     elif columns is not None:
-        columns = list(columns)
-        meta = pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+        dtypes = dict.fromkeys(columns, object)
     else:
-        first = _ReadFrame(attrs_evolve_without_state(options), None)(partitions[0])
-        columns = list(first.columns)
-        meta = first.iloc[:0]
-    reader = _ReadFrame(options, columns)
+        first = _ReadFrame(_without_state(options), None)(partitions[0])
+        dtypes = dict(first.dtypes.items())
+    empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
     frame: dd.DataFrame = dd.from_map(  # type: ignore[no-untyped-call]
-        reader, partitions, meta=meta, label="read-cosmos", enforce_metadata=False)
+        _ReadFrame(options, dtypes), partitions, meta=empty, label="read-cosmos", enforce_metadata=False)
     return frame
 
 
-def attrs_evolve_without_state(options: ReadOptions) -> ReadOptions:
+def _without_state(options: ReadOptions) -> ReadOptions:
     """The same read without saving continuations (for the look at the first partition)."""
     return ReadOptions(options.connection, query=options.query, parameters=options.parameters, split=options.split,
                        start=options.start, page_size=options.page_size,

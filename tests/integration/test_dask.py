@@ -63,11 +63,15 @@ def test_write_and_read_back_exactly(dask_client: Client, cosmos_server: CosmosT
     expected = {doc["id"]: doc for doc in documents(ROUND_TRIP)}
     assert stored(spec, cosmos_server) == expected
 
-    back = read_cosmos(spec, split=2, columns=["id", "pk", "n", "name", "score"])
+    back = read_cosmos(spec, split=2, columns={"id": object, "pk": object, "n": "int64", "name": object,
+                                               "score": "float64"})
     assert back.npartitions == 2  # one feed range on the local server, cut in two by EPK
     got = back.compute()
     assert len(got) == ROUND_TRIP and got["id"].is_unique
     assert {row["id"]: row for row in got.to_dict(orient="records")} == expected
+    assert int(back.n.sum().compute()) == ROUND_TRIP * (ROUND_TRIP - 1) // 2
+    inferred = read_cosmos(spec)  # columns and dtypes from the first partition
+    assert sorted(inferred.columns) == ["id", "n", "name", "pk", "score"] and inferred.n.dtype == "int64"
     bag = read_cosmos_bag(spec, query="SELECT * FROM c WHERE c.n >= @low",
                           parameters=[{"name": "@low", "value": ROUND_TRIP - 10}])
     assert sorted(doc["n"] for doc in bag.compute()) == list(range(ROUND_TRIP - 10, ROUND_TRIP))
