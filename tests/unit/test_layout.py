@@ -3,7 +3,8 @@ size limit, and no import of our own modules inside a function (a per-call looku
 
 The layers, bottom to top (README, "Layout"): exceptions → _wire (one request) → _feeds (paging,
 routing, change feed, the shared core) → _query and _bulk (engines over feeds) → _resources (the API)
-→ _cli and _processor (the change feed processor) → mgmt → the public ``aiocosmos`` package.
+→ _cli, _processor (the change feed processor) and the connectors (integrations, dask, ray) → mgmt → the
+public ``aiocosmos`` package.
 ``testing`` stands beside them and uses only the bottom layer.
 """
 
@@ -30,6 +31,10 @@ LAYERS: dict[str, int] = {
     "_resources": 4,
     "_cli": 5,
     "_processor": 5,
+    # The Dask and Ray Data connectors (over _resources and _bulk; the engines are optional extras).
+    "integrations": 5,
+    "dask": 5,
+    "ray": 5,
     "mgmt": 6,
     "__init__": 7,
     "__main__": 7,
