@@ -89,6 +89,13 @@ class QueryPlan:
         """An aggregate query without GROUP BY (one row out, combined from every range)."""
         return not self.group_by and (bool(self.aggregates) or any(t is not None for _, t in self.group_alias_types))
 
+    @property
+    def passthrough(self) -> bool:
+        """Nothing for the client to do: the ranges' rows, one range after another, are the answer."""
+        return not (self.order_by or self.aggregated or self.group_by or self.dcount_alias is not None
+                    or self.distinct != "None" or self.top is not None or self.offset is not None
+                    or self.limit is not None)
+
     @classmethod
     def from_json(cls, raw: object) -> QueryPlan:
         if isinstance(raw, Mapping) and raw.get("hybridSearchQueryInfo"):
