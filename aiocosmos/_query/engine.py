@@ -17,6 +17,7 @@ from .aggregation import aggregate_pages, dcount_pages, group_by_pages
 from .fanout import QueryTarget, Run
 from .plan import QueryPlan, cached_plan, plan_from_not_servable, plan_request_headers, remember_plan
 from .tokens import ENGINE_TOKEN_PREFIX, OLD_ENGINE_TOKEN_PREFIXES, State
+from .vector import NON_STREAMING_TOKEN, non_streaming_pages, refuse_resume
 
 if TYPE_CHECKING:
     from .._feeds.core import ClientCore
@@ -52,6 +53,8 @@ class QueryPaged(AsyncItemPaged[Any]):
 
     async def _iter_pages(self, token: str | None) -> AsyncIterator[Page[Any]]:
         if token is not None:
+            if token.startswith(NON_STREAMING_TOKEN):
+                raise refuse_resume()
             if token.startswith(OLD_ENGINE_TOKEN_PREFIXES):
                 raise InvalidContinuationToken("the query continuation token comes from an older aiocosmos whose "
                                                "cross-partition tokens cannot be resumed exactly; restart the query")
@@ -124,7 +127,10 @@ class QueryPaged(AsyncItemPaged[Any]):
 async def _run_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
     """The pages of one run: (items, headers with the request charge, next state or None)."""
     await run.prepare()
-    if run.plan.dcount_alias is not None:
+    if run.plan.non_streaming:
+        async for page in non_streaming_pages(run):
+            yield page
+    elif run.plan.dcount_alias is not None:
         async for page in dcount_pages(run):
             yield page
     elif run.plan.group_by:

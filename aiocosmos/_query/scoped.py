@@ -28,6 +28,7 @@ from .engine import QueryPaged, check_max_concurrency, closing, cross_partition_
 from .fanout import QueryTarget
 from .plan import QueryPlan
 from .tokens import ENGINE_TOKEN_PREFIX, OLD_ENGINE_TOKEN_PREFIXES, State
+from .vector import NON_STREAMING_TOKEN, refuse_resume
 
 if TYPE_CHECKING:
     from .._resources.container import ContainerProxy
@@ -49,6 +50,8 @@ class FeedRangeQueryPaged(QueryPaged):
         plan: QueryPlan | None = None
         state: State | None = None
         charge = 0.0
+        if token is not None and token.startswith(NON_STREAMING_TOKEN):
+            raise refuse_resume()
         if token is not None and token.startswith(OLD_ENGINE_TOKEN_PREFIXES):
             raise InvalidContinuationToken("the query continuation token comes from an older aiocosmos; restart "
                                            "the query")

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,7 @@ from tests.client.fake_partitions import FakePartitionedServer, epk_of
 from tests.client.recording_server import Reply
 
 __all__ = ["FakeQuery", "FakeQueryServer", "cosmos_cmp", "order_by_query", "aggregate_query", "streaming_query",
-           "group_by_query", "MISSING", "partial", "partial_text", "compute", "needed_features"]
+           "group_by_query", "MISSING", "partial", "partial_text", "compute", "needed_features", "vector_query"]
 
 FULL_RANGE = [{"min": "", "max": "FF", "isMinInclusive": True, "isMaxInclusive": False}]
 
@@ -368,6 +369,63 @@ def group_by_query(field: str, aggregates: list[tuple[str, str, str | None]], *,
         return out
 
     return FakeQuery(text, plan, run, lambda a, b: (a > b) - (a < b), reference)
+
+
+def vector_query(entry: Mapping[str, Any], *, top: int | None = None) -> FakeQuery:
+    """A vector search from a recorded plan (tests/client/fixtures/query_plans.json, format ``json``: the
+    service's plan as .NET's QueryPlanRetrieverTests recorded it), e.g. ``SELECT TOP 10 c._ts FROM c ORDER
+    BY VectorDistance([...], c.vector1, true, {dataType:'Float32', distanceFunction:'Euclidean'})``; with
+    ``top`` the recorded ``TOP 10`` becomes ``TOP top`` (query, rewritten query and plan alike).
+
+    Each range answers the rewritten query as the service does: its best ``TOP`` (or ``OFFSET +
+    LIMIT``) rows ``{_rid, orderByItems: [{item: score}], payload: {_ts}}``, best first, ties in
+    document-number order (descending when the score is), paged with resume keys like ORDER BY."""
+    info = dict(entry["queryInfo"])
+    text = entry["query"]
+    if top is not None:
+        assert info["top"] == 10
+        text = text.replace("TOP 10", f"TOP {top}")
+        info["rewrittenQuery"] = info["rewrittenQuery"].replace("TOP 10", f"TOP {top}")
+        info["top"] = top
+    expression = info["orderByExpressions"][0]
+    vector = orjson.loads(expression[expression.index("["):expression.index("]") + 1])
+    function = next(f for f in ("DotProduct", "Euclidean", "Cosine") if f in expression)
+    descending = info["orderBy"] == ["Descending"]
+    plan = {"partitionedQueryExecutionInfoVersion": 2, "queryInfo": info, "queryRanges": FULL_RANGE}
+    cut = info["top"] if info["top"] is not None else (info["offset"] or 0) + info["limit"]
+
+    def score(document: Mapping[str, Any]) -> float:
+        embedding = document["vector1"]
+        if function == "DotProduct":
+            return float(sum(a * b for a, b in zip(embedding, vector, strict=True)))
+        if function == "Euclidean":
+            return math.sqrt(sum((a - b) ** 2 for a, b in zip(embedding, vector, strict=True)))
+        norm = math.sqrt(sum(a * a for a in embedding)) * math.sqrt(sum(b * b for b in vector))
+        return sum(a * b for a, b in zip(embedding, vector, strict=True)) / norm
+
+    def key_cmp(a: Any, b: Any) -> int:
+        result = cosmos_cmp(a[0][0], b[0][0])
+        if result:
+            return -result if descending else result
+        if a[1] != b[1]:
+            return (-1 if a[1] < b[1] else 1) * (-1 if descending else 1)
+        return 0
+
+    def ordered(docs: list[dict[str, Any]]) -> list[tuple[Any, dict[str, Any]]]:
+        keyed = [(((score(d),), document_number(d["_rid"]), 0), d) for d in docs if "vector1" in d]
+        keyed.sort(key=functools.cmp_to_key(lambda x, y: key_cmp(x[0], y[0])))
+        return keyed
+
+    def run(docs: list[dict[str, Any]]) -> list[Row]:
+        return [(key, {"_rid": d["_rid"], "orderByItems": [{"item": key[0][0]}], "payload": {"_ts": d["_ts"]}})
+                for key, d in ordered(docs)[:cut]]
+
+    def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
+        payloads = [{"_ts": d["_ts"]} for _, d in ordered(docs)]
+        start = info["offset"] or 0
+        return payloads[start:start + (info["top"] if info["top"] is not None else info["limit"])]
+
+    return FakeQuery(text, plan, run, key_cmp, reference)
 
 
 def needed_features(plan: Mapping[str, Any]) -> list[str]:
