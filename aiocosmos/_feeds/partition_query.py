@@ -35,7 +35,7 @@ from .routing import feed_range_for_partition_key, is_split_or_merge
 if TYPE_CHECKING:
     from .._resources.container import ContainerProxy
 
-__all__ = ["partition_query_pager", "query_scope"]
+__all__ = ["epk_range_query_pager", "partition_query_pager", "query_scope"]
 
 _PK: Final = "x-ms-documentdb-partitionkey"
 _RANGE_ID: Final = "x-ms-documentdb-partitionkeyrangeid"
@@ -57,14 +57,14 @@ class _PartitionQuery:
     __slots__ = ("_body", "_container", "_scope", "_static", "_timeout", "_value")
 
     def __init__(self, container: ContainerProxy, value: Any, body: bytes, static: dict[str, str],
-                 timeout: float | None) -> None:
+                 timeout: float | None, scope: tuple[str, str] | None = None) -> None:
         self._container = container
         self._value = value
         self._body = body
         self._static = static
         self._timeout = timeout
         definition = container._core.partition_keys.get(container._link)
-        self._scope = None if definition is None else query_scope(definition, value)
+        self._scope = scope if scope is not None or definition is None else query_scope(definition, value)
 
     async def fetch(self, continuation: str | None) -> tuple[list[Any], Mapping[str, str], int]:
         container = self._container
@@ -186,3 +186,24 @@ def partition_query_pager(
         static["x-ms-max-item-count"] = str(max_item_count)
     fingerprint = request_fingerprint("POST", container._docs_path, body, loose)
     return AsyncItemPaged(_PartitionQuery(container, partition_key, body, static, timeout).fetch, fingerprint)
+
+
+def epk_range_query_pager(
+    container: ContainerProxy,
+    body: bytes,
+    low: str,
+    high: str,
+    *,
+    headers: Mapping[str, str],
+    max_item_count: int | None,
+    timeout: float | None,
+) -> AsyncItemPaged[Any]:
+    """The lazy pager of a query over the EPK range ``[low, high)`` (``query_items(feed_range=...)``):
+    one physical partition at a time, addressed as for a hierarchical prefix (module docstring)."""
+    max_item_count = check_max_item_count(max_item_count)
+    static = dict(QUERY_HEADERS)
+    static.update(headers)
+    if max_item_count is not None:
+        static["x-ms-max-item-count"] = str(max_item_count)
+    fingerprint = request_fingerprint("POST", container._docs_path, body, "epk", low, high)
+    return AsyncItemPaged(_PartitionQuery(container, None, body, static, timeout, (low, high)).fetch, fingerprint)

@@ -17,18 +17,20 @@ from .aggregation import aggregate_pages, dcount_pages, group_by_pages
 from .fanout import QueryTarget, Run
 from .plan import QueryPlan, cached_plan, plan_from_not_servable, plan_request_headers, remember_plan
 from .tokens import ENGINE_TOKEN_PREFIX, OLD_ENGINE_TOKEN_PREFIXES, State
+from .vector import NON_STREAMING_TOKEN, non_streaming_pages, refuse_resume
 
 if TYPE_CHECKING:
     from .._feeds.core import ClientCore
 
-__all__ = ["DEFAULT_MAX_CONCURRENCY", "QueryTarget", "QueryPaged", "cross_partition_pager"]
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "QueryTarget", "QueryPaged", "check_max_concurrency", "closing",
+           "cross_partition_pager"]
 
 DEFAULT_MAX_CONCURRENCY: Final = 8
 _NOT_SERVABLE: Final = 1004
 
 
 @asynccontextmanager
-async def _closing(iterator: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any]]:
+async def closing(iterator: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any]]:
     """Close an async generator when the ``async with`` ends (an abandoned page iteration closes the
     inner one at once, which cancels and awaits the pages it was fetching ahead)."""
     try:
@@ -51,17 +53,19 @@ class QueryPaged(AsyncItemPaged[Any]):
 
     async def _iter_pages(self, token: str | None) -> AsyncIterator[Page[Any]]:
         if token is not None:
+            if token.startswith(NON_STREAMING_TOKEN):
+                raise refuse_resume()
             if token.startswith(OLD_ENGINE_TOKEN_PREFIXES):
                 raise InvalidContinuationToken("the query continuation token comes from an older aiocosmos whose "
                                                "cross-partition tokens cannot be resumed exactly; restart the query")
             if token.startswith(ENGINE_TOKEN_PREFIX):
                 state = State.decode(token)
                 plan, charge = await self._plan(None)
-                async with _closing(self._engine_pages(plan, state, charge)) as pages:
+                async with closing(self._engine_pages(plan, state, charge)) as pages:
                     async for page in pages:
                         yield page
                 return
-            async with _closing(super()._iter_pages(token)) as direct_pages:
+            async with closing(super()._iter_pages(token)) as direct_pages:
                 async for page in direct_pages:
                     yield page
             return
@@ -73,7 +77,7 @@ class QueryPaged(AsyncItemPaged[Any]):
                 raise
             plan, charge = await self._plan(exc)
             # The first page carries the refused attempt's charge and the plan request's.
-            async with _closing(self._engine_pages(plan, None, exc.request_charge + charge)) as pages:
+            async with closing(self._engine_pages(plan, None, exc.request_charge + charge)) as pages:
                 async for page in pages:
                     yield page
             return
@@ -84,7 +88,7 @@ class QueryPaged(AsyncItemPaged[Any]):
                 return replayed.pop()
             return await fetch(continuation)
 
-        async with _closing(AsyncItemPaged(replay, self._fingerprint)._iter_pages(None)) as replayed_pages:
+        async with closing(AsyncItemPaged(replay, self._fingerprint)._iter_pages(None)) as replayed_pages:
             async for page in replayed_pages:
                 yield page
 
@@ -123,7 +127,10 @@ class QueryPaged(AsyncItemPaged[Any]):
 async def _run_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
     """The pages of one run: (items, headers with the request charge, next state or None)."""
     await run.prepare()
-    if run.plan.dcount_alias is not None:
+    if run.plan.non_streaming:
+        async for page in non_streaming_pages(run):
+            yield page
+    elif run.plan.dcount_alias is not None:
         async for page in dcount_pages(run):
             yield page
     elif run.plan.group_by:
@@ -154,10 +161,14 @@ def cross_partition_pager(
     timeout: float | None,
 ) -> QueryPaged:
     """The pager of a cross-partition query (arguments already validated by ``core.feed``)."""
+    target = QueryTarget(core, link, coll_path, docs_path, query, parameters, query_body(query, parameters),
+                         dict(headers), max_item_count, check_max_concurrency(max_concurrency), timeout)
+    return QueryPaged(direct, target)
+
+
+def check_max_concurrency(max_concurrency: int | None) -> int:
     if max_concurrency is None:
-        max_concurrency = DEFAULT_MAX_CONCURRENCY
+        return DEFAULT_MAX_CONCURRENCY
     if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) or max_concurrency < 1:
         raise ValidationError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
-    target = QueryTarget(core, link, coll_path, docs_path, query, parameters, query_body(query, parameters),
-                         dict(headers), max_item_count, max_concurrency, timeout)
-    return QueryPaged(direct, target)
+    return max_concurrency

@@ -44,6 +44,8 @@ class QueryTarget:
     max_item_count: int | None
     max_concurrency: int
     timeout: float | None
+    scope: tuple[str, str] | None = None
+    """``query_items(feed_range=...)``: only this EPK range ``[low, high)`` is read."""
 
 
 class Run:
@@ -147,11 +149,20 @@ class Run:
         routing = await self._routing_map()
         ranges: list[Range] = []
         seen: set[str] = set()
+        scope = self.target.scope
         for low, high in self.plan.ranges:
+            if scope is not None:
+                low, high = max(low, scope[0]), min(high, scope[1])
+                if low >= high:
+                    continue
             for pk_range in routing.overlapping(low, high):
                 if pk_range.id not in seen:
                     seen.add(pk_range.id)
-                    ranges.append(Range(pk_range.min_inclusive, pk_range.max_exclusive, None))
+                    if scope is None:
+                        ranges.append(Range(pk_range.min_inclusive, pk_range.max_exclusive, None))
+                    else:  # only the feed range's part of the partition (sent with EPK bounds)
+                        ranges.append(Range(max(pk_range.min_inclusive, scope[0]),
+                                            min(pk_range.max_exclusive, scope[1]), None))
         ranges.sort(key=lambda r: r.low)
         page_size = self.target.max_item_count
         return State(ranges, page_size if page_size and page_size > 0 else _DEFAULT_PAGE)

@@ -27,12 +27,15 @@ __all__ = [
 ]
 
 SUPPORTED_QUERY_FEATURES: Final = (
-    "Aggregate,CompositeAggregate,DCount,Distinct,GroupBy,MultipleAggregates,MultipleOrderBy,NonValueAggregate,"
-    "OffsetAndLimit,OrderBy,Top"
+    "Aggregate,CompositeAggregate,DCount,Distinct,GroupBy,MultipleAggregates,MultipleOrderBy,NonStreamingOrderBy,"
+    "NonValueAggregate,OffsetAndLimit,OrderBy,Top"
 )
 """Exactly the features this pipeline implements (the gateway refuses the plan of a query that needs
-another one). Not implemented: NonStreamingOrderBy (vector search), HybridSearch, WeightedRankFusion,
-CountIf and ListAndSetAggregate (MAKELIST/MAKESET)."""
+another one). Not implemented: HybridSearch, WeightedRankFusion, CountIf and ListAndSetAggregate
+(MAKELIST/MAKESET)."""
+MAX_NON_STREAMING_ROWS: Final = 50_000
+"""The most rows (TOP, or OFFSET + LIMIT) a vector search may ask for, azure-cosmos's default
+(``AZURE_COSMOS_MAX_ITEM_BUFFER_VECTOR_SEARCH``)."""
 QUERY_VERSION: Final = "1.0"
 _ORDER_BY_FILTER: Final = "{documentdb-formattableorderbyquery-filter}"
 _PLAN_CACHE_SIZE: Final = 256
@@ -83,11 +86,20 @@ class QueryPlan:
     """(alias, aggregate or None) in the order of ``groupByAliases``."""
     dcount_alias: str | None = None
     """DCOUNT: None (not a DCOUNT), ``""`` (``SELECT VALUE``) or the alias of the count."""
+    non_streaming: bool = False
+    """Vector search (``hasNonStreamingOrderBy``): every range drained, the best rows merged (vector.py)."""
 
     @property
     def aggregated(self) -> bool:
         """An aggregate query without GROUP BY (one row out, combined from every range)."""
         return not self.group_by and (bool(self.aggregates) or any(t is not None for _, t in self.group_alias_types))
+
+    @property
+    def passthrough(self) -> bool:
+        """Nothing for the client to do: the ranges' rows, one range after another, are the answer."""
+        return not (self.order_by or self.aggregated or self.group_by or self.dcount_alias is not None
+                    or self.distinct != "None" or self.top is not None or self.offset is not None
+                    or self.limit is not None)
 
     @classmethod
     def from_json(cls, raw: object) -> QueryPlan:
@@ -97,9 +109,6 @@ class QueryPlan:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("queryInfo"), Mapping):
             raise PagingError(f"the service sent a query plan without queryInfo: {raw!r:.300}")
         info = raw["queryInfo"]
-        if info.get("hasNonStreamingOrderBy"):
-            raise UnsupportedQuery("vector search (ORDER BY VectorDistance; query feature NonStreamingOrderBy) is "
-                                   "not supported across partitions")
         group_by = tuple(str(e) for e in info.get("groupByExpressions") or ())
         group_aliases = tuple(str(a) for a in info.get("groupByAliases") or ())
         raw_types = info.get("groupByAliasToAggregateType") or {}
@@ -130,6 +139,9 @@ class QueryPlan:
             if query_range.get("isMinInclusive") is False:
                 low = low + "00"
             ranges.append((low, high))
+        non_streaming = bool(info.get("hasNonStreamingOrderBy"))
+        if non_streaming:
+            _check_non_streaming(info)
         rewritten = info.get("rewrittenQuery") or None
         if isinstance(rewritten, str):
             rewritten = rewritten.replace(_ORDER_BY_FILTER, "true")
@@ -147,7 +159,23 @@ class QueryPlan:
             group_aliases=group_aliases,
             group_alias_types=alias_types,
             dcount_alias=dcount_alias,
+            non_streaming=non_streaming,
         )
+
+
+def _check_non_streaming(info: Mapping[str, object]) -> None:
+    """What a vector search needs (as azure-cosmos checks it, before any per-range request)."""
+    top, offset, limit = _opt_int(info.get("top")), _opt_int(info.get("offset")), _opt_int(info.get("limit"))
+    rows = top if top is not None else None if limit is None else limit + (offset or 0)
+    if not rows:
+        raise UnsupportedQuery("a vector search (ORDER BY VectorDistance; query feature NonStreamingOrderBy) "
+                               "needs TOP or OFFSET/LIMIT: without them it would read every document")
+    if rows > MAX_NON_STREAMING_ROWS:
+        raise UnsupportedQuery(f"a vector search may ask for at most {MAX_NON_STREAMING_ROWS} rows (TOP or "
+                               f"OFFSET + LIMIT); this one asks for {rows}")
+    if str(info.get("distinctType") or "None") != "None":
+        raise UnsupportedQuery("DISTINCT with a vector search (query feature NonStreamingOrderBy) is not "
+                               "supported across partitions")
 
 
 def _check_aggregates(names: list[str]) -> None:

@@ -9,10 +9,9 @@ from .._bulk.executor import BulkExecution
 from .._bulk.upsert import bulk_upsert
 from .._feeds.change_feed import query_items_change_feed
 from .._feeds.paging import AsyncItemPaged
-from .._feeds.partition_query import partition_query_pager
 from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range_listing
 from .._feeds.watch import watch_changes
-from .._query.engine import cross_partition_pager
+from .._query.scoped import query_pager
 from .._wire import codec
 from .._wire.documents import PATCH_OPERATIONS, check_document, check_etag, check_item_id, check_patch, write_options
 from .._wire.paths import PartitionKey, loose_partition_header, quote_id
@@ -266,6 +265,7 @@ class ContainerProxy:
         *,
         parameters: Sequence[Mapping[str, Any]] | None = None,
         partition_key: Any = None,
+        feed_range: Any = None,
         max_item_count: int | None = None,
         enable_scan_in_query: bool | None = None,
         populate_query_metrics: bool | None = None,
@@ -273,28 +273,19 @@ class ContainerProxy:
         max_concurrency: int | None = None,
     ) -> AsyncItemPaged[Any]:
         """Run a SQL query. With ``partition_key`` it runs in that logical partition (or, for a prefix of a
-        hierarchical key, over every key under it); without, across all partitions. Items are dicts, or
-        bare values for ``SELECT VALUE`` queries.
+        hierarchical key, over every key under it); with ``feed_range`` (a FeedRange or its azure-cosmos
+        forms, e.g. from ``read_feed_ranges``) over that range only; with neither, across all partitions.
+        Items are dicts, or bare values for ``SELECT VALUE`` queries.
 
         ``partition_key=None`` means "all partitions" (as in azure-cosmos); to query the partition
         whose key is JSON null, pass ``[None]``. Cross-partition queries the gateway cannot serve
-        (ORDER BY, TOP, OFFSET/LIMIT, DISTINCT, VALUE aggregates, GROUP BY) run in the client, on up
-        to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query/).
+        (ORDER BY, TOP, OFFSET/LIMIT, DISTINCT, aggregates, GROUP BY, vector search) run in the client, on
+        up to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query/).
         """
-        headers: dict[str, str] = {}
-        if enable_scan_in_query is not None:
-            headers["x-ms-documentdb-query-enable-scan"] = str(bool(enable_scan_in_query))
-        if populate_query_metrics is not None:
-            headers["x-ms-documentdb-populatequerymetrics"] = str(bool(populate_query_metrics))
-        if partition_key is not None:  # a full key or a hierarchical prefix (_feeds/partition_query.py)
-            return partition_query_pager(self, query, parameters=parameters, partition_key=partition_key,
-                                         headers=headers, max_item_count=max_item_count, timeout=timeout)
-        headers["x-ms-documentdb-query-enablecrosspartition"] = "True"
-        pager = self._core.feed(self._docs_path, "docs", self._link, "Documents", query=query,
-                                parameters=parameters, max_item_count=max_item_count, headers=headers,
-                                session_container=self._link, timeout=timeout)
-        return cross_partition_pager(self._core, self._link, self._path, self._docs_path, pager, query,
-                                     parameters, headers, max_item_count, max_concurrency, timeout)
+        return query_pager(self, query, parameters=parameters, partition_key=partition_key, feed_range=feed_range,
+                           max_item_count=max_item_count, enable_scan_in_query=enable_scan_in_query,
+                           populate_query_metrics=populate_query_metrics, timeout=timeout,
+                           max_concurrency=max_concurrency)
 
     # -- server-side scripts ---------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,7 @@ from tests.client.fake_partitions import FakePartitionedServer, epk_of
 from tests.client.recording_server import Reply
 
 __all__ = ["FakeQuery", "FakeQueryServer", "cosmos_cmp", "order_by_query", "aggregate_query", "streaming_query",
-           "group_by_query", "MISSING", "partial", "partial_text", "compute", "needed_features"]
+           "group_by_query", "MISSING", "partial", "partial_text", "compute", "needed_features", "vector_query"]
 
 FULL_RANGE = [{"min": "", "max": "FF", "isMinInclusive": True, "isMaxInclusive": False}]
 
@@ -370,6 +371,63 @@ def group_by_query(field: str, aggregates: list[tuple[str, str, str | None]], *,
     return FakeQuery(text, plan, run, lambda a, b: (a > b) - (a < b), reference)
 
 
+def vector_query(entry: Mapping[str, Any], *, top: int | None = None) -> FakeQuery:
+    """A vector search from a recorded plan (tests/client/fixtures/query_plans.json, format ``json``: the
+    service's plan as .NET's QueryPlanRetrieverTests recorded it), e.g. ``SELECT TOP 10 c._ts FROM c ORDER
+    BY VectorDistance([...], c.vector1, true, {dataType:'Float32', distanceFunction:'Euclidean'})``; with
+    ``top`` the recorded ``TOP 10`` becomes ``TOP top`` (query, rewritten query and plan alike).
+
+    Each range answers the rewritten query as the service does: its best ``TOP`` (or ``OFFSET +
+    LIMIT``) rows ``{_rid, orderByItems: [{item: score}], payload: {_ts}}``, best first, ties in
+    document-number order (descending when the score is), paged with resume keys like ORDER BY."""
+    info = dict(entry["queryInfo"])
+    text = entry["query"]
+    if top is not None:
+        assert info["top"] == 10
+        text = text.replace("TOP 10", f"TOP {top}")
+        info["rewrittenQuery"] = info["rewrittenQuery"].replace("TOP 10", f"TOP {top}")
+        info["top"] = top
+    expression = info["orderByExpressions"][0]
+    vector = orjson.loads(expression[expression.index("["):expression.index("]") + 1])
+    function = next(f for f in ("DotProduct", "Euclidean", "Cosine") if f in expression)
+    descending = info["orderBy"] == ["Descending"]
+    plan = {"partitionedQueryExecutionInfoVersion": 2, "queryInfo": info, "queryRanges": FULL_RANGE}
+    cut = info["top"] if info["top"] is not None else (info["offset"] or 0) + info["limit"]
+
+    def score(document: Mapping[str, Any]) -> float:
+        embedding = document["vector1"]
+        if function == "DotProduct":
+            return float(sum(a * b for a, b in zip(embedding, vector, strict=True)))
+        if function == "Euclidean":
+            return math.sqrt(sum((a - b) ** 2 for a, b in zip(embedding, vector, strict=True)))
+        norm = math.sqrt(sum(a * a for a in embedding)) * math.sqrt(sum(b * b for b in vector))
+        return sum(a * b for a, b in zip(embedding, vector, strict=True)) / norm
+
+    def key_cmp(a: Any, b: Any) -> int:
+        result = cosmos_cmp(a[0][0], b[0][0])
+        if result:
+            return -result if descending else result
+        if a[1] != b[1]:
+            return (-1 if a[1] < b[1] else 1) * (-1 if descending else 1)
+        return 0
+
+    def ordered(docs: list[dict[str, Any]]) -> list[tuple[Any, dict[str, Any]]]:
+        keyed = [(((score(d),), document_number(d["_rid"]), 0), d) for d in docs if "vector1" in d]
+        keyed.sort(key=functools.cmp_to_key(lambda x, y: key_cmp(x[0], y[0])))
+        return keyed
+
+    def run(docs: list[dict[str, Any]]) -> list[Row]:
+        return [(key, {"_rid": d["_rid"], "orderByItems": [{"item": key[0][0]}], "payload": {"_ts": d["_ts"]}})
+                for key, d in ordered(docs)[:cut]]
+
+    def reference(docs: list[dict[str, Any]], range_of: Callable[[dict[str, Any]], str]) -> list[Any]:
+        payloads = [{"_ts": d["_ts"]} for _, d in ordered(docs)]
+        start = info["offset"] or 0
+        return payloads[start:start + (info["top"] if info["top"] is not None else info["limit"])]
+
+    return FakeQuery(text, plan, run, key_cmp, reference)
+
+
 def needed_features(plan: Mapping[str, Any]) -> list[str]:
     """The query features a plan needs, as the gateway checks them against
     ``x-ms-cosmos-supported-query-features`` (the rules of the .NET SDK's QueryPlanSupportChecker,
@@ -418,10 +476,14 @@ def _rank_type(value: Any) -> int:
 
 
 def streaming_query(*, top: int | None = None, distinct_field: str | None = None) -> FakeQuery:
-    """``SELECT TOP n * FROM c`` or ``SELECT DISTINCT VALUE c.f FROM c`` (no ORDER BY)."""
+    """``SELECT TOP n * FROM c``, ``SELECT * FROM c`` (``top=None``) or ``SELECT DISTINCT VALUE c.f FROM
+    c`` (no ORDER BY)."""
     if distinct_field is not None:
         text = f"SELECT DISTINCT VALUE c.{distinct_field} FROM c"
         plan = _plan(distinctType="Unordered", hasSelectValue=True)
+    elif top is None:
+        text = "SELECT * FROM c"
+        plan = _plan()
     else:
         text = f"SELECT TOP {top} * FROM c"
         plan = _plan(top=top)
@@ -521,6 +583,27 @@ class FakeQueryServer(FakePartitionedServer):
             return self._query(headers, orjson.loads(body))
         return super()._default_reply(method, path, headers, body)
 
+    def _epk_bounds(self, range_id: str, headers: Mapping[str, str]) -> tuple[str, str]:
+        """The EPKs a range request reads: the partition's, or the ``x-ms-start-epk``/``x-ms-end-epk``
+        part of it (only with ``x-ms-read-key-type: EffectivePartitionKeyRange``, which azure-cosmos
+        also sends alone for a whole partition)."""
+        live = self.ranges[range_id]
+        if "x-ms-start-epk" in headers or "x-ms-end-epk" in headers:
+            assert headers.get("x-ms-read-key-type") == "EffectivePartitionKeyRange"
+            low, high = headers["x-ms-start-epk"], headers["x-ms-end-epk"]
+            assert live.low <= low < high <= live.high, "EPK bounds outside the addressed range"
+            return low, high
+        return live.low, live.high
+
+    def _original_on_range(self, query: FakeQuery, range_id: str, headers: Mapping[str, str]) -> Reply:
+        """The service evaluating the whole original query in one partition (or part of one)."""
+        assert "x-ms-documentdb-query-enablecrosspartition" not in headers
+        low, high = self._epk_bounds(range_id, headers)
+        docs = [d for d in self.documents if low <= epk_of(d["pk"]) < high]
+        values = list(orjson.loads(orjson.dumps(query.reference(docs, lambda d: low))))
+        self.answered += 1
+        return _page_of(values, headers)
+
     def _query(self, headers: Mapping[str, str], body: dict[str, Any]) -> Reply:
         text = body["query"]
         query = self.queries.get(text)
@@ -541,19 +624,14 @@ class FakeQueryServer(FakePartitionedServer):
             return Reply(status=400, headers={"x-ms-substatus": "1004"},
                          body={"code": "BadRequest", "message": "The provided cross partition query can not be "
                                "directly served by the gateway.", **extra})
-        assert text == query.backend_text, f"range query {text!r} is not the rewritten query"
         if range_id in self.gone or range_id not in self.ranges:
             return Reply.error(410, sub_status=1002, message=f"partition key range {range_id} is gone")
+        if text != query.backend_text:  # the original query sent to one partition (query_items(feed_range=...))
+            return self._original_on_range(query, range_id, headers)
         self._range_answers[range_id] = self._range_answers.get(range_id, 0) + 1
         if self.fail_range.get(range_id) == self._range_answers[range_id]:
             return Reply.error(400, code="BadRequest", message=f"range {range_id} refused this request (fault)")
-        live = self.ranges[range_id]
-        low, high = live.low, live.high
-        if headers.get("x-ms-read-key-type") == "EffectivePartitionKeyRange":
-            low, high = headers["x-ms-start-epk"], headers["x-ms-end-epk"]
-            assert live.low <= low < high <= live.high, "EPK bounds outside the addressed range"
-        else:
-            assert "x-ms-start-epk" not in headers and "x-ms-end-epk" not in headers
+        low, high = self._epk_bounds(range_id, headers)
         cache_key = (text, range_id, low, high, len(self.documents))
         rows = self._rows.get(cache_key)
         if rows is None:
@@ -579,6 +657,15 @@ class FakeQueryServer(FakePartitionedServer):
                            **({"x_ms_continuation": orjson.dumps(_encode_key(page[-1][0])).decode()} if more else {}))
         reply.delay = self.range_delay
         return reply
+
+
+def _page_of(values: list[Any], headers: Mapping[str, str]) -> Reply:
+    """A page of a list of answers, continued by index (the original query run on one partition)."""
+    start = int(headers.get("x-ms-continuation", "0"))
+    size = int(headers.get("x-ms-max-item-count", "100"))
+    end = len(values) if size <= 0 else start + size
+    more = {"x_ms_continuation": str(end)} if end < len(values) else {}
+    return Reply.json({"_rid": "rid", "Documents": values[start:end], "_count": len(values[start:end])}, **more)
 
 
 def _encode_key(key: Any) -> Any:
