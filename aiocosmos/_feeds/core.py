@@ -20,7 +20,7 @@ from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
 __all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "FEED_GONE_RETRIES"]
 
-_log = logging.getLogger("aiocosmos")
+_log = logging.getLogger("aiocosmos.query")
 
 FEED_GONE_RETRIES: Final = 3
 """Times a feed or query page is fetched again after 410/1002, 1007 or 1008 (spec §11.2)."""
@@ -200,7 +200,9 @@ class ClientCore:
                     raise
                 retries += 1
                 _log.debug("%s %s: 410/%d (partition moved); fetching the same page again (%d of %d)",
-                           method, path, exc.sub_status, retries, FEED_GONE_RETRIES)
+                           method, path, exc.sub_status, retries, FEED_GONE_RETRIES,
+                           extra={"cosmos_event": "page_gone_retry", "cosmos_status": 410,
+                                  "cosmos_sub_status": exc.sub_status, "cosmos_retry": retries})
 
     def closed_error(self) -> ClientClosedError:
         return ClientClosedError("the CosmosClient is closed; create a new client")

@@ -62,6 +62,9 @@ class Capture(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))  # includes the formatted traceback, if any
+        extra = {k: v for k, v in vars(record).items() if k.startswith("cosmos_")}  # structured fields
+        if extra:
+            self.lines.append(repr(extra))
 
 
 async def test_no_secret_anywhere_in_a_full_run_under_faults(
