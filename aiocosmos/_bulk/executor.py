@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["BulkExecution", "BulkOperationResult", "BulkStats", "BulkSummary", "MAX_BULK_OPERATIONS", "MAX_BULK_BYTES",
            "BULK_HEADERS"]
 
-_log = logging.getLogger("aiocosmos")
+_log = logging.getLogger("aiocosmos.bulk")
 
 FLUSH_INTERVAL: Final = 0.1
 MAX_CONCURRENCY_PER_RANGE: Final = 50
@@ -301,7 +301,8 @@ class BulkExecution:
                 fresh = await container._core.routing_maps.get(container._link, container._path + "/pkranges",
                                                                stale=stale, timeout=self._timeout)
             except CosmosError as exc:
-                _log.warning("bulk: re-reading the partition key ranges after a split failed: %s", exc)
+                _log.warning("bulk: re-reading the partition key ranges after a split failed: %s", exc,
+                             extra={"cosmos_event": "bulk_reroute_failed", "cosmos_error": type(exc).__name__})
                 self._rereads += 1
                 self._reread_error = exc
                 return exc

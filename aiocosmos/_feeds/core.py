@@ -6,6 +6,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
+from .._telemetry.names import operation_name
+from .._telemetry.tracing import PagerTrace, Telemetry
 from .._wire import codec
 from .._wire.clock import Clock
 from .._wire.paths import PartitionKey
@@ -18,7 +20,7 @@ from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
 __all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "FEED_GONE_RETRIES"]
 
-_log = logging.getLogger("aiocosmos")
+_log = logging.getLogger("aiocosmos.query")
 
 FEED_GONE_RETRIES: Final = 3
 """Times a feed or query page is fetched again after 410/1002, 1007 or 1008 (spec §11.2)."""
@@ -50,7 +52,7 @@ class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
     __slots__ = ("_open", "account_host", "clock", "default_timeout", "partition_keys", "pipeline", "routing_maps",
-                 "session_tokens")
+                 "session_tokens", "telemetry")
 
     def __init__(
         self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
@@ -64,6 +66,13 @@ class ClientCore:
         self.partition_keys: dict[str, PartitionKey] = {}  # container link -> definition
         self._open = open_pipeline
         self.routing_maps = RoutingMaps(self)  # container link -> partition key ranges (routing.py)
+        self.telemetry: Telemetry | None = None  # spans and metrics, when ClientOptions turns them on
+
+    def traced(self, pager: AsyncItemPaged[Any], operation: str, resource_link: str) -> AsyncItemPaged[Any]:
+        """``pager`` with a whole-operation span around its pages when tracing is on (one flag check)."""
+        if self.telemetry is not None:
+            pager._trace = PagerTrace(self.telemetry, operation, resource_link)
+        return pager
 
     async def request(
         self,
@@ -149,7 +158,10 @@ class ClientCore:
             items = parsed.get(feed_key, []) if isinstance(parsed, dict) else []
             return items, response_headers, status
 
-        return AsyncItemPaged(fetch, fingerprint)
+        pager: AsyncItemPaged[Any] = AsyncItemPaged(fetch, fingerprint)
+        if self.telemetry is None:
+            return pager
+        return self.traced(pager, operation_name(method, resource_type, resource_link, static), resource_link)
 
     async def feed_page(
         self,
@@ -188,7 +200,9 @@ class ClientCore:
                     raise
                 retries += 1
                 _log.debug("%s %s: 410/%d (partition moved); fetching the same page again (%d of %d)",
-                           method, path, exc.sub_status, retries, FEED_GONE_RETRIES)
+                           method, path, exc.sub_status, retries, FEED_GONE_RETRIES,
+                           extra={"cosmos_event": "page_gone_retry", "cosmos_status": 410,
+                                  "cosmos_sub_status": exc.sub_status, "cosmos_retry": retries})
 
     def closed_error(self) -> ClientClosedError:
         return ClientClosedError("the CosmosClient is closed; create a new client")

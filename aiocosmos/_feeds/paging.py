@@ -15,6 +15,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final, Generic, TypeVar
 
+from .._telemetry.tracing import PagerTrace
 from .._wire.results import Page
 from ..exceptions import InvalidContinuationToken, PagingError, ValidationError
 
@@ -51,17 +52,22 @@ class AsyncItemPaged(Generic[T]):
     same pager twice runs the request twice.
     """
 
-    __slots__ = ("_fetch", "_fingerprint")
+    __slots__ = ("_fetch", "_fingerprint", "_trace")
 
     def __init__(self, fetch: FetchPage[T], fingerprint: str) -> None:
         self._fetch = fetch
         self._fingerprint = fingerprint
+        self._trace: PagerTrace | None = None  # the whole-query span, when tracing is on
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._iter_items()
 
+    def _pages(self, token: str | None) -> AsyncIterator[Page[T]]:
+        pages = self._iter_pages(token)
+        return pages if self._trace is None else self._trace.wrap(pages)
+
     async def _iter_items(self) -> AsyncIterator[T]:
-        async for page in self._iter_pages(None):
+        async for page in self._pages(None):
             for item in page.items:
                 yield item
 
@@ -72,7 +78,7 @@ class AsyncItemPaged(Generic[T]):
         to this request.
         """
         start = None if continuation_token is None else self._decode(continuation_token)
-        return self._iter_pages(start)
+        return self._pages(start)
 
     async def _iter_pages(self, token: str | None) -> AsyncIterator[Page[T]]:
         carried = 0.0

@@ -185,7 +185,8 @@ def partition_query_pager(
     if max_item_count is not None:
         static["x-ms-max-item-count"] = str(max_item_count)
     fingerprint = request_fingerprint("POST", container._docs_path, body, loose)
-    return AsyncItemPaged(_PartitionQuery(container, partition_key, body, static, timeout).fetch, fingerprint)
+    pager = AsyncItemPaged(_PartitionQuery(container, partition_key, body, static, timeout).fetch, fingerprint)
+    return container._core.traced(pager, "query_items", container._link)
 
 
 def epk_range_query_pager(
@@ -206,4 +207,5 @@ def epk_range_query_pager(
     if max_item_count is not None:
         static["x-ms-max-item-count"] = str(max_item_count)
     fingerprint = request_fingerprint("POST", container._docs_path, body, "epk", low, high)
-    return AsyncItemPaged(_PartitionQuery(container, None, body, static, timeout, (low, high)).fetch, fingerprint)
+    pager = AsyncItemPaged(_PartitionQuery(container, None, body, static, timeout, (low, high)).fetch, fingerprint)
+    return container._core.traced(pager, "query_items", container._link)

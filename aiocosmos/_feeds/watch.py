@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChangeFeedWatch", "ChangeFeedWatcher", "WatchBackoff", "WatchStats", "is_transient", "watch_changes"]
 
-_log = logging.getLogger("aiocosmos")
+_log = logging.getLogger("aiocosmos.changefeed")
 
 _TRANSIENT_KINDS = frozenset({FailureKind.THROTTLED, FailureKind.NOT_APPLIED, FailureKind.AMBIGUOUS,
                               FailureKind.SESSION_LAG})
@@ -205,5 +205,7 @@ async def _watch(feed: _Feed, state: FeedState, poll_interval: float, backoff: W
         stats.waited += delay
         _log.warning("watch_changes: reading the change feed failed (%d in a row, %d in all); resuming from "
                      "the last position in %.2fs: %s", stats.consecutive_failures, stats.transient_failures,
-                     delay, failure)
+                     delay, failure, extra={"cosmos_event": "changefeed_retry", "cosmos_wait": delay,
+                                            "cosmos_failures": stats.consecutive_failures,
+                                            "cosmos_error": type(failure).__name__})
         await clock.sleep(delay)

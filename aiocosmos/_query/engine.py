@@ -49,6 +49,7 @@ class QueryPaged(AsyncItemPaged[Any]):
 
     def __init__(self, direct: AsyncItemPaged[Any], target: QueryTarget) -> None:
         super().__init__(direct._fetch, direct._fingerprint)
+        self._trace = direct._trace
         self._target = target
 
     async def _iter_pages(self, token: str | None) -> AsyncIterator[Page[Any]]:

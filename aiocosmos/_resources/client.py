@@ -14,6 +14,7 @@ import aiohttp
 
 from .._feeds.core import ClientCore
 from .._feeds.paging import AsyncItemPaged
+from .._telemetry.tracing import Telemetry, TracedPipeline
 from .._version import __version__
 from .._wire import codec
 from .._wire.auth import AadTokenCache, MasterKeySigner, ResourceTokenSigner, Signer, TokenCredential
@@ -75,6 +76,11 @@ class CosmosClient:
         self._owns_http = http_session is None
         self._core = ClientCore(self._open, self._clock, self._options.timeouts.operation)
         self._core.account_host = parts.hostname
+        if self._options.telemetry:  # opentelemetry is imported here, and only here
+            self._core.telemetry = Telemetry(
+                host=parts.hostname, port=parts.port, consistency_level=self._options.consistency_level,
+                tracer_provider=self._options.tracer_provider, meter_provider=self._options.meter_provider,
+            )
         self._state = _State.UNOPENED
 
     def _make_signer(self, credential: Credential, host: str) -> Signer:
@@ -126,7 +132,9 @@ class CosmosClient:
             }
             if self._options.consistency_level:
                 base_headers["x-ms-consistency-level"] = self._options.consistency_level
-            self._core.pipeline = Pipeline(
+            telemetry = self._core.telemetry
+            extra: dict[str, Any] = {} if telemetry is None else {"telemetry": telemetry}
+            self._core.pipeline = (Pipeline if telemetry is None else TracedPipeline)(
                 Transport(self._http, self._url, self._options.timeouts),
                 self._signer,
                 policy=self._options.retry,
@@ -136,6 +144,7 @@ class CosmosClient:
                 aad=self._aad,
                 regions=make_router(self._url, self._options, self._http, self._clock),
                 on_session_lost=self._core.session_tokens.forget,
+                **extra,
             )
             self._state = _State.OPEN
         return self._core.pipeline

@@ -90,6 +90,18 @@ class ClientOptions:
     """Seconds between reads of the database account (it is also re-read after 403/3 and 403/1008)."""
     region_cooldown: float = attrs.field(default=300.0, validator=_positive)
     """Seconds a region that failed (connection failure, 503) is used only as a last resort."""
+    tracing: bool = False
+    """OpenTelemetry spans and metrics (needs ``pip install 'aiocosmos[otel]'``), with the global tracer
+    and meter providers. Off by default: a globally configured provider alone does not turn it on."""
+    tracer_provider: Any = attrs.field(default=None, eq=False)
+    """An OpenTelemetry ``TracerProvider`` to use instead of the global one; setting it turns tracing on."""
+    meter_provider: Any = attrs.field(default=None, eq=False)
+    """An OpenTelemetry ``MeterProvider`` to use instead of the global one; setting it turns tracing on."""
+
+    @property
+    def telemetry(self) -> bool:
+        """Whether spans and metrics are on (``tracing`` or a provider given)."""
+        return self.tracing or self.tracer_provider is not None or self.meter_provider is not None
 
     @property
     def discovery(self) -> bool:

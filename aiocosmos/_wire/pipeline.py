@@ -36,12 +36,16 @@ from .results import REPLAYED_HEADER, with_header
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
 from .transport import Transport
 
-__all__ = ["Pipeline", "RawResponse", "API_VERSION", "REPLAYED_HEADER"]
+__all__ = ["Pipeline", "RawResponse", "RetryHook", "API_VERSION", "REPLAYED_HEADER"]
 
 API_VERSION: Final = "2020-07-15"
-_log = logging.getLogger("aiocosmos")
+_log = logging.getLogger("aiocosmos.wire")
 
 RawResponse = tuple[int, CIMultiDictProxy[str], bytes]
+
+RetryHook = Callable[[str | None, "HttpResponseError | TransportError", int, float], None]
+"""Told of each attempt that is sent again: (region or None, its error, attempt number, wait in s; -1.0
+for a failover to the next region). The telemetry's recorder; None (no cost) when tracing is off."""
 
 REGIONS_HEADER: Final = "x-aiocosmos-regions"
 """Added to responses of a client with endpoint discovery: the regions contacted, in order."""
@@ -62,6 +66,7 @@ class Pipeline:
         "_clock",
         "_dates",
         "_default_timeout",
+        "_on_retry",
         "_on_session_lost",
         "_policy",
         "_random",
@@ -83,6 +88,7 @@ class Pipeline:
         jitter: Callable[[], float] = random.random,
         regions: RegionRouter | None = None,
         on_session_lost: Callable[[str], None] | None = None,
+        on_retry: RetryHook | None = None,
     ) -> None:
         self._transport = transport
         self._signer = signer
@@ -95,6 +101,7 @@ class Pipeline:
         self._random = jitter
         self._regions = regions
         self._on_session_lost = on_session_lost
+        self._on_retry = on_retry
 
     @property
     def policy(self) -> RetryPolicy:
@@ -204,6 +211,8 @@ class Pipeline:
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s failed (%s, attempt %d); retrying in %.3fs", method, path,
                            _describe(error), attempt, delay)
+            if self._on_retry is not None:
+                self._on_retry(None, error, attempt, delay)
             if kind is FailureKind.AMBIGUOUS and not idempotent:
                 replayed = True  # the next attempt replays a write that may have been applied
             state.total_wait += delay
@@ -340,6 +349,8 @@ class Pipeline:
                     if deadline is not None and self._clock.monotonic() + wait >= deadline:
                         raise _with_regions(_deadline_error(attempt, state, activity_ids, replayed), contacted) from \
                             _with_regions(_finish(error, attempt, state, activity_ids, replayed), contacted)
+                    if self._on_retry is not None:
+                        self._on_retry(region.name, error, attempt, -1.0 if moved else wait)
                     if wait:
                         state.total_wait += wait
                         await self._clock.sleep(wait)
@@ -370,6 +381,8 @@ class Pipeline:
                     if _log.isEnabledFor(logging.DEBUG):
                         _log.debug("%s %s failed in %s (%s); trying the next region", method, path,
                                    region.name, _describe(error))
+                    if self._on_retry is not None:
+                        self._on_retry(region.name, error, attempt, -1.0)
                     replayed = replayed or (kind is FailureKind.AMBIGUOUS and not idempotent)
                     continue
             delay = self._policy.next_delay(
@@ -383,6 +396,8 @@ class Pipeline:
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s failed in %s (%s, attempt %d); retrying in %.3fs", method, path,
                            region.name, _describe(error), attempt, delay)
+            if self._on_retry is not None:
+                self._on_retry(region.name, error, attempt, delay)
             if kind is FailureKind.AMBIGUOUS and not idempotent:
                 replayed = True
             state.total_wait += delay

@@ -41,7 +41,7 @@ __all__ = [
     "AccountRegions", "LocationCache", "Region", "RegionRouter", "excluded_regions", "make_router", "parse_account",
 ]
 
-_log = logging.getLogger("aiocosmos")
+_log = logging.getLogger("aiocosmos.wire")
 
 FAILED_REFRESH_RETRY: Final = 5.0
 """Seconds before the account is read again after a refresh that reached no endpoint."""
@@ -196,7 +196,9 @@ class LocationCache:
 
     def mark_unavailable(self, endpoint: str) -> None:
         self._unavailable[endpoint] = self._clock.monotonic() + self._cooldown
-        _log.info("aiocosmos: region endpoint %s marked unavailable for %.0fs", endpoint, self._cooldown)
+        _log.info("aiocosmos: region endpoint %s marked unavailable for %.0fs", endpoint, self._cooldown,
+                  extra={"cosmos_event": "region_unavailable", "cosmos_endpoint": endpoint,
+                         "cosmos_cooldown": self._cooldown})
 
     def is_unavailable(self, endpoint: str) -> bool:
         until = self._unavailable.get(endpoint)
@@ -297,7 +299,9 @@ class RegionRouter:
                 try:
                     body = await fetch(self.transport(endpoint), timeout)
                 except Exception as exc:  # noqa: BLE001 - any failure: try the next endpoint
-                    _log.debug("aiocosmos: reading the database account from %s failed: %r", endpoint, exc)
+                    _log.debug("aiocosmos: reading the database account from %s failed: %r", endpoint, exc,
+                               extra={"cosmos_event": "account_read_failed", "cosmos_endpoint": endpoint,
+                                      "cosmos_error": type(exc).__name__})
                     continue
                 self.cache.update(parse_account(body))
                 self._next_refresh = self._clock.monotonic() + self._interval

@@ -1,5 +1,6 @@
 """Secrets under a full run with faults: keys, tokens and Authorization values never appear in any log
-record (any logger, any level, tracebacks included), repr, exception text or diagnostic attribute, nor
+record (any logger, any level, tracebacks included), repr, exception text, diagnostic attribute, span,
+span event or metric attribute (every client of the run traces), nor
 in the fault proxy's own log. TLS verification is on by default. A resource-token client sends each
 resource only the token that covers it."""
 
@@ -18,6 +19,7 @@ import pytest
 import aiocosmos
 from aiocosmos.testing import FakeClock, Fault, FaultProxy, ProxyRequest
 from tests.faults.conftest import ClientFactory, through
+from tests.faults.test_tracing import Otel
 from tests.server import CosmosTestServer
 
 AAD_TOKEN = "eyJ0eXAiOiJKV1Qi.aad-secret-payload-7f3a.c2lnbmF0dXJl"
@@ -60,6 +62,9 @@ class Capture(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))  # includes the formatted traceback, if any
+        extra = {k: v for k, v in vars(record).items() if k.startswith("cosmos_")}  # structured fields
+        if extra:
+            self.lines.append(repr(extra))
 
 
 async def test_no_secret_anywhere_in_a_full_run_under_faults(
@@ -73,6 +78,7 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
                    Fault.gone(1002), probability=0.3)
 
     capture = Capture()
+    otel = Otel()  # every client of the run traces: spans, events and metric attributes are scanned too
     root = logging.getLogger()
     names = ["", "aiocosmos", "aiocosmos.testing", "aiohttp", "aiohttp.client", "aiohttp.server", "asyncio"]
     levels = {name: logging.getLogger(name).level for name in names}
@@ -92,7 +98,7 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            client = make_client()
+            client = make_client(**otel.options())
             container = through(client, fresh_container)
             database = container.database
             seen.extend([client, database, container])
@@ -116,11 +122,13 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
             await attempt(lambda: container.delete_item("i3", "p"))
             await attempt(client.get_database_account)
 
-            aad = make_client(credential=StaticCredential())  # the local server refuses AAD: 401 twice
+            await attempt(lambda: container.bulk_upsert([{"id": f"u{n}", "pk": "p"} for n in range(10)]))
+            # The local server refuses AAD: 401 twice.
+            aad = make_client(credential=StaticCredential(), **otel.options())
             await attempt(aad.get_database_account)
             await attempt(lambda: through(aad, fresh_container).read_item("i1", "p"))
             tokens = make_client(credential={f"dbs/{database.id}/colls/{container.id}": RESOURCE_TOKEN,
-                                             "dbs/other": OTHER_TOKEN})
+                                             "dbs/other": OTHER_TOKEN}, **otel.options())
             await attempt(lambda: through(tokens, fresh_container).read_item("i1", "p"))
             await attempt(lambda: tokens.get_database_client("elsewhere").read())  # not covered: refused
             await attempt(lambda: make_client(credential=RESOURCE_TOKEN).create_database("x"))
@@ -147,13 +155,25 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
     for warning in caught:
         haystack.write(f"{warning.category.__name__}: {warning.message}\n")
     haystack.write(orjson.dumps([i.to_json() for i in proxy.log]).decode())
+    spans = otel.spans()
+    for span in spans:
+        haystack.write(span.to_json() + "\n")  # name, attributes, events and their attributes, status
+    metrics = otel.reader.get_metrics_data()
+    assert metrics is not None
+    haystack.write(metrics.to_json() + "\n")  # every data point's attributes
+    otel.tracer_provider.shutdown()
+    otel.meter_provider.shutdown()
     everything = haystack.getvalue()
 
     leaked = sorted({secret for secret in secrets if len(secret) >= 8 and secret in everything})
     assert leaked == [], f"secrets found in logs/reprs/errors: {[s[:12] + '...' for s in leaked]}"
     # The scan saw what it should have: retries logged, errors of every family, the proxy's log.
     errors = [v for v in seen if isinstance(v, BaseException)]
-    assert any(line.startswith("aiocosmos DEBUG") for line in capture.lines)  # the retry loop's own log
+    assert any(line.startswith("aiocosmos.wire DEBUG") for line in capture.lines)  # the retry loop's own log
+    # ... and the telemetry: spans of every operation, retry events on them, the operation metrics.
+    assert len(spans) > 100 and any(e.name == "aiocosmos.retry" for s in spans for e in s.events)
+    assert any(s.name.startswith("execute_bulk") for s in spans) and any(s.kind.name == "INTERNAL" for s in spans)
+    assert "db.client.operation.duration" in everything and "aiocosmos.client.operation.retries" in everything
     assert {type(e).__name__ for e in errors} >= {"Conflict", "NotFound", "Unauthorized", "ValidationError"}
     assert proxy.log and len(everything) > 10_000
 

@@ -24,6 +24,8 @@ LAYERS: dict[str, int] = {
     "exceptions": 0,
     "_version": 0,
     "_wire": 1,
+    # OpenTelemetry spans and metrics around the pipeline, and the logger hierarchy (beside _wire).
+    "_telemetry": 1,
     "testing": 1,
     "_feeds": 2,
     "_query": 3,
