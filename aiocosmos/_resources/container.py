@@ -73,6 +73,7 @@ class ContainerProxy:
                                              timeout=timeout)
         if "partitionKey" in response:
             self._core.partition_keys[self._link] = PartitionKey.from_json(response["partitionKey"])
+        self._core.session_tokens.bind(self._link, response.get("_rid"))  # re-created: a fresh session
         self.properties = response
         return response
 
@@ -248,7 +249,6 @@ class ContainerProxy:
             "PATCH", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
             headers=headers, body=data, idempotent=False, timeout=timeout,
         )
-        self._core.session_tokens.capture(self._link, response_headers.get("x-ms-session-token"))
         return ResourceResponse(codec.loads(body) if body else {}, response_headers, status)
 
     # -- feeds and queries -----------------------------------------------------------------------
