@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from .._wire import codec
 from .._wire.clock import Clock
+from .._wire.options import HedgingOption, availability_strategy
 from .._wire.paths import PartitionKey
 from .._wire.pipeline import Pipeline, RawResponse
 from .._wire.results import ResourceResponse
@@ -91,6 +92,7 @@ class ClientCore:
         idempotent: bool,
         replayable: bool = False,
         timeout: float | None = None,
+        hedging: HedgingOption = None,
     ) -> RawResponse:
         """Send one operation through the pipeline. Every answer to a request on a container's items
         (``SESSION_RESOURCES``: success or error, read or write) feeds the container's session token;
@@ -98,13 +100,14 @@ class ClientCore:
         pipeline = self.pipeline
         if pipeline is None:
             pipeline = await self._open()  # raises ClientClosedError once closed
+        strategy = None if hedging is None else availability_strategy(hedging)  # validated before any I/O
         if timeout is None:
             timeout = self.default_timeout
         started = None if timeout is None else self.clock.monotonic()
         try:
             response = await pipeline.request(
-                method, path, resource_type, resource_link,
-                headers=headers, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
+                method, path, resource_type, resource_link, headers=headers, body=body, idempotent=idempotent,
+                replayable=replayable, timeout=timeout, hedging=strategy,
             )
         except HttpResponseError as exc:
             if resource_type not in SESSION_RESOURCES:
