@@ -31,7 +31,7 @@ from ._resources.scripts import ScriptResult, ScriptsProxy
 from ._resources.users import Permission, PermissionProperties, UserProxy
 from ._version import __version__
 from ._wire.clock import Clock, SystemClock
-from ._wire.options import ClientOptions, ConnectionLimits, Timeouts
+from ._wire.options import ClientOptions, ConnectionLimits, HedgingStrategy, Timeouts
 from ._wire.paths import NonePartitionKeyValue, PartitionKey
 from ._wire.regions import excluded_regions
 from ._wire.results import Page, ResourceResponse
@@ -86,6 +86,7 @@ __all__ = [
     "ClientOptions",
     "ConnectionLimits",
     "Timeouts",
+    "HedgingStrategy",
     "RetryPolicy",
     "WatchBackoff",
     "excluded_regions",

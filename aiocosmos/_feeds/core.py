@@ -10,11 +10,12 @@ from .._telemetry.names import operation_name
 from .._telemetry.tracing import PagerTrace, Telemetry
 from .._wire import codec
 from .._wire.clock import Clock
+from .._wire.options import HedgingOption, availability_strategy
 from .._wire.paths import PartitionKey
 from .._wire.pipeline import Pipeline, RawResponse
 from .._wire.results import ResourceResponse
-from .._wire.session_tokens import SessionTokens
-from ..exceptions import ClientClosedError, Gone, ValidationError
+from .._wire.session_tokens import SESSION_HEADER, SESSION_RESOURCES, SessionTokens, container_of
+from ..exceptions import ClientClosedError, Gone, HttpResponseError, ValidationError
 from .paging import AsyncItemPaged, check_max_item_count, request_fingerprint
 from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
@@ -46,6 +47,20 @@ def query_body(query: str, parameters: Sequence[Mapping[str, Any]] | None) -> by
         if not isinstance(name, str) or not name.startswith("@") or "value" not in parameter:
             raise ValidationError(f'each query parameter must be {{"name": "@...", "value": ...}}, got {parameter!r}')
     return codec.dumps({"query": query, "parameters": list(parameters)}, what="query parameters")
+
+
+COLLECTION_RID_MISMATCH: Final = 1024
+"""400/1024: the container named in the request is not the one the client knew (re-created)."""
+
+
+def _stale_session(error: HttpResponseError, headers: Mapping[str, str] | None, single_region: bool) -> bool:
+    """400/1024 (re-created container), or 404/1002 on a read that sent a session token after the
+    pipeline's own retry (single region; with endpoint discovery the write region was tried and the
+    token dropped already)."""
+    if error.status_code == 400 and error.sub_status == COLLECTION_RID_MISMATCH:
+        return True
+    return single_region and error.status_code == 404 and error.sub_status == 1002 and bool(headers) \
+        and any(name.lower() == SESSION_HEADER for name in headers or ())
 
 
 class ClientCore:
@@ -86,14 +101,60 @@ class ClientCore:
         idempotent: bool,
         replayable: bool = False,
         timeout: float | None = None,
+        hedging: HedgingOption = None,
     ) -> RawResponse:
+        """Send one operation through the pipeline. Every answer to a request on a container's items
+        (``SESSION_RESOURCES``: success or error, read or write) feeds the container's session token;
+        a stale session (400/1024, or 404/1002 without endpoint discovery) is retried once without it."""
         pipeline = self.pipeline
         if pipeline is None:
             pipeline = await self._open()  # raises ClientClosedError once closed
-        return await pipeline.request(
+        strategy = None if hedging is None else availability_strategy(hedging)  # validated before any I/O
+        if timeout is None:
+            timeout = self.default_timeout
+        started = None if timeout is None else self.clock.monotonic()
+        try:
+            response = await pipeline.request(
+                method, path, resource_type, resource_link, headers=headers, body=body, idempotent=idempotent,
+                replayable=replayable, timeout=timeout, hedging=strategy,
+            )
+        except HttpResponseError as exc:
+            if resource_type not in SESSION_RESOURCES:
+                raise
+            self.session_tokens.capture(container_of(resource_link), exc.headers.get(SESSION_HEADER))
+            if not _stale_session(exc, headers, pipeline.regions is None):
+                raise
+            remaining = None if started is None or timeout is None else \
+                max(0.0, timeout - (self.clock.monotonic() - started))
+            return await self._without_session(pipeline, exc, method, path, resource_type, resource_link,
+                                               headers, body, idempotent, replayable, remaining)
+        token = response[1].get(SESSION_HEADER)
+        if token is not None and resource_type in SESSION_RESOURCES:
+            self.session_tokens.capture(container_of(resource_link), token)
+        return response
+
+    async def _without_session(
+        self, pipeline: Pipeline, stale: HttpResponseError, method: str, path: str, resource_type: str,
+        resource_link: str, headers: Mapping[str, str] | None, body: bytes | None, idempotent: bool,
+        replayable: bool, timeout: float | None,
+    ) -> RawResponse:
+        """The container's session is stale (re-created under the same name, or the token is ahead of
+        every replica): drop its token, rid and partition-key definition; send the request once more,
+        without a session token."""
+        container = container_of(resource_link)
+        _log.info("%s %s: %d/%d with this client's session token; dropping the session of %s and "
+                  "sending the request once more without it", method, path, stale.status_code, stale.sub_status,
+                  container)
+        self.session_tokens.forget(container)
+        if stale.sub_status == COLLECTION_RID_MISMATCH:
+            self.partition_keys.pop(container, None)
+        fresh = {name: value for name, value in (headers or {}).items() if name.lower() != SESSION_HEADER}
+        response = await pipeline.request(
             method, path, resource_type, resource_link,
-            headers=headers, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
+            headers=fresh, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
         )
+        self.session_tokens.capture(container, response[1].get(SESSION_HEADER))
+        return response
 
     async def resource(
         self,

@@ -178,8 +178,6 @@ class AttachmentsProxy:
         status, response_headers, data = await self._core.request(
             method, path, _TYPE, link, headers=headers, body=body, idempotent=not write, timeout=timeout,
         )
-        if write:
-            self._core.session_tokens.capture(self._container_link, response_headers.get(_SESSION))
         return ResourceResponse(codec.loads(data) if data else {}, response_headers, status)
 
     def _feed(

@@ -208,11 +208,9 @@ async def execute_item_batch(
         results = _results_or_none(exc.body, described)
         if results is None:
             raise
-        core.session_tokens.capture(container._link, exc.headers.get("x-ms-session-token"))
         error = _batch_error(BatchResponse(results, exc.headers, exc.status_code), exc.body)
         error.attempts, error.total_wait, error.activity_ids = exc.attempts, exc.total_wait, exc.activity_ids
         raise error from exc
-    core.session_tokens.capture(container._link, response_headers.get("x-ms-session-token"))
     results = _results_or_none(body, described)
     if results is None:
         raise HttpResponseError(

@@ -144,6 +144,7 @@ class CosmosClient:
                 aad=self._aad,
                 regions=make_router(self._url, self._options, self._http, self._clock),
                 on_session_lost=self._core.session_tokens.forget,
+                hedging=self._options.availability_strategy,
                 **extra,
             )
             self._state = _State.OPEN

@@ -14,6 +14,7 @@ from .._feeds.watch import watch_changes
 from .._query.scoped import query_pager
 from .._wire import codec
 from .._wire.documents import PATCH_OPERATIONS, check_document, check_etag, check_item_id, check_patch, write_options
+from .._wire.options import HedgingOption
 from .._wire.paths import PartitionKey, loose_partition_header, quote_id
 from .._wire.results import ResourceResponse
 from ..exceptions import ValidationError
@@ -72,6 +73,7 @@ class ContainerProxy:
                                              timeout=timeout)
         if "partitionKey" in response:
             self._core.partition_keys[self._link] = PartitionKey.from_json(response["partitionKey"])
+        self._core.session_tokens.bind(self._link, response.get("_rid"))  # re-created: a fresh session
         self.properties = response
         return response
 
@@ -183,10 +185,10 @@ class ContainerProxy:
             definition, timeout = await self._load_definition(timeout)
         return definition.header_for(partition_key), timeout
 
-    async def read_item(
-        self, item: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
-    ) -> ResourceResponse:
-        """Read one item by id and partition-key value (404 NotFound if missing)."""
+    async def read_item(self, item: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None,
+                        availability_strategy: HedgingOption = None) -> ResourceResponse:
+        """Read one item by id and partition-key value (404 NotFound if missing); ``availability_strategy``:
+        hedge this read across regions (``ClientOptions.availability_strategy``; False: not even by it)."""
         item_id = check_item_id(item)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header}
@@ -195,7 +197,7 @@ class ContainerProxy:
             headers["x-ms-session-token"] = session
         status, response_headers, body = await self._core.request(
             "GET", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
-            headers=headers, idempotent=True, timeout=timeout,
+            headers=headers, idempotent=True, timeout=timeout, hedging=availability_strategy,
         )
         return ResourceResponse(codec.loads(body), response_headers, status)
 
@@ -247,7 +249,6 @@ class ContainerProxy:
             "PATCH", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
             headers=headers, body=data, idempotent=False, timeout=timeout,
         )
-        self._core.session_tokens.capture(self._link, response_headers.get("x-ms-session-token"))
         return ResourceResponse(codec.loads(body) if body else {}, response_headers, status)
 
     # -- feeds and queries -----------------------------------------------------------------------

@@ -84,6 +84,7 @@ class DatabaseProxy:
         )
         container = self.get_container_client(id)
         self._core.partition_keys[container._link] = partition_key
+        self._core.session_tokens.bind(container._link, response.get("_rid"))
         container.properties = response
         return container
 
@@ -150,6 +151,7 @@ class DatabaseProxy:
             body=codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
         )
         self._core.partition_keys[proxy._link] = PartitionKey.from_json(response.get("partitionKey"))
+        self._core.session_tokens.bind(proxy._link, response.get("_rid"))
         proxy.properties = response
         return proxy
 

@@ -60,7 +60,6 @@ async def write_document(
         if not (create and exc.replayed):
             raise
         return await _resolve_create(container, exc, data, headers[_PK], _left(container, timeout, started))
-    core.session_tokens.capture(container._link, response_headers.get(_SESSION))
     return ResourceResponse(codec.loads(body) if body else {}, response_headers, status)
 
 
@@ -77,9 +76,7 @@ async def delete_document(
     except NotFound as exc:
         if not exc.replayed or exc.sub_status == 1002:
             raise
-        core.session_tokens.capture(container._link, exc.headers.get(_SESSION))
         return ResourceResponse({}, with_header(exc.headers, REPLAYED_HEADER, APPLIED_EARLIER), 204)
-    core.session_tokens.capture(container._link, response_headers.get(_SESSION))
     return ResourceResponse(codec.loads(body) if body else {}, response_headers, status)
 
 
@@ -118,5 +115,4 @@ async def _resolve_create(
     if not isinstance(stored, dict) or not same_item(stored, sent):
         conflict.message += " (replayed create: the stored item differs from the one sent)"
         raise conflict
-    core.session_tokens.capture(container._link, conflict.headers.get(_SESSION))
     return ResourceResponse(stored, with_header(response_headers, REPLAYED_HEADER, APPLIED_EARLIER), 201)

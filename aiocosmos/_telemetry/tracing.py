@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from .._version import __version__
 from .._wire import codec
+from .._wire.options import HedgingStrategy
 from .._wire.pipeline import REGIONS_HEADER, Pipeline, RawResponse
 from .._wire.results import Page
 from ..exceptions import ConfigurationError, HttpResponseError, TooManyRequests, TransportError
@@ -197,6 +198,7 @@ class TracedPipeline(Pipeline):
         idempotent: bool,
         replayable: bool = False,
         timeout: float | None = None,
+        hedging: HedgingStrategy | bool | None = None,
     ) -> RawResponse:
         telemetry = self._telemetry
         operation = n.operation_name(method, resource_type, resource_link, headers)
@@ -219,7 +221,7 @@ class TracedPipeline(Pipeline):
                 try:
                     response = await super().request(
                         method, path, resource_type, resource_link, headers=headers, body=body,
-                        idempotent=idempotent, replayable=replayable, timeout=timeout,
+                        idempotent=idempotent, replayable=replayable, timeout=timeout, hedging=hedging,
                     )
                 except BaseException as exc:
                     telemetry.finish(span, attributes, started, counts, None, None, exc)

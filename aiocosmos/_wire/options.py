@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import attrs
 
 from ..exceptions import ConfigurationError
 from .retry import RetryPolicy
 
-__all__ = ["ConnectionLimits", "Timeouts", "ClientOptions", "parse_connection_string"]
+__all__ = ["ConnectionLimits", "Timeouts", "ClientOptions", "HedgingOption", "HedgingStrategy", "availability_strategy",
+           "parse_connection_string"]
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -63,6 +65,50 @@ class Timeouts:
     operation: float | None = attrs.field(default=None, validator=_positive)
 
 
+DEFAULT_THRESHOLD: Final = 0.5
+DEFAULT_STEP: Final = 0.1
+
+
+@attrs.frozen(kw_only=True)
+class HedgingStrategy:
+    """Cross-region hedging (azure-cosmos's ``CrossRegionHedgingStrategy``), in seconds:
+    ``threshold`` before the second region is tried too, then ``step`` before each further one."""
+
+    threshold: float = attrs.field(default=DEFAULT_THRESHOLD, validator=_positive)
+    step: float = attrs.field(default=DEFAULT_STEP, validator=_positive)
+
+
+HedgingOption = bool | Mapping[str, Any] | HedgingStrategy | None
+"""What ``availability_strategy`` takes: azure-cosmos's shapes (True: the defaults, 500 ms then
+100 ms; False: off, also overriding the client's; a dict with ``threshold_ms`` and
+``threshold_steps_ms``) or a ``HedgingStrategy``; None: the client's setting."""
+
+
+def availability_strategy(value: HedgingOption) -> HedgingStrategy | bool | None:
+    """Validate an ``availability_strategy`` value: a strategy, False (off) or None (not set)."""
+    if value is None or value is False or isinstance(value, HedgingStrategy):
+        return value
+    if value is True:
+        return HedgingStrategy()
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"threshold_ms", "threshold_steps_ms"}
+        if unknown:
+            raise ConfigurationError(f"availability_strategy: unknown keys {sorted(unknown)} "
+                                     "(expected threshold_ms, threshold_steps_ms)")
+        threshold, step = value.get("threshold_ms", 500), value.get("threshold_steps_ms", 100)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (threshold, step)):
+            raise ConfigurationError(f"availability_strategy: threshold_ms and threshold_steps_ms must be "
+                                     f"numbers of milliseconds, got {dict(value)!r}")
+        return HedgingStrategy(threshold=threshold / 1000, step=step / 1000)
+    raise ConfigurationError(f"availability_strategy must be True, False, a dict with threshold_ms and "
+                             f"threshold_steps_ms, or a HedgingStrategy; got {value!r}")
+
+
+def _client_strategy(value: Any) -> HedgingStrategy | None:
+    strategy = availability_strategy(value)
+    return strategy if isinstance(strategy, HedgingStrategy) else None
+
+
 @attrs.frozen(kw_only=True)
 class ClientOptions:
     """Everything about a client that is not the endpoint or the credential.
@@ -90,6 +136,12 @@ class ClientOptions:
     """Seconds between reads of the database account (it is also re-read after 403/3 and 403/1008)."""
     region_cooldown: float = attrs.field(default=300.0, validator=_positive)
     """Seconds a region that failed (connection failure, 503) is used only as a last resort."""
+    availability_strategy: HedgingStrategy | None = attrs.field(default=None, converter=_client_strategy)
+    """Hedge reads across regions (azure-cosmos's option and shapes: True, a dict with ``threshold_ms``
+    and ``threshold_steps_ms``, or a ``HedgingStrategy``): a read that has not answered in its first
+    region within the threshold is also sent to the next one (``aiocosmos._wire.hedging``). Needs
+    endpoint discovery; writes are hedged only on multi-write accounts and only when safe to replay.
+    Each read may override it (``availability_strategy=`` on ``read_item``; False turns it off)."""
     tracing: bool = False
     """OpenTelemetry spans and metrics (needs ``pip install 'aiocosmos[otel]'``), with the global tracer
     and meter providers. Off by default: a globally configured provider alone does not turn it on."""

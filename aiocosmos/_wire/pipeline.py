@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -31,7 +31,10 @@ from ..exceptions import (
 from . import codec
 from .auth import AadTokenCache, Signer
 from .clock import Clock, DateCache
+from .hedging import HedgingStrategy, hedge_regions, run_hedged
+from .regions import MULTI_WRITE_RESOURCES as _MULTI_WRITE_RESOURCES
 from .regions import Region, RegionRouter, request_exclusions
+from .regions import is_read as _is_read
 from .results import REPLAYED_HEADER, with_header
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
 from .transport import Transport
@@ -54,9 +57,6 @@ MAX_WRITE_FAILOVERS: Final = 120
 WRITE_FAILOVER_WAIT: Final = 1.0
 """Wait before retrying a write after 403/3 when the account still names the same write region."""
 _FAILOVER_SUB_STATUSES: Final = frozenset({3, 1008})
-_MULTI_WRITE_RESOURCES: Final = frozenset({"docs", "sprocs"})
-"""Writes that a multi-write account takes in any write region; the rest go to the first one."""
-_QUERY_HEADERS: Final = frozenset({"x-ms-documentdb-isquery", "x-ms-cosmos-is-query-plan-request"})
 
 
 class Pipeline:
@@ -66,6 +66,7 @@ class Pipeline:
         "_clock",
         "_dates",
         "_default_timeout",
+        "_hedging",
         "_on_retry",
         "_on_session_lost",
         "_policy",
@@ -89,6 +90,7 @@ class Pipeline:
         regions: RegionRouter | None = None,
         on_session_lost: Callable[[str], None] | None = None,
         on_retry: RetryHook | None = None,
+        hedging: HedgingStrategy | None = None,
     ) -> None:
         self._transport = transport
         self._signer = signer
@@ -102,6 +104,7 @@ class Pipeline:
         self._regions = regions
         self._on_session_lost = on_session_lost
         self._on_retry = on_retry
+        self._hedging = hedging
 
     @property
     def policy(self) -> RetryPolicy:
@@ -131,6 +134,7 @@ class Pipeline:
         idempotent: bool,
         replayable: bool = False,
         timeout: float | None = None,
+        hedging: HedgingStrategy | bool | None = None,
     ) -> RawResponse:
         """Send one operation; return the first successful response (status < 400).
 
@@ -139,9 +143,12 @@ class Pipeline:
         failure (unconditional upsert, create, unconditional delete); it is replayed only when the
         policy's ``replay_idempotent_writes`` is on, and then the response carries ``REPLAYED_HEADER``
         and any error ``replayed=True``. Every other write is never sent again after an ambiguous
-        failure.
+        failure. ``hedging``: this operation's availability strategy (False: off; None: the client's).
         """
         if self._regions is not None:
+            if hedging is not False and (hedging is not None or self._hedging is not None):
+                return await self._hedged(hedging or self._hedging, method, path, resource_type, resource_link,
+                                          headers, body, idempotent, replayable, timeout)
             return await self._request_regions(method, path, resource_type, resource_link, headers=headers,
                                                body=body, idempotent=idempotent, replayable=replayable,
                                                timeout=timeout)
@@ -218,6 +225,37 @@ class Pipeline:
             state.total_wait += delay
             await self._clock.sleep(delay)
 
+
+    async def _hedged(
+        self, strategy: HedgingStrategy | bool | None, method: str, path: str, resource_type: str,
+        resource_link: str, headers: Mapping[str, str] | None, body: bytes | None, idempotent: bool,
+        replayable: bool, timeout: float | None,
+    ) -> RawResponse:
+        """``_request_regions`` under an availability strategy (``hedging.py``): reads, and on
+        multi-write accounts item writes that are safe to replay, go to several regions in turn."""
+        router = self._regions
+        assert router is not None and isinstance(strategy, HedgingStrategy)
+        if timeout is None:
+            timeout = self._default_timeout
+        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        if router.due():
+            await router.refresh(self.fetch_account, deadline=deadline)
+        regions = hedge_regions(router, method, headers, resource_type,
+                                safe_write=idempotent or (replayable and self._policy.replay_idempotent_writes))
+        if len(regions) < 2:
+            return await self._request_regions(method, path, resource_type, resource_link, headers=headers,
+                                               body=body, idempotent=idempotent, replayable=replayable,
+                                               timeout=timeout)
+
+        def attempt(region: Region) -> Awaitable[RawResponse]:
+            remaining = None if deadline is None else max(0.0, deadline - self._clock.monotonic())
+            return self._request_regions(method, path, resource_type, resource_link, headers=headers, body=body,
+                                         idempotent=idempotent, replayable=replayable, timeout=remaining)
+
+        def stamp(response: RawResponse, started: list[str]) -> RawResponse:
+            return response[0], with_header(response[1], REGIONS_HEADER, ", ".join(started)), response[2]
+
+        return await run_hedged(strategy, regions, self._clock, attempt, stamp)
 
     async def fetch_account(self, transport: Transport, timeout: float | None) -> Any:
         """One signed ``GET /`` through ``transport``, no retries: the parsed account, or raise."""
@@ -402,15 +440,6 @@ class Pipeline:
                 replayed = True
             state.total_wait += delay
             await self._clock.sleep(delay)
-
-
-def _is_read(method: str, headers: Mapping[str, str] | None) -> bool:
-    """GETs, and POSTs that are queries, go to read regions; everything else to write regions."""
-    if method == "GET" or method == "HEAD":
-        return True
-    if method == "POST" and headers:
-        return any(name.lower() in _QUERY_HEADERS for name in headers)
-    return False
 
 
 def _first_untried(regions: list[Region], tried: set[str]) -> Region:

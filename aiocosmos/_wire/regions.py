@@ -38,13 +38,26 @@ from .options import ClientOptions
 from .transport import Transport
 
 __all__ = [
-    "AccountRegions", "LocationCache", "Region", "RegionRouter", "excluded_regions", "make_router", "parse_account",
+    "MULTI_WRITE_RESOURCES", "AccountRegions", "LocationCache", "Region", "RegionRouter", "excluded_regions",
+    "is_read", "make_router", "parse_account",
 ]
 
 _log = logging.getLogger("aiocosmos.wire")
 
 FAILED_REFRESH_RETRY: Final = 5.0
 """Seconds before the account is read again after a refresh that reached no endpoint."""
+MULTI_WRITE_RESOURCES: Final = frozenset({"docs", "sprocs"})
+"""Writes that a multi-write account takes in any write region; the rest go to the first one."""
+_QUERY_HEADERS: Final = frozenset({"x-ms-documentdb-isquery", "x-ms-cosmos-is-query-plan-request"})
+
+
+def is_read(method: str, headers: Mapping[str, str] | None) -> bool:
+    """GETs, and POSTs that are queries, go to read regions; everything else to write regions."""
+    if method == "GET" or method == "HEAD":
+        return True
+    if method == "POST" and headers:
+        return any(name.lower() in _QUERY_HEADERS for name in headers)
+    return False
 
 
 def _key(name: str) -> str:

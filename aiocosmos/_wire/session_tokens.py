@@ -7,9 +7,23 @@ any write of this client sees that write.
 
 from __future__ import annotations
 
-__all__ = ["SessionTokens", "merge_session_tokens"]
+from typing import Final
+
+__all__ = ["SESSION_HEADER", "SESSION_RESOURCES", "SessionTokens", "container_of", "merge_session_tokens"]
+
+SESSION_HEADER: Final = "x-ms-session-token"
+SESSION_RESOURCES: Final = frozenset({"docs", "attachments"})
+"""Resource types whose every answer (read, query, feed page, write, 409/412...) carries the token
+of their container's partitions; container, script and account answers do not feed the session."""
 
 _Vector = tuple[int, int, dict[str, int]]  # (version, global LSN, {region id: local LSN})
+
+
+def container_of(resource_link: str) -> str:
+    """``dbs/db/colls/c`` of any link inside a container (the link itself if it is one)."""
+    start = resource_link.find("/colls/")
+    end = resource_link.find("/", start + 7) if start >= 0 else -1
+    return resource_link if end < 0 else resource_link[:end]
 
 
 def _parse(token: str) -> dict[str, _Vector]:
@@ -59,24 +73,59 @@ def merge_session_tokens(old: str, new: str) -> str:
 
 
 class SessionTokens:
-    """Session tokens per container link (shared by every proxy of one client)."""
+    """Session tokens per container, keyed by the container's ``_rid`` as the service keys them
+    (shared by every proxy of one client).
 
-    __slots__ = ("_by_container",)
+    A container is known by its link (``dbs/db/colls/c``) until a response names its ``_rid``
+    (``bind``: the container was read or created); from then on its token is kept under the rid.
+    When the same link later names another rid, the container was deleted and re-created under the
+    same name: the old token belongs to a container that no longer exists and is dropped, so the new
+    one starts a fresh session. Tokens captured before the rid was known move under it.
+    """
+
+    __slots__ = ("_by_container", "_rids")
 
     def __init__(self) -> None:
-        self._by_container: dict[str, str] = {}
+        self._by_container: dict[str, str] = {}  # rid (or link while the rid is unknown) -> token
+        self._rids: dict[str, str] = {}  # container link -> rid
 
     def get(self, container_link: str) -> str | None:
-        return self._by_container.get(container_link)
+        return self._by_container.get(self._rids.get(container_link, container_link))
 
     def capture(self, container_link: str, token: str | None) -> None:
         if not token:
             return
-        old = self._by_container.get(container_link)
+        key = self._rids.get(container_link, container_link)
+        old = self._by_container.get(key)
         if old is None or old == token:
-            self._by_container[container_link] = token
+            self._by_container[key] = token
         else:
-            self._by_container[container_link] = merge_session_tokens(old, token)
+            self._by_container[key] = merge_session_tokens(old, token)
+
+    def bind(self, container_link: str, rid: object) -> bool:
+        """The container at ``container_link`` has ``_rid`` ``rid``; True if it had another one
+        before (re-created under the same name: its old token is dropped)."""
+        if not isinstance(rid, str) or not rid:
+            return False
+        old = self._rids.get(container_link)
+        if old == rid:
+            return False
+        self._rids[container_link] = rid
+        early = self._by_container.pop(container_link, None)
+        if old is None:
+            if early is not None:
+                self.capture(container_link, early)
+            return False
+        self._by_container.pop(old, None)
+        return True
 
     def forget(self, container_link: str) -> None:
+        """Drop the container's token and rid (deleted, or its session was lost)."""
+        rid = self._rids.pop(container_link, None)
+        if rid is not None:
+            self._by_container.pop(rid, None)
         self._by_container.pop(container_link, None)
+
+    def rid(self, container_link: str) -> str | None:
+        """The container's ``_rid`` if a response named it."""
+        return self._rids.get(container_link)

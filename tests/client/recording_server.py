@@ -278,7 +278,8 @@ class RecordingServer:
         leaf = depth % 2 == 0  # /dbs/x, /dbs/x/colls/y, .../docs/z address one resource
         link = "/".join(segments)
         if method == "GET" and depth == 4 and segments[2] == "colls":
-            return Reply.json({"id": segments[3], "_rid": "rid", "_self": link + "/",
+            # A _rid of its own per container (the client keys session tokens by it), as on the service.
+            return Reply.json({"id": segments[3], "_rid": "rid-" + "-".join(segments[1::2]), "_self": link + "/",
                                "partitionKey": self.containers.get(link, DEFAULT_PARTITION_KEY)})
         if method == "GET" and leaf:
             return Reply.json({"id": segments[-1]})

@@ -6,7 +6,7 @@ import pytest
 
 import aiocosmos
 from aiocosmos._wire.session_tokens import SessionTokens, merge_session_tokens
-from tests.client.conftest import DOCS_PATH, ClientFactory, item_path
+from tests.client.conftest import COLL_PATH, DOCS_PATH, ClientFactory, item_path
 from tests.client.recording_server import RecordingServer, Reply
 
 SESSION = "x-ms-session-token"
@@ -183,3 +183,115 @@ def test_session_tokens_store() -> None:
     tokens.forget("dbs/db/colls/c")
     assert tokens.get("dbs/db/colls/c") is None
     assert tokens.get("dbs/db/colls/d") == "0:1#1"
+
+
+# -- every answer feeds the session (issue 14 item 3) ---------------------------------------------
+
+
+def item_reads(server: RecordingServer) -> list[str | None]:
+    return [r.headers.get(SESSION) for r in server.requests_to("GET", item_path("x"))]
+
+
+async def test_a_read_after_a_read_in_another_replica_state_sends_the_merged_token(
+    server: RecordingServer, client: aiocosmos.CosmosClient
+) -> None:
+    container = client.get_database_client("db").get_container_client("c")
+    # Two reads served by replicas in different states: region 1 is further on the first, the
+    # global LSN on the second. The third read must require both.
+    server.script(Reply.json({"id": "x"}, x_ms_session_token="0:1#5#1=3"),
+                  Reply.json({"id": "x"}, x_ms_session_token="0:1#7#1=2"), method="GET", path=item_path("x"))
+    await container.read_item("x", "p")
+    await container.read_item("x", "p")
+    await container.read_item("x", "p")
+
+    assert item_reads(server) == [None, "0:1#5#1=3", "0:1#7#1=3"]
+
+
+async def test_query_feed_and_change_feed_pages_feed_the_session(
+    server: RecordingServer, client: aiocosmos.CosmosClient
+) -> None:
+    container = client.get_database_client("db").get_container_client("c")
+    page = {"_rid": "rid", "Documents": [], "_count": 0}
+    server.script(Reply.json(page, x_ms_session_token="0:1#4"), method="POST", path=DOCS_PATH)
+    _ = [item async for item in container.query_items("SELECT * FROM c", partition_key="p")]
+    server.script(Reply.json(page, x_ms_session_token="1:1#6"), method="GET", path=DOCS_PATH)
+    _ = [item async for item in container.read_all_items()]
+    server.script(Reply(status=304, headers={SESSION: "2:1#2", "etag": '"9"'}), method="GET", path=DOCS_PATH)
+    feed = container.query_items_change_feed(partition_key="p")
+    _ = [item async for item in feed]
+    server.requests.clear()
+
+    await container.read_item("x", "p")
+
+    assert item_reads(server) == ["0:1#4,1:1#6,2:1#2"]
+
+
+async def test_conflict_and_precondition_failed_answers_feed_the_session(
+    server: RecordingServer, client: aiocosmos.CosmosClient
+) -> None:
+    container = client.get_database_client("db").get_container_client("c")
+    server.script(Reply.error(409, headers={SESSION: "0:1#8"}), method="POST", path=DOCS_PATH)
+    with pytest.raises(aiocosmos.exceptions.Conflict):
+        await container.create_item({"id": "1", "pk": "p"})
+    server.script(Reply.error(412, headers={SESSION: "1:1#3"}), method="PUT", path=item_path("1"))
+    with pytest.raises(aiocosmos.exceptions.PreconditionFailed):
+        await container.replace_item("1", {"id": "1", "pk": "p"}, etag='"old"')
+    server.requests.clear()
+
+    await container.read_item("x", "p")
+
+    assert item_reads(server) == ["0:1#8,1:1#3"]
+
+
+async def test_a_container_re_created_under_the_same_name_starts_a_fresh_session(
+    server: RecordingServer, client: aiocosmos.CosmosClient
+) -> None:
+    container = client.get_database_client("db").get_container_client("c")
+    definition = {"id": "c", "partitionKey": {"paths": ["/pk"], "kind": "Hash"}}
+    server.script(Reply.json({**definition, "_rid": "old="}), Reply.json({**definition, "_rid": "new="}),
+                  method="GET", path=COLL_PATH)
+    server.script(with_token("0:1#90"), method="POST", path=DOCS_PATH)
+    await container.create_item({"id": "1", "pk": "p"})  # reads the definition: rid old=
+    await container.read_item("x", "p")
+
+    await container.read()  # another client deleted and re-created "c": rid new=
+    await container.read_item("x", "p")
+
+    assert item_reads(server) == ["0:1#90", None]
+    assert client._core.session_tokens.rid("dbs/db/colls/c") == "new="
+
+
+@pytest.mark.parametrize(("status", "sub_status", "answers"), [(404, 1002, 2), (400, 1024, 1)])
+async def test_a_stale_session_is_dropped_and_the_read_sent_once_more_without_it(
+    server: RecordingServer, client: aiocosmos.CosmosClient, status: int, sub_status: int, answers: int
+) -> None:
+    """404/1002 (the pipeline already retried once with the token) or 400/1024 (the container is not
+    the one the token belongs to): drop the token and send the read once more without it."""
+    container = client.get_database_client("db").get_container_client("c")
+    server.script(with_token("0:1#90"), method="POST", path=DOCS_PATH)
+    await container.create_item({"id": "1", "pk": "p"})
+    server.script(*[Reply.error(status, sub_status=sub_status)] * answers,
+                  Reply.json({"id": "x"}, x_ms_session_token="0:1#1"), method="GET", path=item_path("x"))
+
+    response = await container.read_item("x", "p")
+
+    assert response["id"] == "x"
+    assert item_reads(server) == ["0:1#90"] * answers + [None]
+    await container.read_item("x", "p")
+    assert item_reads(server)[-1] == "0:1#1"  # a fresh session, from the new container's answers
+    definition_reads = len(server.requests_to("GET", COLL_PATH))
+    assert definition_reads == (2 if sub_status == 1024 else 1)  # 1024: the definition is read again
+
+
+async def test_a_stale_session_fails_for_good_after_one_more_attempt(
+    server: RecordingServer, client: aiocosmos.CosmosClient
+) -> None:
+    container = client.get_database_client("db").get_container_client("c")
+    server.script(with_token("0:1#90"), method="POST", path=DOCS_PATH)
+    await container.create_item({"id": "1", "pk": "p"})
+    server.script(forever=Reply.error(400, sub_status=1024), method="GET", path=item_path("x"))
+
+    with pytest.raises(aiocosmos.exceptions.BadRequest):
+        await container.read_item("x", "p")
+
+    assert item_reads(server) == ["0:1#90", None]
