@@ -18,6 +18,7 @@ from ._feeds.routing import FeedRange
 from ._feeds.watch import ChangeFeedWatcher, WatchBackoff, WatchStats
 from ._processor.estimator import ChangeFeedEstimator, LeaseLag
 from ._processor.processor import ChangeFeedProcessor
+from ._processor.stats import ProcessorStats
 from ._processor.store import LeaseLost
 from ._processor.worker import ChangeFeedContext
 from ._resources.attachments import AttachmentsProxy
@@ -118,6 +119,7 @@ __all__ = [
     "ChangeFeedEstimator",
     "LeaseLag",
     "LeaseLost",
+    "ProcessorStats",
     # errors (the full tree is in aiocosmos.exceptions)
     "CosmosError",
     "ConfigurationError",

@@ -6,6 +6,7 @@
         [--create-container --partition-key /customerId] [--mode upsert|create] [--failed failed.jsonl]
         [--checkpoint orders.jsonl.gz.checkpoint.json] [--resume] [--max-pending 10000]
     aiocosmos export --database shop --container orders [--query "SELECT * FROM c"] > orders.jsonl
+    aiocosmos changefeed lag --processor projections -d shop -c orders --lease-container leases
 
 The endpoint and key come from ``--connection-string``, else ``COSMOS_ENDPOINT``/``COSMOS_KEY``
 (or ``COSMOS_CONNECTION_STRING``), else the local emulator (``https://localhost:8081/``, its
@@ -21,6 +22,8 @@ cancels it), puts the failed file in place, writes its checkpoint (default ``<in
 ``--checkpoint PATH``; see ``checkpoint.py``) and prints the summary and a ``resume with: ...`` hint;
 ``ingest ... --resume`` continues from the checkpoint without sending again what was settled. A run that
 finishes deletes its checkpoint.
+
+``changefeed lag`` prints the lag of each lease of a change feed processor (``changefeed.py``).
 
 Exit status: 0 when everything succeeded; 1 when any operation failed or the input could not be read to
 its end; 2 for bad usage or configuration, a checkpoint that does not belong to this input and these
@@ -42,6 +45,8 @@ import orjson
 from .._resources.client import CosmosClient
 from .._wire.options import ClientOptions, parse_connection_string
 from ..exceptions import CosmosError
+from .changefeed import add_parser as add_changefeed_parser
+from .changefeed import lag
 from .ingest import DEFAULT_MAX_PENDING, SYSTEM_PROPERTIES, ingest, prepare
 
 __all__ = ["main", "EMULATOR_ENDPOINT", "EMULATOR_KEY"]
@@ -51,7 +56,8 @@ EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPM
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aiocosmos", description="Bulk ingest and export for Azure Cosmos DB.")
+    parser = argparse.ArgumentParser(prog="aiocosmos", description="Bulk ingest and export, and change feed "
+                                     "processor tools, for Azure Cosmos DB.")
     parser.add_argument("--connection-string", help="AccountEndpoint=...;AccountKey=...; "
                         "default: $COSMOS_ENDPOINT/$COSMOS_KEY, else the local emulator")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
@@ -82,11 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--query", default=None, help="SQL query (default: every item)")
     export.add_argument("--keep-system-properties", action="store_true", help="keep _rid, _etag, _ts, ...")
     export.add_argument("--output", "-o", default="-", help="output file (default stdout)")
+    add_changefeed_parser(sub)
     return parser
 
 
-def _client(args: argparse.Namespace) -> CosmosClient:
-    connection_string = args.connection_string or os.environ.get("COSMOS_CONNECTION_STRING")
+def _client(args: argparse.Namespace, connection_string: str | None = None) -> CosmosClient:
+    connection_string = connection_string or args.connection_string or os.environ.get("COSMOS_CONNECTION_STRING")
     endpoint, key = os.environ.get("COSMOS_ENDPOINT"), os.environ.get("COSMOS_KEY")
     insecure = bool(args.insecure)
     if connection_string:
@@ -103,6 +110,14 @@ async def _ingest(args: argparse.Namespace, err: TextIO) -> int:
     plan = prepare(args)  # the checkpoint is checked before any I/O
     async with _client(args) as client:
         return await ingest(args, client, err, plan)
+
+
+async def _lag(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    async with _client(args) as client:
+        if not args.lease_connection_string:
+            return await lag(args, client, None, out, err)
+        async with _client(args, args.lease_connection_string) as lease_client:
+            return await lag(args, client, lease_client, out, err)
 
 
 async def _export(args: argparse.Namespace, out: IO[bytes], err: TextIO) -> int:
@@ -130,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "ingest":
             return asyncio.run(_ingest(args, sys.stderr))
+        if args.command == "changefeed":
+            return asyncio.run(_lag(args, sys.stdout, sys.stderr))
         if args.output == "-":
             return asyncio.run(_export(args, sys.stdout.buffer, sys.stderr))
         with open(args.output, "wb") as out:

@@ -15,26 +15,13 @@ from .._feeds.change_feed_state import BEGINNING, StartPoint
 from .._wire.clock import SystemClock
 from .feed import FeedRangeGone, LeaseFeed
 from .leases import lease_prefix
+from .stats import change_lsn, session_lsn
 from .store import LeaseStore
 
 if TYPE_CHECKING:
     from .._resources.container import ContainerProxy
 
 __all__ = ["ChangeFeedEstimator", "LeaseLag", "session_lsn"]
-
-
-def session_lsn(token: str | None) -> int | None:
-    """The global LSN of a session token such as ``0:-1#123`` or ``1:2#123#1=120`` (None if absent)."""
-    if not token:
-        return None
-    part = token.split(",")[0].split(":", 1)[-1]
-    segments = part.split("#")
-    if len(segments) < 2:
-        return None
-    try:
-        return int(segments[1])
-    except ValueError:
-        return None
 
 
 @attrs.frozen
@@ -74,7 +61,7 @@ class ChangeFeedEstimator:
             if page.not_modified or not page.items or latest is None:
                 result.append(LeaseLag(lease.token, lease.owner, 0))
                 continue
-            first = page.items[0].get("_lsn")
-            lag = latest - int(first) + 1 if isinstance(first, int) else 1
+            first = change_lsn(page.items[0])
+            lag = latest - first + 1 if first is not None else 1
             result.append(LeaseLag(lease.token, lease.owner, max(lag, 1)))
         return result

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import socket
 import uuid
 from types import TracebackType
@@ -25,8 +26,9 @@ from ..exceptions import ValidationError
 from .balancing import LeaseTimings, leases_to_take
 from .feed import LeaseFeed
 from .leases import MODES, Lease, lease_prefix, mode_of
+from .stats import ProcessorStats, report_line
 from .store import LeaseLost, LeaseStore
-from .worker import ErrorHandler, Handler, Stats, Worker
+from .worker import ErrorHandler, Handler, Worker
 
 if TYPE_CHECKING:
     from .._resources.container import ContainerProxy
@@ -53,6 +55,9 @@ class ChangeFeedProcessor:
     ``start_time`` (``"Beginning"``, ``"Now"`` (default) or an aware datetime) applies to leases
     that have no checkpoint yet; saved leases resume from their checkpoint. With
     ``checkpoint="manual"`` the lease moves on only when the handler calls ``ctx.checkpoint()``.
+    ``processor.stats`` holds its counters; with ``stats_interval`` (seconds) they are also logged at
+    INFO on the ``aiocosmos.processor`` logger that often. ``await processor.run_until_signal()`` runs
+    it until SIGTERM or SIGINT, then stops it (leases released).
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class ChangeFeedProcessor:
         min_leases: int = 0,
         max_leases: int = 0,
         handler_retry: tuple[float, float] = (1.0, 30.0),
+        stats_interval: float | None = None,
         clock: Clock | None = None,
     ) -> None:
         if not isinstance(processor_name, str) or not processor_name:
@@ -87,6 +93,8 @@ class ChangeFeedProcessor:
             raise ValidationError("handler must be an async function (changes, context) -> None")
         if max_item_count is not None and (not isinstance(max_item_count, int) or max_item_count < 1):
             raise ValidationError(f"max_item_count must be a positive int, got {max_item_count!r}")
+        if stats_interval is not None and not stats_interval > 0:
+            raise ValidationError(f"stats_interval must be a positive number of seconds, got {stats_interval!r}")
         self.start_point: StartPoint = parse_start_time(start_time)
         if mode == "AllVersionsAndDeletes" and self.start_point.kind != "Now":
             raise ValidationError("mode 'AllVersionsAndDeletes' starts from 'Now' (or the saved leases)")
@@ -107,7 +115,9 @@ class ChangeFeedProcessor:
         self._workers: dict[str, tuple[Worker, asyncio.Task[None]]] = {}
         self._balancer: asyncio.Task[None] | None = None
         self._adopting: set[asyncio.Task[None]] = set()
-        self.stats = Stats()
+        self._stats = ProcessorStats()
+        self._stats_interval = stats_interval
+        self._reporter: asyncio.Task[None] | None = None
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -120,6 +130,13 @@ class ChangeFeedProcessor:
     def lease_request_charge(self) -> float:
         return self._store.request_charge if self._store is not None else 0.0
 
+    @property
+    def stats(self) -> ProcessorStats:
+        """The counters (changes delivered, errors, leases owned, lag, lease RU), as of now."""
+        self._stats.leases_owned = len(self._workers)
+        self._stats.lease_request_charge = self.lease_request_charge
+        return self._stats
+
     async def start(self) -> None:
         if self._balancer is not None:
             raise RuntimeError("the change feed processor is already started")
@@ -129,14 +146,18 @@ class ChangeFeedProcessor:
         await self._bootstrap(store)
         await self._balance(store)
         self._balancer = asyncio.ensure_future(self._balance_forever(store))
+        if self._stats_interval is not None:
+            self._reporter = asyncio.ensure_future(self._report_forever(self._stats_interval))
 
     async def stop(self) -> None:
         """Stop every worker and release its lease; returns when nothing is left running."""
         balancer, self._balancer = self._balancer, None
-        if balancer is not None:
-            balancer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await balancer
+        reporter, self._reporter = self._reporter, None
+        for background in (balancer, reporter):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
         adopting = list(self._adopting)
         for pending in adopting:
             pending.cancel()
@@ -151,6 +172,34 @@ class ChangeFeedProcessor:
                 if not worker.replaced:
                     with contextlib.suppress(LeaseLost, Exception):
                         await self._store.release(worker.lease)
+        self._stats.lags.clear()
+
+    async def run_until_signal(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> int:
+        """Start, run until one of ``signals`` arrives, then stop (the leases are released).
+
+        Returns the signal's number (a CLI may exit with 0, or 128 + it). The handlers are set with
+        ``loop.add_signal_handler`` (Unix only) for the duration and removed afterwards; a second signal
+        during the stop is ignored, so the leases are still released.
+        """
+        loop = asyncio.get_running_loop()
+        received: asyncio.Future[int] = loop.create_future()
+
+        def on_signal(number: int) -> None:
+            if not received.done():
+                log.info("%s: signal %d, stopping", self.instance_name, number)
+                received.set_result(number)
+
+        for number in signals:
+            loop.add_signal_handler(number, on_signal, number)
+        try:
+            await self.start()
+            try:
+                return await received
+            finally:
+                await self.stop()
+        finally:
+            for number in signals:
+                loop.remove_signal_handler(number)
 
     async def __aenter__(self) -> ChangeFeedProcessor:
         await self.start()
@@ -163,6 +212,15 @@ class ChangeFeedProcessor:
     def __repr__(self) -> str:
         return (f"ChangeFeedProcessor({self.processor_name!r}, instance={self.instance_name!r}, "
                 f"leases={self.owned_leases})")
+
+    async def _report_forever(self, interval: float) -> None:
+        before: dict[str, object] | None = None
+        last = self._clock.monotonic()
+        while True:
+            await self._clock.sleep(interval)
+            now, current = self._clock.monotonic(), self.stats.as_dict()
+            log.info("%s", report_line(f"{self.processor_name}/{self.instance_name}", current, before, now - last))
+            before, last = current, now
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -248,7 +306,7 @@ class ChangeFeedProcessor:
         worker = Worker(
             lease, owner=self.instance_name, store=store, feed=self._feed, handler=self._handler,
             error_handler=self._error_handler, timings=self.timings, manual_checkpoint=self._manual,
-            retry_delays=self._retry, clock=self._clock, stats=self.stats,
+            retry_delays=self._retry, clock=self._clock, stats=self._stats,
             adopt=functools.partial(self._adopt, store),
         )
         task = asyncio.ensure_future(worker.run())
@@ -259,6 +317,7 @@ class ChangeFeedProcessor:
         current = self._workers.get(token)
         if current is not None and current[1] is task:
             del self._workers[token]
+            self._stats.lags.pop(token, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: lease %s stopped: %r", self.instance_name, token, task.exception())
 

@@ -25,6 +25,7 @@ from .._wire.clock import Clock
 from .balancing import LeaseTimings
 from .feed import FeedRangeGone, LeaseFeed
 from .leases import Lease
+from .stats import ProcessorStats
 from .store import LeaseLost, LeaseStore
 
 __all__ = ["ChangeFeedContext", "ErrorHandler", "Handler", "Worker"]
@@ -64,17 +65,6 @@ class Handler(Protocol):
 ErrorHandler = Callable[[str, BaseException], "Awaitable[None] | None"]
 
 
-class Stats:
-    __slots__ = ("changes", "checkpoints", "handler_errors", "read_errors", "splits")
-
-    def __init__(self) -> None:
-        self.changes = 0
-        self.checkpoints = 0
-        self.handler_errors = 0
-        self.read_errors = 0
-        self.splits = 0
-
-
 class Worker:
     """The work on one lease, owned by this host, until it is lost, replaced, or the host stops."""
 
@@ -91,7 +81,7 @@ class Worker:
         manual_checkpoint: bool,
         retry_delays: tuple[float, float],
         clock: Clock,
-        stats: Stats,
+        stats: ProcessorStats,
         adopt: Callable[[list[Lease]], None],
     ) -> None:
         self.lease = lease
@@ -184,6 +174,7 @@ class Worker:
                 failures += 1
                 continue
             failures = 0
+            self._stats.observe(self.lease.token, page.items, page.headers)
             if not page.items:
                 if page.etag is not None and page.etag != etag:
                     etag = page.etag

@@ -3,14 +3,17 @@
 ``python -m tests.integration.cfp_host FRONT_URL SERVER_URL KEY DATABASE OUT INSTANCE`` runs a
 processor on the front's container with its leases on the local server, and appends one JSON line
 per delivered change to OUT (``{"id", "n", "lease", "host"}``), written before the handler returns
-(so before the checkpoint). SIGTERM stops it cleanly (its leases are released).
+(so before the checkpoint). SIGTERM or SIGINT stops it cleanly (``processor.run_until_signal()``:
+its leases are released) and it exits 0. With ``CFP_STATS_INTERVAL`` set (seconds), the processor
+logs its counters at INFO to stderr that often.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import signal
+import logging
+import os
 import sys
 from typing import Any
 
@@ -21,8 +24,9 @@ TIMINGS = {"acquire_interval": 1.0, "renew_interval": 1.0, "expiration_interval"
 
 
 async def main(front_url: str, server_url: str, key: str, database: str, out: str, instance: str) -> None:
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    interval = float(os.environ["CFP_STATS_INTERVAL"]) if os.environ.get("CFP_STATS_INTERVAL") else None
+    if interval is not None:
+        logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     with open(out, "a", buffering=1) as sink:  # noqa: ASYNC230 - opened once, before any I/O
 
         async def handle(changes: list[dict[str, Any]], ctx: aiocosmos.ChangeFeedContext) -> None:
@@ -36,9 +40,8 @@ async def main(front_url: str, server_url: str, key: str, database: str, out: st
             leases = lease_client.get_database_client(database).get_container_client("leases")
             processor = aiocosmos.ChangeFeedProcessor(
                 feed, "hosts", handle, lease_container=leases, instance_name=instance, start_time="Beginning",
-                max_item_count=50, **TIMINGS)
-            async with processor:
-                await stop.wait()
+                max_item_count=50, stats_interval=interval, **TIMINGS)
+            await processor.run_until_signal()
 
 
 if __name__ == "__main__":

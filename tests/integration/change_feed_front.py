@@ -16,7 +16,18 @@ database) to the local server. It:
   as etag) means caught up. Every response carries ``x-ms-session-token: <range>:-1#<LSN>``;
 * splits a range on demand (:meth:`split`, or :meth:`split_after` n change feed pages): the
   children cover the two halves, continue the parent's LSNs (an etag of the parent is valid on
-  them), and a request still addressed to the parent gets 410 sub-status 1002.
+  them), and a request still addressed to the parent gets 410 sub-status 1002;
+* merges two adjacent ranges on demand (:meth:`merge`, :meth:`merge_after`): the merged range
+  covers both, its LSNs continue above both parents' (each document keeps its LSN), a request to
+  either parent gets 410/1002, and an EPK-bounded request (``x-ms-start-epk``/``x-ms-end-epk``) on
+  the merged range with a parent's etag serves exactly what that parent had not served yet;
+* serves ``A-IM: Full-Fidelity Feed`` (``AllVersionsAndDeletes``; it requires
+  ``x-ms-cosmos-changefeed-wire-format-version: 2021-09-15``, else 400): every version and every
+  delete above the etag, oldest first, each wrapped as ``{"current": <the version>, "previous":
+  <the version it replaced or deleted>, "metadata": {"operationType": "create"|"replace"|"delete",
+  "lsn", "crts", "previousImageLSN", "timeToLiveExpired": false}}`` (a create has no ``previous``, a
+  delete no ``current`` and ``id``/``partitionKey`` in its metadata). The service sends
+  ``previous`` only where the account keeps previous images; the front always does.
 
 Signatures are not checked here (the lease container lives on the local server, which checks them).
 """
@@ -26,7 +37,7 @@ from __future__ import annotations
 import email.utils
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +53,7 @@ __all__ = ["FRONT", "ChangeFeedFront", "boundaries", "epk_of"]
 FRONT = "feed"
 DEFINITION = PartitionKey("/pk")
 RANGE_HEADER = "x-ms-documentdb-partitionkeyrangeid"
+WIRE_FORMAT = "2021-09-15"
 _HOP = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
 
 
@@ -87,7 +99,11 @@ class ChangeFeedFront:
         self.gone_answers = 0
         self.log: list[tuple[str, str | None, int]] = []
         """(range id, If-None-Match, status) of every change feed request."""
-        self._split_after: tuple[int, str] | None = None
+        self.epk_reads: list[tuple[str, str, str, str | None]] = []
+        """(range id, start EPK, end EPK, If-None-Match) of every EPK-bounded change feed request."""
+        self.history: list[tuple[int, str, str, dict[str, Any]]] = []
+        """(LSN, EPK, pk json, full-fidelity change) of every write and delete, in LSN order per range."""
+        self._after: tuple[int, Callable[[], object]] | None = None
         self._next_range = ranges
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
@@ -134,7 +150,23 @@ class ChangeFeedFront:
 
     def split_after(self, pages: int, range_id: str) -> None:
         """Split ``range_id`` once ``pages`` more change feed pages with changes have been served."""
-        self._split_after = (self.feed_pages + pages, range_id)
+        self._after = (self.feed_pages + pages, lambda: self.split(range_id))
+
+    def merge(self, left_id: str, right_id: str) -> str:
+        """Merge two live adjacent ranges (``left`` just below ``right``); returns the new range's id."""
+        left, right = self.ranges[left_id], self.ranges[right_id]
+        assert left_id not in self.gone and right_id not in self.gone and left.high == right.low, "not adjacent"
+        self.pk_version += 1
+        merged = str(self._next_range)
+        self._next_range += 1
+        self.ranges[merged] = Range(merged, left.low, right.high, max(left.lsn, right.lsn), [left_id, right_id],
+                                    self.pk_version)
+        self.gone.update((left_id, right_id))
+        return merged
+
+    def merge_after(self, pages: int, left_id: str, right_id: str) -> None:
+        """Merge two ranges once ``pages`` more change feed pages with changes have been served."""
+        self._after = (self.feed_pages + pages, lambda: self.merge(left_id, right_id))
 
     # -- HTTP ----------------------------------------------------------------------------------------
 
@@ -167,9 +199,18 @@ class ChangeFeedFront:
                     return _json({"code": "NotFound", "message": "missing"}, status=404)
                 return self._write(orjson.loads(body), upsert=True)
             if request.method == "DELETE":
-                if self.docs.pop(key, None) is None:
+                old = self.docs.pop(key, None)
+                if old is None:
                     return _json({"code": "NotFound", "message": "missing"}, status=404)
-                return web.Response(status=204, headers={"x-ms-request-charge": "1"})
+                epk = self.epks[key]
+                owner = self.range_of(epk)
+                owner.lsn += 1
+                self.history.append((owner.lsn, epk, key[0], {"previous": old, "metadata": {
+                    "operationType": "delete", "lsn": owner.lsn, "crts": int(time.time()),
+                    "previousImageLSN": old["_lsn"], "timeToLiveExpired": False, "id": item_id,
+                    "partitionKey": {"pk": old.get("pk")}}}))
+                return web.Response(status=204, headers={"x-ms-request-charge": "1",
+                                                         "x-ms-session-token": f"{owner.id}:-1#{owner.lsn}"})
         return _json({"code": "BadRequest", "message": "the change feed front does not serve this"}, status=400)
 
     def _pkranges(self, headers: Mapping[str, str]) -> web.Response:
@@ -195,8 +236,16 @@ class ChangeFeedFront:
         owner.lsn += 1
         stored = {**doc, "_rid": uuid.uuid4().hex[:12], "_self": "", "_etag": f'"{uuid.uuid4()}"',
                   "_ts": int(time.time()), "_lsn": owner.lsn}
+        old = self.docs.get(key)
         self.docs[key] = stored
         self.epks[key] = epk
+        metadata: dict[str, Any] = {"operationType": "replace" if old else "create", "lsn": owner.lsn,
+                                    "crts": stored["_ts"], "timeToLiveExpired": False}
+        change: dict[str, Any] = {"current": stored, "metadata": metadata}
+        if old is not None:
+            metadata["previousImageLSN"] = old["_lsn"]
+            change["previous"] = old
+        self.history.append((owner.lsn, epk, pk_json, change))
         return _json(stored, status=201 if not upsert else 200,
                      headers={"etag": stored["_etag"], "x-ms-session-token": f"{owner.id}:-1#{owner.lsn}"})
 
@@ -217,6 +266,8 @@ class ChangeFeedFront:
             target = self.ranges[range_id]
             low = headers.get("x-ms-start-epk", target.low)
             high = headers.get("x-ms-end-epk", target.high)
+            if "x-ms-start-epk" in headers:
+                self.epk_reads.append((target.id, low, high, headers.get("If-None-Match")))
             only, only_key = None, ""
         since = headers.get("If-None-Match")
         if since == "*":
@@ -229,24 +280,36 @@ class ChangeFeedFront:
         min_ts = email.utils.parsedate_to_datetime(modified).timestamp() if modified else None
         size = int(headers.get("x-ms-max-item-count", "100"))
         session = {"x-ms-session-token": f"{target.id}:-1#{target.lsn}"}
-        changes = sorted(
+        full_fidelity = headers.get("A-IM") == "Full-Fidelity Feed"
+        if full_fidelity and headers.get("x-ms-cosmos-changefeed-wire-format-version") != WIRE_FORMAT:
+            return _json({"code": "BadRequest", "message": "Full-Fidelity Feed needs the wire format version "
+                          + WIRE_FORMAT}, status=400)
+        if full_fidelity:
+            changes = [change for lsn, epk, pk_json, change in self.history
+                       if lsn > start and (only is None or pk_json == only_key)
+                       and (only is not None or low <= epk < high) and target.holds(epk)
+                       and (min_ts is None or change["metadata"]["crts"] >= min_ts)]
+            changes.sort(key=lambda c: c["metadata"]["lsn"])
+        else:
+            changes = sorted(
             (d for key, d in self.docs.items()
              if d["_lsn"] > start and (only is None or key[0] == only_key)
              and (only is not None or low <= self.epks[key] < high)
              and target.holds(self.epks[key])
              and (min_ts is None or d["_ts"] >= min_ts)),
-            key=lambda d: d["_lsn"])
+                key=lambda d: d["_lsn"])
         self.log.append((target.id, since, 200 if changes else 304))
         if not changes:
             return web.Response(status=304, headers={"etag": f'"{target.lsn}"', "x-ms-request-charge": "1", **session})
         page = changes[:size] if size > 0 else changes
         self.feed_pages += 1
-        if self._split_after is not None and self.feed_pages >= self._split_after[0]:
-            _, victim = self._split_after
-            self._split_after = None
-            self.split(victim)
+        if self._after is not None and self.feed_pages >= self._after[0]:
+            _, action = self._after
+            self._after = None
+            action()
+        last = page[-1]["metadata"]["lsn"] if full_fidelity else page[-1]["_lsn"]
         return _json({"_rid": "feedRid==", "Documents": page, "_count": len(page)},
-                     headers={"etag": f'"{page[-1]["_lsn"]}"', **session})
+                     headers={"etag": f'"{last}"', **session})
 
     async def _relay(self, request: web.Request, body: bytes) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}

@@ -1,12 +1,13 @@
 """The change feed front (change_feed_front.py) checked against azure-cosmos, the oracle of a correct
 change feed client: both clients read the same changes from it, per range, per partition key, from
-the beginning, from now and across a split."""
+the beginning, from now, across a split and a merge, and in the all versions and deletes mode."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from azure.cosmos.aio import CosmosClient as AzureClient
 
@@ -74,3 +75,89 @@ async def test_now_then_new_writes_and_a_split_in_between(front: ChangeFeedFront
     everything = await azure_changes(front, cosmos_server.key, start_time="Beginning")
     assert sorted(item["id"] for item in everything) == sorted([f"old{n}" for n in range(20)]
                                                                + [f"new{n}" for n in range(20)])
+
+
+async def azure_continuation(front: ChangeFeedFront, key: str, **kwargs: Any) -> tuple[list[dict[str, Any]], str]:
+    """azure-cosmos's changes and the continuation after them (the composite token in the last etag)."""
+    async with AzureClient(front.url, credential=key) as azure:
+        container = azure.get_database_client(front.database).get_container_client(FRONT)
+        items = [item async for item in container.query_items_change_feed(**kwargs)]
+        return items, container.client_connection.last_response_headers["etag"]
+
+
+async def test_a_merge_serves_each_parents_rest_through_epk_bounds(
+    front: ChangeFeedFront, feed: aiocosmos.ContainerProxy, cosmos_server: CosmosTestServer,
+) -> None:
+    for n in range(40):
+        await feed.upsert_item({"id": f"old{n}", "pk": f"p{n}", "n": n})
+    pages = feed.query_items_change_feed(start_time="Now").by_page()
+    assert [page async for page in pages] == []
+    mine_token = pages.continuation
+    _, theirs_token = await azure_continuation(front, cosmos_server.key, start_time="Now")
+    at_now = {r.id: r.lsn for r in front.live_ranges()}
+    for n in range(40):
+        await feed.upsert_item({"id": f"new{n}", "pk": f"p{n}", "n": 100 + n})
+    before = {r.id: r.lsn for r in front.live_ranges()}
+    merged = front.merge("0", "1")
+    assert front.ranges[merged].lsn == max(before["0"], before["1"])
+    assert {r.id for r in front.live_ranges()} == {merged, "2", "3", "4", "5", "6", "7"}
+    for n in range(40):
+        await feed.upsert_item({"id": f"late{n}", "pk": f"p{n}", "n": 200 + n})
+    expected = sorted([f"new{n}" for n in range(40)] + [f"late{n}" for n in range(40)])
+    pages = feed.query_items_change_feed(continuation=mine_token).by_page()
+    mine = [item async for page in pages for item in page]
+    theirs, _ = await azure_continuation(front, cosmos_server.key, continuation=theirs_token)
+    assert sorted(item["id"] for item in mine) == expected  # every change once: nothing of the old, none twice
+    assert sorted(item["id"] for item in theirs) == expected
+    # The merged range was read with EPK bounds: each parent's interval from that parent's etag, by both clients.
+    for parent in ("0", "1"):
+        bounds = (merged, front.ranges[parent].low, front.ranges[parent].high, f'"{at_now[parent]}"')
+        assert front.epk_reads.count(bounds) >= 2, (bounds, front.epk_reads)
+    assert [item async for item in feed.query_items_change_feed(continuation=pages.continuation)] == []
+    everything = await azure_changes(front, cosmos_server.key, start_time="Beginning")
+    assert len(everything) == 120 and versions(everything) == versions(
+        [item async for item in feed.query_items_change_feed(start_time="Beginning")])
+
+
+def fidelity(items: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    return [(c["metadata"]["operationType"], (c.get("current") or c.get("previous") or {})["id"],
+             c["metadata"]["lsn"]) for c in items]
+
+
+async def test_all_versions_and_deletes_match_azure_cosmos(
+    front: ChangeFeedFront, feed: aiocosmos.ContainerProxy, cosmos_server: CosmosTestServer,
+) -> None:
+    await feed.upsert_item({"id": "before", "pk": "p0", "n": -1})
+    pages = feed.query_items_change_feed(mode="AllVersionsAndDeletes", start_time="Now").by_page()
+    assert [page async for page in pages] == []
+    mine_token = pages.continuation
+    _, theirs_token = await azure_continuation(front, cosmos_server.key, mode="AllVersionsAndDeletes",
+                                               start_time="Now")
+    for n in range(30):
+        await feed.upsert_item({"id": f"d{n % 10}", "pk": f"p{n % 10}", "n": n})  # 10 creates, 20 replaces
+    for n in range(0, 10, 3):
+        await feed.delete_item(f"d{n}", partition_key=f"p{n}")  # 4 deletes
+    await feed.delete_item("before", partition_key="p0")
+    mine = [item async for item in feed.query_items_change_feed(mode="AllVersionsAndDeletes",
+                                                                continuation=mine_token)]
+    theirs, _ = await azure_continuation(front, cosmos_server.key, mode="AllVersionsAndDeletes",
+                                         continuation=theirs_token)
+    assert sorted(fidelity(mine)) == sorted(fidelity(theirs))
+    kinds = [kind for kind, _, _ in fidelity(mine)]
+    assert (kinds.count("create"), kinds.count("replace"), kinds.count("delete")) == (10, 20, 5)
+    by_key: dict[str, list[int]] = {}
+    for change in mine:
+        metadata = change["metadata"]
+        if metadata["operationType"] == "delete":
+            assert "current" not in change and change["previous"]["id"] == metadata["id"]
+            assert metadata["previousImageLSN"] == change["previous"]["_lsn"] < metadata["lsn"]
+        else:
+            assert change["current"]["_lsn"] == metadata["lsn"]
+            assert ("previous" in change) == (metadata["operationType"] == "replace")
+            by_key.setdefault(change["current"]["pk"], []).append(change["current"]["n"])
+    assert all(values == sorted(values) for values in by_key.values()) and len(by_key) == 10
+    # The front requires the wire format header, so a client that leaves it out fails here.
+    headers = {"A-IM": "Full-Fidelity Feed", "If-None-Match": "*", "x-ms-documentdb-partitionkeyrangeid": "0"}
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"{front.url}/dbs/{front.database}/colls/{FRONT}/docs", headers=headers) as response:
+        assert response.status == 400
