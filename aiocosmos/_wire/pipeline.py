@@ -22,6 +22,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..exceptions import (
     ConnectError,
+    CredentialError,
     HttpResponseError,
     OperationTimeout,
     StaleConnectionError,
@@ -29,7 +30,7 @@ from ..exceptions import (
     error_from_response,
 )
 from . import codec
-from .auth import AadTokenCache, Signer
+from .auth import AadTokenCache, Signer, token_error
 from .clock import Clock, DateCache
 from .regions import Region, RegionRouter, request_exclusions
 from .results import REPLAYED_HEADER, with_header
@@ -146,12 +147,15 @@ class Pipeline:
         state: RetryState | None = None
         activity_ids: list[str] = []
         aad_refreshed = replayed = stale_retried = False
-        attempt = 0
+        aad_generation = attempt = 0
         while True:
             attempt += 1
             date, date_lower = self._dates.get()
             if self._aad is not None:
-                await self._aad.ensure_fresh()
+                try:
+                    aad_generation = await self._aad.ensure_fresh(deadline)
+                except (CredentialError, OperationTimeout) as exc:
+                    raise token_error(exc, attempt - 1, state, activity_ids, replayed) from exc.__cause__
             request_headers = {**self._base_headers, **headers} if headers else dict(self._base_headers)
             request_headers["x-ms-date"] = date
             request_headers["authorization"] = self._signer.sign(verb, resource_type, resource_link, date_lower)
@@ -184,8 +188,9 @@ class Pipeline:
                 if self._aad is not None and not aad_refreshed and (
                     status == 401 or (status == 403 and error.sub_status == 5300)
                 ):
-                    # An expired or revoked token can surface as 401 or 403/5300: fetch a new one once.
-                    self._aad.invalidate()
+                    # An expired or revoked token can surface as 401 or 403/5300: fetch a new one once
+                    # (unless another request already replaced the token this one carried).
+                    self._aad.invalidate(aad_generation)
                     aad_refreshed = True
                     continue
                 kind = classify_status(status, error.sub_status)
@@ -214,7 +219,7 @@ class Pipeline:
         """One signed ``GET /`` through ``transport``, no retries: the parsed account, or raise."""
         date, date_lower = self._dates.get()
         if self._aad is not None:
-            await self._aad.ensure_fresh()
+            await self._aad.ensure_fresh(None if timeout is None else self._clock.monotonic() + timeout)
         headers = dict(self._base_headers)
         headers["x-ms-date"] = date
         headers["authorization"] = self._signer.sign("get", "", "", date_lower)
@@ -273,7 +278,7 @@ class Pipeline:
         contacted: list[str] = []
         tried: set[str] = set()
         aad_refreshed = session_retried = replayed = stale_retried = False
-        write_failovers = 0
+        aad_generation = write_failovers = 0
         attempt = 0
         while True:
             attempt += 1
@@ -283,7 +288,10 @@ class Pipeline:
             region = _first_untried(regions, tried)
             date, date_lower = self._dates.get()
             if self._aad is not None:
-                await self._aad.ensure_fresh()
+                try:
+                    aad_generation = await self._aad.ensure_fresh(deadline)
+                except (CredentialError, OperationTimeout) as exc:
+                    raise token_error(exc, attempt - 1, state, activity_ids, replayed, contacted) from exc.__cause__
             request_headers = {**self._base_headers, **headers} if headers else dict(self._base_headers)
             request_headers["x-ms-date"] = date
             request_headers["authorization"] = self._signer.sign(verb, resource_type, resource_link, date_lower)
@@ -325,7 +333,7 @@ class Pipeline:
                 if self._aad is not None and not aad_refreshed and (
                     status == 401 or (status == 403 and error.sub_status == 5300)
                 ):
-                    self._aad.invalidate()
+                    self._aad.invalidate(aad_generation)
                     aad_refreshed = True
                     continue
                 if status == 403 and error.sub_status in _FAILOVER_SUB_STATUSES \
