@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -28,6 +29,19 @@ OTHER_TOKEN = "type=resource&ver=1.0&sig=other-secret-44e2;sig"
 class StaticCredential:
     async def get_token(self, *scopes: str, **kwargs: Any) -> tuple[str, float]:
         return AAD_TOKEN, 10.0**10
+
+
+class FailingAfterOneCredential:
+    """Issues AAD_TOKEN once, about to expire, then fails: the next request gets a CredentialError."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> tuple[str, float]:
+        self.calls += 1
+        if self.calls > 1:
+            raise RuntimeError("the identity endpoint refused the request")
+        return AAD_TOKEN, time.time() + 1.0  # inside the refresh margin: the next attempt refreshes
 
 
 def texts_of(value: Any, seen: set[int] | None = None) -> Iterator[str]:
@@ -119,12 +133,15 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
             aad = make_client(credential=StaticCredential())  # the local server refuses AAD: 401 twice
             await attempt(aad.get_database_account)
             await attempt(lambda: through(aad, fresh_container).read_item("i1", "p"))
+            failing = make_client(credential=FailingAfterOneCredential())  # 401, then no token
+            await attempt(failing.get_database_account)
+            await attempt(lambda: through(failing, fresh_container).read_item("i1", "p"))
             tokens = make_client(credential={f"dbs/{database.id}/colls/{container.id}": RESOURCE_TOKEN,
                                              "dbs/other": OTHER_TOKEN})
             await attempt(lambda: through(tokens, fresh_container).read_item("i1", "p"))
             await attempt(lambda: tokens.get_database_client("elsewhere").read())  # not covered: refused
             await attempt(lambda: make_client(credential=RESOURCE_TOKEN).create_database("x"))
-            seen.extend([aad, tokens, proxy, *proxy.rules])
+            seen.extend([aad, failing, tokens, proxy, *proxy.rules])
     finally:
         root.removeHandler(capture)
         for name, level in levels.items():
@@ -154,7 +171,8 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
     # The scan saw what it should have: retries logged, errors of every family, the proxy's log.
     errors = [v for v in seen if isinstance(v, BaseException)]
     assert any(line.startswith("aiocosmos DEBUG") for line in capture.lines)  # the retry loop's own log
-    assert {type(e).__name__ for e in errors} >= {"Conflict", "NotFound", "Unauthorized", "ValidationError"}
+    assert {type(e).__name__ for e in errors} >= {"Conflict", "NotFound", "Unauthorized", "ValidationError",
+                                                  "CredentialError"}
     assert proxy.log and len(everything) > 10_000
 
 
