@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote
 
-from ..exceptions import ConfigurationError, CredentialError, OperationTimeout, ValidationError
+from ..exceptions import ClientClosedError, ConfigurationError, CredentialError, OperationTimeout, ValidationError
 from .clock import Clock
 from .retry import RetryState
 
@@ -170,7 +170,7 @@ class AccessTokenCache:
             if not refresh.done():
                 raise _token_timeout()
         if refresh.cancelled():
-            raise CredentialError("the AAD token refresh was cancelled (the client was closed)")
+            raise ClientClosedError("the client was closed while this request waited for an AAD token")
         outcome = refresh.result()
         if isinstance(outcome, _EmptyToken):
             raise CredentialError("the AAD credential returned an empty token")

@@ -352,3 +352,19 @@ async def test_a_401_for_an_older_token_does_not_discard_the_current_one(
 
     assert late.used == 1
     assert len(credential.calls) == 2
+
+
+async def test_closing_the_client_cancels_a_refresh_in_flight(
+    server: RecordingServer, make_client: ClientFactory, clock: FakeClock
+) -> None:
+    credential = BlockedCredential(clock)
+    client = make_client(credential)
+    waiter = asyncio.ensure_future(client.get_database_account())
+    await asyncio.sleep(0.01)
+
+    await client.close()
+
+    with pytest.raises(aiocosmos.ClientClosedError):
+        await asyncio.wait_for(waiter, SAFETY_NET)
+    assert credential.calls == 1
+    assert server.requests == []
