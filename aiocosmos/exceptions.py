@@ -10,6 +10,7 @@
     ├── PagingError                               the service broke the paging protocol (e.g. repeated a token)
     ├── UnsupportedQuery (ValueError)             a cross-partition query shape the client pipeline cannot run yet
     ├── OperationTimeout (TimeoutError)           the per-operation deadline passed (all attempts included)
+    ├── CredentialError                           the AAD credential gave no token: the request was not sent
     ├── TransportError                            no HTTP response was obtained
     │   ├── ConnectError                          the request never reached the server
     │   │   └── ConnectTimeout (TimeoutError)
@@ -67,6 +68,7 @@ __all__ = [
     "PagingError",
     "UnsupportedQuery",
     "OperationTimeout",
+    "CredentialError",
     "TransportError",
     "ConnectError",
     "ConnectTimeout",
@@ -183,6 +185,29 @@ class OperationTimeout(_AttemptsMixin, CosmosError, TimeoutError):
     def may_have_been_applied(self) -> bool:
         cause = self.__cause__
         return self.replayed or (isinstance(cause, CosmosError) and cause.may_have_been_applied)
+
+
+class CredentialError(_AttemptsMixin, CosmosError):
+    """The AAD credential raised (its exception is ``cause`` and the ``__cause__``) or returned no
+    token, so the attempt that needed the token was never sent. Every request waiting for the same
+    token fetch gets its own CredentialError for that one failure; the next request asks again.
+
+    ``may_have_been_applied`` is False unless an earlier attempt of the same write may have been
+    applied (``replayed``). The text names the cause's type only: a credential's messages are its own
+    and never put into this one (read ``cause`` for them)."""
+
+    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+
+    def __str__(self) -> str:
+        cause = f" ({type(self.cause).__name__}; see .cause)" if self.cause is not None else ""
+        return f"{self.message}{cause}: the request was not sent ({self._attempts_text()})"
+
+    @property
+    def may_have_been_applied(self) -> bool:
+        return self.replayed
 
 
 class TransportError(_AttemptsMixin, CosmosError):

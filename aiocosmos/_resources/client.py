@@ -165,6 +165,8 @@ class CosmosClient:
             return
         self._state = _State.CLOSED
         self._core.pipeline = None
+        if self._aad is not None:
+            self._aad.close()  # a token refresh in flight is not left running
         if self._owns_http and self._http is not None:
             http, self._http = self._http, None
             await http.close()

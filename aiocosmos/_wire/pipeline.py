@@ -16,12 +16,13 @@ import copy
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..exceptions import (
     ConnectError,
+    CredentialError,
     HttpResponseError,
     OperationTimeout,
     StaleConnectionError,
@@ -29,9 +30,10 @@ from ..exceptions import (
     error_from_response,
 )
 from . import codec
-from .auth import AadTokenCache, Signer
+from .auth import AadTokenCache, Signer, token_error
 from .clock import Clock, DateCache
 from .hedging import HedgingStrategy, hedge_regions, run_hedged
+from .outcomes import deadline_error, describe, finish, with_regions
 from .regions import MULTI_WRITE_RESOURCES as _MULTI_WRITE_RESOURCES
 from .regions import Region, RegionRouter, request_exclusions
 from .regions import is_read as _is_read
@@ -160,12 +162,15 @@ class Pipeline:
         state: RetryState | None = None
         activity_ids: list[str] = []
         aad_refreshed = replayed = stale_retried = False
-        attempt = 0
+        aad_generation = attempt = 0
         while True:
             attempt += 1
             date, date_lower = self._dates.get()
             if self._aad is not None:
-                await self._aad.ensure_fresh()
+                try:
+                    aad_generation = await self._aad.ensure_fresh(deadline)
+                except (CredentialError, OperationTimeout) as exc:
+                    raise token_error(exc, attempt - 1, state, activity_ids, replayed) from exc.__cause__
             request_headers = {**self._base_headers, **headers} if headers else dict(self._base_headers)
             request_headers["x-ms-date"] = date
             request_headers["authorization"] = self._signer.sign(verb, resource_type, resource_link, date_lower)
@@ -173,7 +178,7 @@ class Pipeline:
             error: HttpResponseError | TransportError
             try:
                 if remaining is not None and remaining <= 0:
-                    raise _deadline_error(attempt - 1, state, activity_ids, replayed)
+                    raise deadline_error(attempt - 1, state, activity_ids, replayed)
                 status, response_headers, response_body = await self._transport.send(
                     method, path, request_headers, body, remaining
                 )
@@ -198,8 +203,9 @@ class Pipeline:
                 if self._aad is not None and not aad_refreshed and (
                     status == 401 or (status == 403 and error.sub_status == 5300)
                 ):
-                    # An expired or revoked token can surface as 401 or 403/5300: fetch a new one once.
-                    self._aad.invalidate()
+                    # An expired or revoked token can surface as 401 or 403/5300: fetch a new one once
+                    # (unless another request already replaced the token this one carried).
+                    self._aad.invalidate(aad_generation)
                     aad_refreshed = True
                     continue
                 kind = classify_status(status, error.sub_status)
@@ -210,14 +216,14 @@ class Pipeline:
                 state, kind, idempotent=may_replay, retry_after=retry_after, jitter=self._random()
             )
             if delay is None:
-                raise _finish(error, attempt, state, activity_ids, replayed)
+                raise finish(error, attempt, state, activity_ids, replayed)
             if deadline is not None and self._clock.monotonic() + delay >= deadline:
-                raise _deadline_error(attempt, state, activity_ids, replayed) from _finish(
+                raise deadline_error(attempt, state, activity_ids, replayed) from finish(
                     error, attempt, state, activity_ids, replayed
                 )
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s failed (%s, attempt %d); retrying in %.3fs", method, path,
-                           _describe(error), attempt, delay)
+                           describe(error), attempt, delay)
             if self._on_retry is not None:
                 self._on_retry(None, error, attempt, delay)
             if kind is FailureKind.AMBIGUOUS and not idempotent:
@@ -261,7 +267,7 @@ class Pipeline:
         """One signed ``GET /`` through ``transport``, no retries: the parsed account, or raise."""
         date, date_lower = self._dates.get()
         if self._aad is not None:
-            await self._aad.ensure_fresh()
+            await self._aad.ensure_fresh(None if timeout is None else self._clock.monotonic() + timeout)
         headers = dict(self._base_headers)
         headers["x-ms-date"] = date
         headers["authorization"] = self._signer.sign("get", "", "", date_lower)
@@ -320,7 +326,7 @@ class Pipeline:
         contacted: list[str] = []
         tried: set[str] = set()
         aad_refreshed = session_retried = replayed = stale_retried = False
-        write_failovers = 0
+        aad_generation = write_failovers = 0
         attempt = 0
         while True:
             attempt += 1
@@ -330,7 +336,10 @@ class Pipeline:
             region = _first_untried(regions, tried)
             date, date_lower = self._dates.get()
             if self._aad is not None:
-                await self._aad.ensure_fresh()
+                try:
+                    aad_generation = await self._aad.ensure_fresh(deadline)
+                except (CredentialError, OperationTimeout) as exc:
+                    raise token_error(exc, attempt - 1, state, activity_ids, replayed, contacted) from exc.__cause__
             request_headers = {**self._base_headers, **headers} if headers else dict(self._base_headers)
             request_headers["x-ms-date"] = date
             request_headers["authorization"] = self._signer.sign(verb, resource_type, resource_link, date_lower)
@@ -339,7 +348,7 @@ class Pipeline:
             failover = False
             try:
                 if remaining is not None and remaining <= 0:
-                    raise _with_regions(_deadline_error(attempt - 1, state, activity_ids, replayed), contacted)
+                    raise with_regions(deadline_error(attempt - 1, state, activity_ids, replayed), contacted)
                 contacted.append(region.name)
                 status, response_headers, response_body = await router.transport(region.endpoint).send(
                     method, path, request_headers, body, remaining
@@ -372,7 +381,7 @@ class Pipeline:
                 if self._aad is not None and not aad_refreshed and (
                     status == 401 or (status == 403 and error.sub_status == 5300)
                 ):
-                    self._aad.invalidate()
+                    self._aad.invalidate(aad_generation)
                     aad_refreshed = True
                     continue
                 if status == 403 and error.sub_status in _FAILOVER_SUB_STATUSES \
@@ -385,8 +394,8 @@ class Pipeline:
                         state = RetryState()
                     wait = 0.0 if moved else WRITE_FAILOVER_WAIT
                     if deadline is not None and self._clock.monotonic() + wait >= deadline:
-                        raise _with_regions(_deadline_error(attempt, state, activity_ids, replayed), contacted) from \
-                            _with_regions(_finish(error, attempt, state, activity_ids, replayed), contacted)
+                        raise with_regions(deadline_error(attempt, state, activity_ids, replayed), contacted) from \
+                            with_regions(finish(error, attempt, state, activity_ids, replayed), contacted)
                     if self._on_retry is not None:
                         self._on_retry(region.name, error, attempt, -1.0 if moved else wait)
                     if wait:
@@ -403,7 +412,7 @@ class Pipeline:
                     container = _container_link(resource_link)
                     if container is not None and self._on_session_lost is not None:
                         self._on_session_lost(container)  # the next read starts a fresh session
-                    raise _with_regions(_finish(error, attempt, state or RetryState(), activity_ids, replayed),
+                    raise with_regions(finish(error, attempt, state or RetryState(), activity_ids, replayed),
                                         contacted)
                 if status == 503:
                     cache.mark_unavailable(region.endpoint)
@@ -418,7 +427,7 @@ class Pipeline:
                 if any(r.endpoint not in tried for r in following):
                     if _log.isEnabledFor(logging.DEBUG):
                         _log.debug("%s %s failed in %s (%s); trying the next region", method, path,
-                                   region.name, _describe(error))
+                                   region.name, describe(error))
                     if self._on_retry is not None:
                         self._on_retry(region.name, error, attempt, -1.0)
                     replayed = replayed or (kind is FailureKind.AMBIGUOUS and not idempotent)
@@ -427,13 +436,13 @@ class Pipeline:
                 state, kind, idempotent=may_replay, retry_after=retry_after, jitter=self._random()
             )
             if delay is None:
-                raise _with_regions(_finish(error, attempt, state, activity_ids, replayed), contacted)
+                raise with_regions(finish(error, attempt, state, activity_ids, replayed), contacted)
             if deadline is not None and self._clock.monotonic() + delay >= deadline:
-                raise _with_regions(_deadline_error(attempt, state, activity_ids, replayed), contacted) from \
-                    _with_regions(_finish(error, attempt, state, activity_ids, replayed), contacted)
+                raise with_regions(deadline_error(attempt, state, activity_ids, replayed), contacted) from \
+                    with_regions(finish(error, attempt, state, activity_ids, replayed), contacted)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s failed in %s (%s, attempt %d); retrying in %.3fs", method, path,
-                           region.name, _describe(error), attempt, delay)
+                           region.name, describe(error), attempt, delay)
             if self._on_retry is not None:
                 self._on_retry(region.name, error, attempt, delay)
             if kind is FailureKind.AMBIGUOUS and not idempotent:
@@ -454,43 +463,3 @@ def _container_link(resource_link: str) -> str | None:
     if len(parts) >= 4 and parts[0] == "dbs" and parts[2] == "colls":
         return "/".join(parts[:4])
     return None
-
-
-_E = TypeVar("_E", bound=HttpResponseError | TransportError | OperationTimeout)
-
-
-def _with_regions(error: _E, contacted: list[str]) -> _E:
-    error.regions = tuple(contacted)
-    return error
-
-
-def _describe(error: HttpResponseError | TransportError) -> str:
-    if isinstance(error, HttpResponseError):
-        return f"{error.status_code}/{error.sub_status}"
-    return type(error).__name__
-
-
-def _finish(
-    error: HttpResponseError | TransportError, attempts: int, state: RetryState, activity_ids: list[str],
-    replayed: bool = False,
-) -> HttpResponseError | TransportError:
-    error.attempts = attempts
-    error.total_wait = state.total_wait
-    error.activity_ids = tuple(activity_ids)
-    if replayed:
-        error.replayed = True
-    return error
-
-
-def _deadline_error(
-    attempts: int, state: RetryState | None, activity_ids: list[str], replayed: bool = False
-) -> OperationTimeout:
-    error = OperationTimeout(
-        "the operation's deadline passed before it could succeed",
-        attempts=attempts,
-        total_wait=state.total_wait if state else 0.0,
-        activity_ids=tuple(activity_ids),
-    )
-    if replayed:
-        error.replayed = True
-    return error

@@ -204,6 +204,7 @@ class CosmosManagementClient:
             return
         self._state = _State.CLOSED
         self._pipeline = None
+        self._tokens.close()  # a token refresh in flight is not left running
         if self._owns_http and self._http is not None:
             http, self._http = self._http, None
             await http.close()

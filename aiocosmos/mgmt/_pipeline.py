@@ -7,7 +7,6 @@ in seconds), so it is a loop of its own instead of a change to ``aiocosmos._wire
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import uuid
@@ -17,11 +16,17 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDictProxy
 
-from .._wire.auth import TokenCredential
+from .._wire.auth import AccessTokenCache, TokenCredential, token_error
 from .._wire.clock import Clock
 from .._wire.retry import FailureKind, RetryPolicy, RetryState, classify_status
 from .._wire.transport import Transport
-from ..exceptions import ConfigurationError, ConnectError, OperationTimeout, TransportError, ValidationError
+from ..exceptions import (
+    ConnectError,
+    CredentialError,
+    OperationTimeout,
+    TransportError,
+    ValidationError,
+)
 from ._errors import ArmError, arm_error_from_response, parse_retry_after
 
 __all__ = ["ARM_SCOPE", "ArmPipeline", "ArmResponse", "BearerTokenCache", "default_scope"]
@@ -48,48 +53,25 @@ _log = logging.getLogger("aiocosmos.mgmt")
 ArmResponse = tuple[int, CIMultiDictProxy[str], bytes]
 
 
-class BearerTokenCache:
-    """An AAD access token for ARM, refreshed ``refresh_margin`` seconds before it expires, one
-    refresh at a time. The token never appears in reprs or errors."""
+class BearerTokenCache(AccessTokenCache):
+    """An AAD access token for ARM (``Authorization: Bearer <token>``), with the data plane's rules
+    (``aiocosmos._wire.auth.AccessTokenCache``): refreshed ``refresh_margin`` seconds before it expires,
+    one refresh shared by every waiter and bounded by each one's deadline, ``CredentialError`` when the
+    credential fails, and a 401 drops the token only if its request carried the current one. The token
+    never appears in reprs or errors."""
 
-    __slots__ = ("_clock", "_credential", "_expires_on", "_header", "_lock", "_refresh_margin", "_scope")
+    __slots__ = ()
+
+    _no_credential = ("the management client needs an AAD credential with an async get_token(*scopes) "
+                      "method (azure-identity's async credentials work)")
 
     def __init__(self, credential: TokenCredential, scope: str | tuple[str, ...], clock: Clock,
                  refresh_margin: float = 300.0):
-        if not callable(getattr(credential, "get_token", None)):
-            raise ConfigurationError("the management client needs an AAD credential with an async "
-                                     "get_token(*scopes) method (azure-identity's async credentials work)")
-        self._credential = credential
-        self._scope: tuple[str, ...] = (scope,) if isinstance(scope, str) else tuple(scope)
-        self._clock = clock
-        self._refresh_margin = refresh_margin
-        self._header = ""
-        self._expires_on = 0.0
-        self._lock: asyncio.Lock | None = None
-
-    def _fresh(self) -> bool:
-        return bool(self._header) and self._clock.time() < self._expires_on - self._refresh_margin
-
-    async def header(self) -> str:
-        if self._fresh():
-            return self._header
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if not self._fresh():
-                token, expires_on = await self._credential.get_token(*self._scope)
-                if not isinstance(token, str) or not token:
-                    raise ConfigurationError("the AAD credential returned an empty token")
-                self._header = "Bearer " + token
-                self._expires_on = float(expires_on)
-        return self._header
-
-    def invalidate(self) -> None:
-        self._header = ""
-        self._expires_on = 0.0
+        super().__init__(credential, (scope,) if isinstance(scope, str) else tuple(scope), clock, prefix="Bearer ",
+                         refresh_margin=refresh_margin)
 
     def __repr__(self) -> str:
-        scope = self._scope[0] if len(self._scope) == 1 else list(self._scope)
+        scope = self._scopes[0] if len(self._scopes) == 1 else list(self._scopes)
         return f"BearerTokenCache(scope={scope!r}, token=<redacted>)"
 
 
@@ -166,7 +148,10 @@ class ArmPipeline:
         attempt = 0
         while True:
             attempt += 1
-            headers["Authorization"] = await self._tokens.header()
+            try:
+                headers["Authorization"], generation = await self._tokens.current(deadline)
+            except (CredentialError, OperationTimeout) as exc:
+                raise token_error(exc, attempt - 1, state, request_ids, False) from exc.__cause__
             remaining = None if deadline is None else deadline - self._clock.monotonic()
             error: ArmError | TransportError
             try:
@@ -186,7 +171,8 @@ class ArmPipeline:
                 if request_id:
                     request_ids.append(request_id)
                 if status == 401 and not refreshed:
-                    self._tokens.invalidate()  # expired or revoked: fetch a new token, once
+                    # Expired or revoked: fetch a new token, once (unless another request already did).
+                    self._tokens.invalidate(generation)
                     refreshed = True
                     continue
                 kind = _classify(status)

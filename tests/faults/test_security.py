@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -30,6 +31,19 @@ OTHER_TOKEN = "type=resource&ver=1.0&sig=other-secret-44e2;sig"
 class StaticCredential:
     async def get_token(self, *scopes: str, **kwargs: Any) -> tuple[str, float]:
         return AAD_TOKEN, 10.0**10
+
+
+class FailingAfterOneCredential:
+    """Issues AAD_TOKEN once, about to expire, then fails: the next request gets a CredentialError."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> tuple[str, float]:
+        self.calls += 1
+        if self.calls > 1:
+            raise RuntimeError("the identity endpoint refused the request")
+        return AAD_TOKEN, time.time() + 1.0  # inside the refresh margin: the next attempt refreshes
 
 
 def texts_of(value: Any, seen: set[int] | None = None) -> Iterator[str]:
@@ -127,12 +141,15 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
             aad = make_client(credential=StaticCredential(), **otel.options())
             await attempt(aad.get_database_account)
             await attempt(lambda: through(aad, fresh_container).read_item("i1", "p"))
+            failing = make_client(credential=FailingAfterOneCredential())  # 401, then no token
+            await attempt(failing.get_database_account)
+            await attempt(lambda: through(failing, fresh_container).read_item("i1", "p"))
             tokens = make_client(credential={f"dbs/{database.id}/colls/{container.id}": RESOURCE_TOKEN,
                                              "dbs/other": OTHER_TOKEN}, **otel.options())
             await attempt(lambda: through(tokens, fresh_container).read_item("i1", "p"))
             await attempt(lambda: tokens.get_database_client("elsewhere").read())  # not covered: refused
             await attempt(lambda: make_client(credential=RESOURCE_TOKEN).create_database("x"))
-            seen.extend([aad, tokens, proxy, *proxy.rules])
+            seen.extend([aad, failing, tokens, proxy, *proxy.rules])
     finally:
         root.removeHandler(capture)
         for name, level in levels.items():
@@ -174,7 +191,8 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
     assert len(spans) > 100 and any(e.name == "aiocosmos.retry" for s in spans for e in s.events)
     assert any(s.name.startswith("execute_bulk") for s in spans) and any(s.kind.name == "INTERNAL" for s in spans)
     assert "db.client.operation.duration" in everything and "aiocosmos.client.operation.retries" in everything
-    assert {type(e).__name__ for e in errors} >= {"Conflict", "NotFound", "Unauthorized", "ValidationError"}
+    assert {type(e).__name__ for e in errors} >= {"Conflict", "NotFound", "Unauthorized", "ValidationError",
+                                                  "CredentialError"}
     assert proxy.log and len(everything) > 10_000
 
 
