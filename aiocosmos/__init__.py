@@ -13,7 +13,7 @@ import contextlib
 
 from ._bulk.executor import BulkExecution, BulkOperationResult, BulkStats, BulkSummary
 from ._feeds.change_feed import ChangeFeedPaged, ChangeFeedPages
-from ._feeds.paging import AsyncItemPaged
+from ._feeds.paging import AsyncItemPaged, PageIterator
 from ._feeds.routing import FeedRange
 from ._feeds.watch import ChangeFeedWatcher, WatchBackoff, WatchStats
 from ._processor.estimator import ChangeFeedEstimator, LeaseLag
@@ -95,6 +95,7 @@ __all__ = [
     "ResourceResponse",
     "Page",
     "AsyncItemPaged",
+    "PageIterator",
     "BatchResponse",
     "BatchOperationResult",
     "ReadManyResult",
