@@ -31,6 +31,7 @@ from ._resources.scripts import ScriptResult, ScriptsProxy
 from ._resources.users import Permission, PermissionProperties, UserProxy
 from ._version import __version__
 from ._wire.clock import Clock, SystemClock
+from ._wire.last_response import ClientConnection, last_response_headers
 from ._wire.options import ClientOptions, ConnectionLimits, Timeouts
 from ._wire.paths import NonePartitionKeyValue, PartitionKey
 from ._wire.regions import excluded_regions
@@ -96,6 +97,8 @@ __all__ = [
     "Page",
     "AsyncItemPaged",
     "PageIterator",
+    "ClientConnection",
+    "last_response_headers",
     "BatchResponse",
     "BatchOperationResult",
     "ReadManyResult",

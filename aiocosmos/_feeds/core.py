@@ -8,11 +8,12 @@ from typing import Any, Final
 
 from .._wire import codec
 from .._wire.clock import Clock
+from .._wire.last_response import LAST_RESPONSE_HEADERS
 from .._wire.paths import PartitionKey
 from .._wire.pipeline import Pipeline, RawResponse
 from .._wire.results import ResourceResponse
 from .._wire.session_tokens import SessionTokens
-from ..exceptions import ClientClosedError, Gone, ValidationError
+from ..exceptions import ClientClosedError, Gone, HttpResponseError, ValidationError
 from .paging import AsyncItemPaged, check_max_item_count, request_fingerprint
 from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
@@ -81,10 +82,16 @@ class ClientCore:
         pipeline = self.pipeline
         if pipeline is None:
             pipeline = await self._open()  # raises ClientClosedError once closed
-        return await pipeline.request(
-            method, path, resource_type, resource_link,
-            headers=headers, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
-        )
+        try:
+            response = await pipeline.request(
+                method, path, resource_type, resource_link,
+                headers=headers, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
+            )
+        except HttpResponseError as exc:
+            LAST_RESPONSE_HEADERS.set(exc.headers)  # the task-local porting aid (last_response.py)
+            raise
+        LAST_RESPONSE_HEADERS.set(response[1])
+        return response
 
     async def resource(
         self,

@@ -14,6 +14,7 @@ from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range
 from .._feeds.watch import watch_changes
 from .._query.engine import cross_partition_pager
 from .._wire.documents import PATCH_OPERATIONS
+from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.paths import PartitionKey, loose_partition_header, quote_id
 from .._wire.results import ResourceResponse
 from .attachments import get_attachments_client
@@ -59,6 +60,11 @@ class ContainerProxy(ItemOperations):
 
     def __repr__(self) -> str:
         return f"ContainerProxy(database={self.database.id!r}, id={self.id!r})"
+
+    @property
+    def client_connection(self) -> ClientConnection:
+        """Porting aid: ``client_connection.last_response_headers`` is task-local (README, porting)."""
+        return CLIENT_CONNECTION
 
     # -- container metadata ----------------------------------------------------------------------
 
