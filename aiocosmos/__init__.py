@@ -11,6 +11,8 @@
 
 import contextlib
 
+from . import documents as documents
+from . import http_constants as http_constants
 from ._bulk.executor import BulkExecution, BulkOperationResult, BulkStats, BulkSummary
 from ._feeds.change_feed import ChangeFeedPaged, ChangeFeedPages
 from ._feeds.paging import AsyncItemPaged, PageIterator
