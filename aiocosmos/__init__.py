@@ -37,6 +37,7 @@ from ._wire.last_response import ClientConnection, last_response_headers
 from ._wire.options import ClientOptions, ConnectionLimits, Timeouts
 from ._wire.paths import NonePartitionKeyValue, PartitionKey
 from ._wire.regions import excluded_regions
+from ._wire.request_options import MatchConditions
 from ._wire.results import Page, ResourceResponse
 from ._wire.retry import RetryPolicy
 from .exceptions import (
@@ -100,6 +101,7 @@ __all__ = [
     "AsyncItemPaged",
     "PageIterator",
     "ClientConnection",
+    "MatchConditions",
     "last_response_headers",
     "BatchResponse",
     "BatchOperationResult",
