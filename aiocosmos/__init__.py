@@ -11,9 +11,11 @@
 
 import contextlib
 
+from . import documents as documents
+from . import http_constants as http_constants
 from ._bulk.executor import BulkExecution, BulkOperationResult, BulkStats, BulkSummary
 from ._feeds.change_feed import ChangeFeedPaged, ChangeFeedPages
-from ._feeds.paging import AsyncItemPaged
+from ._feeds.paging import AsyncItemPaged, PageIterator
 from ._feeds.routing import FeedRange
 from ._feeds.watch import ChangeFeedWatcher, WatchBackoff, WatchStats
 from ._processor.estimator import ChangeFeedEstimator, LeaseLag
@@ -32,9 +34,11 @@ from ._resources.scripts import ScriptResult, ScriptsProxy
 from ._resources.users import Permission, PermissionProperties, UserProxy
 from ._version import __version__
 from ._wire.clock import Clock, SystemClock
+from ._wire.last_response import ClientConnection, last_response_headers
 from ._wire.options import ClientOptions, ConnectionLimits, HedgingStrategy, Timeouts
 from ._wire.paths import NonePartitionKeyValue, PartitionKey
 from ._wire.regions import excluded_regions
+from ._wire.request_options import MatchConditions
 from ._wire.results import Page, ResourceResponse
 from ._wire.retry import RetryPolicy
 from .exceptions import (
@@ -98,6 +102,10 @@ __all__ = [
     "ResourceResponse",
     "Page",
     "AsyncItemPaged",
+    "PageIterator",
+    "ClientConnection",
+    "MatchConditions",
+    "last_response_headers",
     "BatchResponse",
     "BatchOperationResult",
     "ReadManyResult",

@@ -55,6 +55,7 @@ The names used by ``azure.cosmos.exceptions`` exist as aliases (``CosmosHttpResp
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 import orjson
@@ -261,7 +262,8 @@ class StaleConnectionError(ReadError):
 class HttpResponseError(_AttemptsMixin, CosmosError):
     """The service answered with an error status.
 
-    Attributes: ``status_code``, ``sub_status``, ``message`` (the service's own text), ``code``
+    Attributes: ``status_code``, ``sub_status``, ``message`` (the service's own text; also
+    ``http_error_message``, azure-cosmos's name), ``reason`` (the HTTP reason phrase), ``code``
     (the service's error code such as ``"Conflict"``), ``headers`` (response headers), ``body``
     (raw response bytes), ``attempts``, ``total_wait``, ``activity_ids``.
     """
@@ -295,6 +297,19 @@ class HttpResponseError(_AttemptsMixin, CosmosError):
     @property
     def request_charge(self) -> float:
         return float(self.headers.get("x-ms-request-charge") or 0.0)
+
+    @property
+    def http_error_message(self) -> str:
+        """The service's message (azure-cosmos's name for ``message``)."""
+        return self.message
+
+    @property
+    def reason(self) -> str:
+        """The HTTP reason phrase of ``status_code`` (``"Not Found"``), as azure-core errors give it."""
+        try:
+            return HTTPStatus(self.status_code).phrase
+        except ValueError:
+            return ""
 
     @property
     def retry_after(self) -> float | None:

@@ -10,6 +10,7 @@ from .._telemetry.names import operation_name
 from .._telemetry.tracing import PagerTrace, Telemetry
 from .._wire import codec
 from .._wire.clock import Clock
+from .._wire.last_response import LAST_RESPONSE_HEADERS
 from .._wire.options import HedgingOption, availability_strategy
 from .._wire.paths import PartitionKey
 from .._wire.pipeline import Pipeline, RawResponse
@@ -119,6 +120,7 @@ class ClientCore:
                 replayable=replayable, timeout=timeout, hedging=strategy,
             )
         except HttpResponseError as exc:
+            LAST_RESPONSE_HEADERS.set(exc.headers)  # the task-local porting aid (last_response.py)
             if resource_type not in SESSION_RESOURCES:
                 raise
             self.session_tokens.capture(container_of(resource_link), exc.headers.get(SESSION_HEADER))
@@ -128,6 +130,7 @@ class ClientCore:
                 max(0.0, timeout - (self.clock.monotonic() - started))
             return await self._without_session(pipeline, exc, method, path, resource_type, resource_link,
                                                headers, body, idempotent, replayable, remaining)
+        LAST_RESPONSE_HEADERS.set(response[1])
         token = response[1].get(SESSION_HEADER)
         if token is not None and resource_type in SESSION_RESOURCES:
             self.session_tokens.capture(container_of(resource_link), token)
@@ -153,6 +156,7 @@ class ClientCore:
             method, path, resource_type, resource_link,
             headers=fresh, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
         )
+        LAST_RESPONSE_HEADERS.set(response[1])
         self.session_tokens.capture(container, response[1].get(SESSION_HEADER))
         return response
 

@@ -13,13 +13,15 @@ import binascii
 import hashlib
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
+
+from multidict import CIMultiDict
 
 from .._telemetry.tracing import PagerTrace
 from .._wire.results import Page
 from ..exceptions import InvalidContinuationToken, PagingError, ValidationError
 
-__all__ = ["AsyncItemPaged", "FetchPage", "request_fingerprint", "check_max_item_count"]
+__all__ = ["AsyncItemPaged", "PageIterator", "FetchPage", "request_fingerprint", "check_max_item_count"]
 
 T = TypeVar("T")
 
@@ -45,19 +47,58 @@ def check_max_item_count(value: int | None) -> int | None:
     return value
 
 
+class PageIterator(AsyncIterator[Page[T]]):
+    """The pages of one pass (``pager.by_page()``): ``async for page in pages``.
+
+    ``continuation_token`` (azure-cosmos's name; also ``continuation``) resumes after the last page
+    this iterator gave (None before the first page and after the last); ``get_response_headers()``
+    is a copy of the last page's headers.
+    """
+
+    __slots__ = ("_owner", "_pages", "continuation_token")
+
+    def __init__(self, pages: AsyncIterator[Page[T]], owner: AsyncItemPaged[T], start: str | None) -> None:
+        self._pages = pages
+        self._owner = owner
+        self.continuation_token: str | None = start
+
+    @property
+    def continuation(self) -> str | None:
+        return self.continuation_token
+
+    def __aiter__(self) -> PageIterator[T]:
+        return self
+
+    async def __anext__(self) -> Page[T]:
+        page = await self._pages.__anext__()
+        self.continuation_token = page.continuation
+        self._owner._headers = page.headers
+        return page
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._pages, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def get_response_headers(self) -> CIMultiDict[str]:
+        return self._owner.get_response_headers()
+
+
 class AsyncItemPaged(Generic[T]):
     """Items of a listing or query: ``async for item in pager``, or ``pager.by_page()`` for pages.
 
     Nothing is fetched until iteration starts; one page is held in memory at a time. Iterating the
-    same pager twice runs the request twice.
+    same pager twice runs the request twice. ``get_response_headers()`` (as azure-cosmos's pagers)
+    is a copy of the headers of the last page fetched (empty before the first).
     """
 
-    __slots__ = ("_fetch", "_fingerprint", "_trace")
+    __slots__ = ("_fetch", "_fingerprint", "_headers", "_trace")
 
     def __init__(self, fetch: FetchPage[T], fingerprint: str) -> None:
         self._fetch = fetch
         self._fingerprint = fingerprint
         self._trace: PagerTrace | None = None  # the whole-query span, when tracing is on
+        self._headers: Mapping[str, Any] = {}
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._iter_items()
@@ -68,17 +109,22 @@ class AsyncItemPaged(Generic[T]):
 
     async def _iter_items(self) -> AsyncIterator[T]:
         async for page in self._pages(None):
+            self._headers = page.headers
             for item in page.items:
                 yield item
 
-    def by_page(self, continuation_token: str | None = None) -> AsyncIterator[Page[T]]:
+    def get_response_headers(self) -> CIMultiDict[str]:
+        """A copy of the last fetched page's response headers (case-insensitive)."""
+        return CIMultiDict(self._headers)
+
+    def by_page(self, continuation_token: str | None = None) -> PageIterator[T]:
         """Pages from the start, or from the page after the one whose ``continuation`` is given.
 
         Raises InvalidContinuationToken at once (before any I/O) for a token that does not belong
         to this request.
         """
         start = None if continuation_token is None else self._decode(continuation_token)
-        return self._pages(start)
+        return PageIterator(self._pages(start), self, continuation_token)
 
     async def _iter_pages(self, token: str | None) -> AsyncIterator[Page[T]]:
         carried = 0.0

@@ -19,6 +19,7 @@ from .._version import __version__
 from .._wire import codec
 from .._wire.auth import AadTokenCache, MasterKeySigner, ResourceTokenSigner, Signer, TokenCredential
 from .._wire.clock import Clock, SystemClock
+from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.options import ClientOptions, parse_connection_string
 from .._wire.paths import validate_id
 from .._wire.pipeline import API_VERSION, Pipeline
@@ -183,6 +184,13 @@ class CosmosClient:
 
     def __repr__(self) -> str:
         return f"CosmosClient(url={self._url!r}, state={self._state.value})"
+
+    @property
+    def client_connection(self) -> ClientConnection:
+        """Porting aid for azure-cosmos code: ``client.client_connection.last_response_headers`` is the
+        headers of the last response *the current task* received (a ``contextvars`` variable, so
+        concurrent tasks never see each other's). New code reads each result's own metadata."""
+        return CLIENT_CONNECTION
 
     # -- account and databases -------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
-"""ContainerProxy: items of one container (point operations, patch, read feed and queries)."""
+"""ContainerProxy: items of one container (point operations in items.py, read feed and queries)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from .._bulk.executor import BulkExecution
 from .._bulk.upsert import bulk_upsert
@@ -12,18 +12,16 @@ from .._feeds.paging import AsyncItemPaged
 from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range_listing
 from .._feeds.watch import watch_changes
 from .._query.scoped import query_pager
-from .._wire import codec
-from .._wire.documents import PATCH_OPERATIONS, check_document, check_etag, check_item_id, check_patch, write_options
-from .._wire.options import HedgingOption
+from .._wire.documents import PATCH_OPERATIONS
+from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.paths import PartitionKey, loose_partition_header, quote_id
 from .._wire.results import ResourceResponse
-from ..exceptions import ValidationError
 from .attachments import get_attachments_client
 from .batch import delete_all_items_by_partition_key, execute_item_batch
 from .conflicts import delete_conflict, get_conflict, list_conflicts, query_conflicts
+from .items import ItemOperations
 from .offers import get_throughput, replace_throughput
 from .read_many import read_items
-from .replay import delete_document, write_document
 from .scripts import ScriptsProxy
 
 if TYPE_CHECKING:
@@ -40,11 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ContainerProxy", "PATCH_OPERATIONS"]
 
-_PK: Final = "x-ms-documentdb-partitionkey"
-_JSON: Final = "application/json"
-
-
-class ContainerProxy:
+class ContainerProxy(ItemOperations):
     """A container. Cheap to create (no I/O); get one with ``database.get_container_client(id)``.
 
     The container's partition-key definition is read once (on first need) and cached per client.
@@ -65,6 +59,11 @@ class ContainerProxy:
 
     def __repr__(self) -> str:
         return f"ContainerProxy(database={self.database.id!r}, id={self.id!r})"
+
+    @property
+    def client_connection(self) -> ClientConnection:
+        """Porting aid: ``client_connection.last_response_headers`` is task-local (README, porting)."""
+        return CLIENT_CONNECTION
 
     # -- container metadata ----------------------------------------------------------------------
 
@@ -94,162 +93,8 @@ class ContainerProxy:
             timeout = max(0.0, timeout - (self._core.clock.monotonic() - started))
         return self._core.partition_keys[self._link], timeout
 
-    # -- point operations ------------------------------------------------------------------------
-
-    async def _write(
-        self,
-        method: str,
-        path: str,
-        link: str,
-        document: dict[str, Any],
-        extra: dict[str, str],
-        timeout: float | None,
-        *,
-        replayable: bool = False,
-        create: bool = False,
-    ) -> ResourceResponse:
-        """One item write; ``replayable``: safe to replay after an ambiguous failure (replay.py)."""
-        data = codec.dumps_document(document)  # NaN, non-JSON values and the 2 MB limit: before I/O
-        definition = self._core.partition_keys.get(self._link)
-        if definition is None:
-            definition, timeout = await self._load_definition(timeout)
-        extra[_PK] = definition.header_from_document(document)
-        extra["Content-Type"] = _JSON
-        return await write_document(self, method, path, link, data, extra, timeout, replayable=replayable,
-                                    create=create)
-
-    async def create_item(
-        self,
-        body: dict[str, Any],
-        *,
-        enable_automatic_id_generation: bool = False,
-        indexing_directive: str | None = None,
-        pre_trigger_include: str | Sequence[str] | None = None,
-        post_trigger_include: str | Sequence[str] | None = None,
-        timeout: float | None = None,
-    ) -> ResourceResponse:
-        """Create an item; 409 Conflict if its id exists in its logical partition. Replayed after an
-        ambiguous failure; a 409 on the replay is resolved by reading the item back (replay.py)."""
-        document = check_document(body, auto_id=enable_automatic_id_generation)
-        extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
-        return await self._write("POST", self._docs_path, self._link, document, extra, timeout, replayable=True,
-                                 create=True)
-
-    async def upsert_item(
-        self,
-        body: dict[str, Any],
-        *,
-        etag: str | None = None,
-        indexing_directive: str | None = None,
-        pre_trigger_include: str | Sequence[str] | None = None,
-        post_trigger_include: str | Sequence[str] | None = None,
-        timeout: float | None = None,
-    ) -> ResourceResponse:
-        """Create the item, or replace it if its id exists (``etag``: only if unchanged since).
-        Replayed after an ambiguous failure unless ``etag`` is given."""
-        document = check_document(body)
-        extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
-        extra["x-ms-documentdb-is-upsert"] = "True"
-        if etag is not None:
-            extra["If-Match"] = check_etag(etag)
-        return await self._write("POST", self._docs_path, self._link, document, extra, timeout,
-                                 replayable=etag is None)
-
-    async def replace_item(
-        self,
-        item: str | Mapping[str, Any],
-        body: dict[str, Any],
-        *,
-        etag: str | None = None,
-        indexing_directive: str | None = None,
-        pre_trigger_include: str | Sequence[str] | None = None,
-        post_trigger_include: str | Sequence[str] | None = None,
-        timeout: float | None = None,
-    ) -> ResourceResponse:
-        """Replace an existing item (404 if missing). With ``etag``, only if it is unchanged since
-        that version (412 PreconditionFailed otherwise)."""
-        item_id = check_item_id(item)
-        document = check_document(body)
-        if document["id"] != item_id:
-            raise ValidationError(f"replace_item: body id {document['id']!r} differs from item id {item_id!r}")
-        extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
-        if etag is not None:
-            extra["If-Match"] = check_etag(etag)
-        return await self._write("PUT", self._docs_path + "/" + quote_id(item_id), self._docs_link + item_id,
-                                 document, extra, timeout)
-
-    async def _partition_header(self, partition_key: Any, timeout: float | None) -> tuple[str, float | None]:
-        """The partition-key header (and the time left, if the definition had to be read first)."""
-        definition = self._core.partition_keys.get(self._link)
-        if definition is None:
-            definition, timeout = await self._load_definition(timeout)
-        return definition.header_for(partition_key), timeout
-
-    async def read_item(self, item: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None,
-                        availability_strategy: HedgingOption = None) -> ResourceResponse:
-        """Read one item by id and partition-key value (404 NotFound if missing); ``availability_strategy``:
-        hedge this read across regions (``ClientOptions.availability_strategy``; False: not even by it)."""
-        item_id = check_item_id(item)
-        pk_header, timeout = await self._partition_header(partition_key, timeout)
-        headers = {_PK: pk_header}
-        session = self._core.session_tokens.get(self._link)
-        if session is not None:
-            headers["x-ms-session-token"] = session
-        status, response_headers, body = await self._core.request(
-            "GET", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
-            headers=headers, idempotent=True, timeout=timeout, hedging=availability_strategy,
-        )
-        return ResourceResponse(codec.loads(body), response_headers, status)
-
-    async def delete_item(
-        self,
-        item: str | Mapping[str, Any],
-        partition_key: Any,
-        *,
-        etag: str | None = None,
-        timeout: float | None = None,
-    ) -> ResourceResponse:
-        """Delete one item (404 if missing; with ``etag``, 412 if it changed since). Without ``etag`` it
-        is replayed after an ambiguous failure, and a 404 on the replay is success (``applied_earlier``)."""
-        item_id = check_item_id(item)
-        pk_header, timeout = await self._partition_header(partition_key, timeout)
-        headers = {_PK: pk_header}
-        if etag is not None:
-            headers["If-Match"] = check_etag(etag)
-        return await delete_document(self, item_id, headers, timeout, replayable=etag is None)
-
-    async def patch_item(
-        self,
-        item: str | Mapping[str, Any],
-        partition_key: Any,
-        patch_operations: Sequence[Mapping[str, Any]],
-        *,
-        filter_predicate: str | None = None,
-        etag: str | None = None,
-        timeout: float | None = None,
-    ) -> ResourceResponse:
-        """Apply up to 10 patch operations (add, set, replace, remove, incr, move) atomically.
-
-        ``filter_predicate`` (e.g. ``"FROM c WHERE c.status = 'open'"``) and ``etag`` make the patch
-        conditional: 412 PreconditionFailed when they do not hold. Never retried after an ambiguous
-        failure: an ``incr`` applied twice would count twice.
-        """
-        item_id = check_item_id(item)
-        request: dict[str, Any] = {"operations": check_patch(patch_operations)}
-        if filter_predicate is not None:
-            if not isinstance(filter_predicate, str) or not filter_predicate.strip():
-                raise ValidationError(f"filter_predicate must be a SQL filter string, got {filter_predicate!r}")
-            request["condition"] = filter_predicate
-        data = codec.dumps(request, what="patch operations")
-        pk_header, timeout = await self._partition_header(partition_key, timeout)
-        headers = {_PK: pk_header, "Content-Type": "application/json-patch+json"}
-        if etag is not None:
-            headers["If-Match"] = check_etag(etag)
-        status, response_headers, body = await self._core.request(
-            "PATCH", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
-            headers=headers, body=data, idempotent=False, timeout=timeout,
-        )
-        return ResourceResponse(codec.loads(body) if body else {}, response_headers, status)
+    # -- point operations: create_item, upsert_item, replace_item, read_item, delete_item, patch_item
+    #    (items.py)
 
     # -- feeds and queries -----------------------------------------------------------------------
 

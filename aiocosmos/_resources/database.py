@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._feeds.paging import AsyncItemPaged
 from .._wire import codec
+from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.paths import PartitionKey, quote_id, validate_id
 from .._wire.results import ResourceResponse
 from ..exceptions import Conflict, NotFound, ValidationError
@@ -45,6 +46,11 @@ class DatabaseProxy:
 
     def __repr__(self) -> str:
         return f"DatabaseProxy(id={self.id!r})"
+
+    @property
+    def client_connection(self) -> ClientConnection:
+        """Porting aid: ``client_connection.last_response_headers`` is task-local (README, porting)."""
+        return CLIENT_CONNECTION
 
     async def read(self, *, timeout: float | None = None) -> ResourceResponse:
         return await self._core.resource("GET", self._path, "dbs", self._link, idempotent=True, timeout=timeout)

@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from .._feeds.core import QUERY_HEADERS, query_body
 from .._wire import codec
 from .._wire.paths import loose_partition_header, quote_id, validate_id
@@ -27,16 +29,46 @@ _IDS_PER_QUERY: Final = 1000
 class ReadManyResult(list[dict[str, Any]]):
     """The items ``read_items`` found, in the order they were asked for (missing ones are left out).
 
-    A plain list of item dicts, plus ``request_charge`` (the total of every request made) and
-    ``activity_ids`` (one per request).
+    A real list of item dicts (as azure-cosmos's ``CosmosList``), plus ``request_charge`` (the total
+    of every request made), ``activity_ids`` (one per request), ``activity_id`` and ``session_token``
+    (of the last response) and ``headers``: combined headers, as azure-cosmos gives them
+    (``x-ms-request-charge`` is the total), also returned (a copy) by ``get_response_headers()``.
     """
 
-    __slots__ = ("activity_ids", "request_charge")
+    __slots__ = ("activity_ids", "headers", "request_charge")
 
-    def __init__(self, items: list[dict[str, Any]], request_charge: float, activity_ids: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        items: list[dict[str, Any]],
+        request_charge: float,
+        activity_ids: tuple[str, ...],
+        session_token: str | None = None,
+    ) -> None:
         super().__init__(items)
         self.request_charge = request_charge
         self.activity_ids = activity_ids
+        headers = CIMultiDict({"x-ms-request-charge": str(request_charge)})
+        if activity_ids:
+            headers["x-ms-activity-id"] = activity_ids[-1]
+        if session_token:
+            headers["x-ms-session-token"] = session_token
+        self.headers: Mapping[str, str] = CIMultiDictProxy(headers)
+
+    @property
+    def status_code(self) -> int:
+        return 200
+
+    @property
+    def activity_id(self) -> str | None:
+        return self.activity_ids[-1] if self.activity_ids else None
+
+    @property
+    def session_token(self) -> str | None:
+        return self.headers.get("x-ms-session-token")
+
+    def get_response_headers(self) -> CIMultiDict[str]:
+        """A copy of the combined headers (as azure-cosmos's ``CosmosList.get_response_headers``)."""
+        return CIMultiDict(self.headers)
 
     def __repr__(self) -> str:
         return f"ReadManyResult(items={len(self)}, request_charge={self.request_charge})"
@@ -93,6 +125,7 @@ async def read_items(
     found: dict[int, dict[str, Any]] = {}
     charges: list[float] = []
     activity_ids: list[str] = []
+    session_tokens: list[str] = []
     limit = asyncio.Semaphore(max_concurrency)
 
     def remaining() -> float | None:
@@ -104,6 +137,9 @@ async def read_items(
         activity_id = headers.get("x-ms-activity-id")
         if activity_id:
             activity_ids.append(activity_id)
+        session_token = headers.get("x-ms-session-token")
+        if session_token:
+            session_tokens.append(session_token)
 
     async def point_read(header: str, item_id: str, index: int) -> None:
         headers = {_PK: header}
@@ -178,4 +214,5 @@ async def read_items(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-    return ReadManyResult([found[index] for index in sorted(found)], sum(charges), tuple(activity_ids))
+    return ReadManyResult([found[index] for index in sorted(found)], sum(charges), tuple(activity_ids),
+                          session_tokens[-1] if session_tokens else None)

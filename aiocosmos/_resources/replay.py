@@ -28,7 +28,7 @@ from .._wire.results import APPLIED_EARLIER, REPLAYED_HEADER, ResourceResponse, 
 from ..exceptions import Conflict, CosmosError, NotFound
 
 if TYPE_CHECKING:
-    from .container import ContainerProxy
+    from .items import ItemOperations
 
 __all__ = ["delete_document", "write_document"]
 
@@ -37,7 +37,7 @@ _SESSION: Final = "x-ms-session-token"
 
 
 async def write_document(
-    container: ContainerProxy,
+    container: ItemOperations,
     method: str,
     path: str,
     link: str,
@@ -64,7 +64,7 @@ async def write_document(
 
 
 async def delete_document(
-    container: ContainerProxy, item_id: str, headers: dict[str, str], timeout: float | None, *, replayable: bool
+    container: ItemOperations, item_id: str, headers: dict[str, str], timeout: float | None, *, replayable: bool
 ) -> ResourceResponse:
     """Delete one item; a 404 answering a replay means the first attempt deleted it."""
     core = container._core
@@ -80,7 +80,7 @@ async def delete_document(
     return ResourceResponse(codec.loads(body) if body else {}, response_headers, status)
 
 
-def _left(container: ContainerProxy, timeout: float | None, started: float) -> float | None:
+def _left(container: ItemOperations, timeout: float | None, started: float) -> float | None:
     core = container._core
     if timeout is None:
         timeout = core.default_timeout
@@ -90,7 +90,7 @@ def _left(container: ContainerProxy, timeout: float | None, started: float) -> f
 
 
 async def _resolve_create(
-    container: ContainerProxy, conflict: Conflict, data: bytes, pk_header: str, timeout: float | None
+    container: ItemOperations, conflict: Conflict, data: bytes, pk_header: str, timeout: float | None
 ) -> ResourceResponse:
     """A replayed create was answered 409: read the item back; ours if it equals what was sent."""
     sent = codec.loads(data)

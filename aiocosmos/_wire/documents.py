@@ -84,17 +84,22 @@ def check_etag(etag: object) -> str:
     return etag
 
 
+_INDEXING_DIRECTIVES: Final = {0: "Default", 1: "Exclude", 2: "Include"}
+"""azure-cosmos's IndexingDirective integers (aiocosmos.documents) and the names the service takes."""
+
+
 def write_options(
-    indexing_directive: str | None,
+    indexing_directive: str | int | None,
     pre_trigger_include: str | Sequence[str] | None,
     post_trigger_include: str | Sequence[str] | None,
 ) -> dict[str, str]:
     headers: dict[str, str] = {}
     if indexing_directive is not None:
-        if indexing_directive not in ("Include", "Exclude", "Default"):
-            raise ValidationError(f"indexing_directive must be 'Include', 'Exclude' or 'Default', "
-                                  f"got {indexing_directive!r}")
-        headers["x-ms-indexing-directive"] = indexing_directive
+        name = _INDEXING_DIRECTIVES.get(indexing_directive) if type(indexing_directive) is int else indexing_directive
+        if name not in ("Include", "Exclude", "Default"):
+            raise ValidationError(f"indexing_directive must be 'Include', 'Exclude' or 'Default' (or "
+                                  f"documents.IndexingDirective's 2, 1, 0), got {indexing_directive!r}")
+        headers["x-ms-indexing-directive"] = name
     for header, triggers, what in (
         ("x-ms-documentdb-pre-trigger-include", pre_trigger_include, "pre-trigger id"),
         ("x-ms-documentdb-post-trigger-include", post_trigger_include, "post-trigger id"),

@@ -26,7 +26,8 @@ T = TypeVar("T")
 
 
 class ResponseMetadata:
-    """What every response says about itself. Values are read from the headers on access."""
+    """What every response says about itself. Values are read from the headers on access;
+    ``get_response_headers()`` is a copy of them."""
 
     __slots__ = ()
     headers: Mapping[str, str]
@@ -51,26 +52,41 @@ class ResponseMetadata:
         raw = self.headers.get("x-aiocosmos-regions")
         return tuple(raw.split(", ")) if raw else ()
 
+    def get_response_headers(self) -> CIMultiDict[str]:
+        """A copy of the response headers, case-insensitive (azure-cosmos's ``get_response_headers``)."""
+        return CIMultiDict(self.headers)
 
-class ResourceResponse(ResponseMetadata, Mapping[str, Any]):
-    """The result of a single operation: a read-only mapping over the returned JSON plus its metadata.
 
-    ``result["total"]`` reads the body; ``result.request_charge``, ``.etag``, ``.session_token``,
-    ``.activity_id``, ``.status_code`` and ``.headers`` describe the response. The parsed body is
-    not copied: ``result.body`` is the very dict the JSON parser made (pass it on, or mutate it, freely).
-    Operations that return no body (delete) give an empty mapping with the same metadata.
+class ResourceResponse(ResponseMetadata, dict[str, Any]):
+    """The result of a single operation: a ``dict`` of the returned JSON that also carries its metadata.
+
+    It is a real dict (as azure-cosmos's ``CosmosDict``): mutate it, ``json.dumps`` it, pass it back
+    as a body (``item["n"] += 1; await container.replace_item(item, item)``). ``result.request_charge``,
+    ``.etag``, ``.session_token``, ``.activity_id``, ``.status_code``, ``.regions``, ``.replayed``,
+    ``.applied_earlier`` and ``.headers`` describe the response; ``get_response_headers()`` returns a
+    copy of the headers (azure-cosmos's spelling). Building it copies the parsed body's top level once
+    (a shallow copy; nested values are shared, not copied). ``result.body`` is the result itself,
+    kept for code written when results were read-only views. Operations that return no body (delete)
+    give an empty dict with the same metadata.
     """
 
-    __slots__ = ("body", "headers", "status_code")
+    __slots__ = ("headers", "status_code")
 
-    def __init__(self, body: dict[str, Any], headers: Mapping[str, str], status_code: int) -> None:
-        self.body = body
+    headers: Mapping[str, str]
+
+    def __init__(self, body: Mapping[str, Any], headers: Mapping[str, str], status_code: int) -> None:
+        dict.__init__(self, body)
         self.headers = headers
         self.status_code = status_code
 
     @property
+    def body(self) -> dict[str, Any]:
+        """The result itself (it is the body's dict); kept so code that read ``result.body`` still works."""
+        return self
+
+    @property
     def etag(self) -> str | None:
-        return self.headers.get("etag") or self.body.get("_etag")
+        return self.headers.get("etag") or self.get("_etag")
 
     @property
     def replayed(self) -> bool:
@@ -85,33 +101,9 @@ class ResourceResponse(ResponseMetadata, Mapping[str, Any]):
         answered 404 (the result is then empty). Implies ``replayed``."""
         return self.headers.get(REPLAYED_HEADER) == APPLIED_EARLIER
 
-    def __getitem__(self, key: str) -> Any:
-        return self.body[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.body
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.body)
-
-    def __len__(self) -> int:
-        return len(self.body)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.body.get(key, default)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ResourceResponse):
-            return self.body == other.body
-        if isinstance(other, Mapping):
-            return self.body == other
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # mutable content, like dict
-
     def __repr__(self) -> str:
         return f"ResourceResponse(status_code={self.status_code}, request_charge={self.request_charge}, " \
-               f"body={self.body!r})"
+               f"body={dict.__repr__(self)})"
 
 
 class Page(ResponseMetadata, Generic[T]):
