@@ -13,7 +13,8 @@ deadline) unless it is cached already; the outcome is the same either way:
   ``x-ms-read-key-type: EffectivePartitionKeyRange``, plus ``x-ms-start-epk``/``x-ms-end-epk`` where
   the range is narrower than the partition, and no partition-key header. A split or merge (410 with
   sub-status 1002/1007/1008) re-reads the routing map and resumes the same position. The pager's
-  continuation tokens carry the position (``[epk, service token]``).
+  continuation tokens carry what is left: EPK sub-ranges, each with the service token it resumes
+  from (after a split every child resumes from its parent's token).
 
 Anything else (a scalar or too many components for a hierarchical key, an empty list) is a
 ValidationError: at once when the definition is cached, otherwise when the first page is fetched,
@@ -40,7 +41,8 @@ __all__ = ["epk_range_query_pager", "partition_query_pager", "query_scope"]
 _PK: Final = "x-ms-documentdb-partitionkey"
 _RANGE_ID: Final = "x-ms-documentdb-partitionkeyrangeid"
 _CONTINUATION: Final = "x-ms-continuation"
-_TOKEN_PREFIX: Final = "epk1."
+_TOKEN_PREFIX: Final = "epk2."
+"""epk2: a list of [low, high, service token]; epk1 tokens (one position) are refused."""
 _MAX_GONE_RETRIES: Final = 3
 
 
@@ -101,17 +103,26 @@ class _PartitionQuery:
         container = self._container
         core = container._core
         low, high = scope
-        at, service_token = (low, None) if continuation is None else _decode(continuation, low, high)
+        # What is left to read: EPK sub-ranges in order, each with the service token to resume it from.
+        left: list[tuple[str, str, str | None]] = \
+            [(low, high, None)] if continuation is None else _decode(continuation, low, high)
         stale = None
         gone = 0
         while True:
             routing = await core.routing_maps.get(container._link, container._path + "/pkranges", stale=stale,
                                                   timeout=_remaining(core, deadline))
-            parts = routing.overlapping(at, high)
+            at, end, service_token = left[0]
+            parts = routing.overlapping(at, end)
             if not parts:  # pragma: no cover - the routing map always tiles the key space
-                raise PagingError(f"no partition key range covers [{at!r}, {high!r})")
+                raise PagingError(f"no partition key range covers [{at!r}, {end!r})")
+            if len(parts) > 1:
+                # The sub-range spans several partitions (the first read, or after a split): one entry
+                # per partition, each resuming from the same token, since the parent's token holds its
+                # position for the documents of every child (as the official SDKs resume after a split).
+                cuts = [at, *(part.max_exclusive for part in parts[:-1]), end]
+                left[:1] = [(cuts[k], cuts[k + 1], service_token) for k in range(len(parts))]
+                continue
             pkrange = parts[0]
-            end = min(high, pkrange.max_exclusive)
             headers = self._headers(service_token)
             headers[_RANGE_ID] = pkrange.id
             headers["x-ms-read-key-type"] = "EffectivePartitionKeyRange"
@@ -131,10 +142,11 @@ class _PartitionQuery:
             break
         next_service_token = response_headers.get(_CONTINUATION) or None
         result_headers = {k: v for k, v in response_headers.items() if k.lower() != _CONTINUATION}
+        rest = left[1:]
         if next_service_token is not None:
-            result_headers[_CONTINUATION] = _encode(at, next_service_token)
-        elif end < high:
-            result_headers[_CONTINUATION] = _encode(end, None)  # on to the next partition of the range
+            rest.insert(0, (at, end, next_service_token))
+        if rest:
+            result_headers[_CONTINUATION] = _encode(rest)
         return _documents(data), result_headers, status
 
 
@@ -148,22 +160,27 @@ def _documents(data: bytes) -> list[Any]:
     return list(items) if isinstance(items, list) else []
 
 
-def _encode(at: str, service_token: str | None) -> str:
-    return _TOKEN_PREFIX + codec.dumps([at, service_token]).decode()
+def _encode(left: list[tuple[str, str, str | None]]) -> str:
+    return _TOKEN_PREFIX + codec.dumps([list(entry) for entry in left]).decode()
 
 
-def _decode(token: str, low: str, high: str) -> tuple[str, str | None]:
-    position: Any = None
+def _decode(token: str, low: str, high: str) -> list[tuple[str, str, str | None]]:
+    entries: Any = None
     if token.startswith(_TOKEN_PREFIX):
         try:
-            position = codec.loads(token[len(_TOKEN_PREFIX):])
+            entries = codec.loads(token[len(_TOKEN_PREFIX):])
         except ValueError:
-            position = None
-    if (not isinstance(position, list) or len(position) != 2 or not isinstance(position[0], str)
-            or not low <= position[0] < high or not isinstance(position[1], str | None)):
-        raise InvalidContinuationToken("the continuation token does not hold a position in this partition-key "
-                                       "prefix's range")
-    return position[0], position[1]
+            entries = None
+    left: list[tuple[str, str, str | None]] = []
+    previous = low
+    for entry in entries if isinstance(entries, list) and entries else [None]:
+        if (not isinstance(entry, list) or len(entry) != 3 or not all(isinstance(e, str) for e in entry[:2])
+                or not previous <= entry[0] < entry[1] <= high or not isinstance(entry[2], str | None)):
+            raise InvalidContinuationToken("the continuation token does not hold a position in this "
+                                           "partition-key prefix's range")
+        left.append((entry[0], entry[1], entry[2]))
+        previous = entry[1]
+    return left
 
 
 def partition_query_pager(

@@ -166,3 +166,27 @@ async def test_the_definition_is_read_within_the_first_pages_deadline(server: Fa
         with pytest.raises(aiocosmos.OperationTimeout):
             [d async for d in container.query_items("SELECT * FROM c", partition_key=["t"], timeout=0.2)]
     assert queries(server) == []
+
+
+async def test_after_a_split_every_child_resumes_from_the_parents_continuation(
+    server: FakePartitionedServer, make_client: ClientFactory
+) -> None:
+    # The parent answered one page and a continuation; then it split. The service's token holds the
+    # parent's position for the documents of both halves, so each child goes on from it (as the
+    # official SDKs do): a child that started over would return the first page's rows again.
+    container = make_client().get_database_client(DB).get_container_client("c")
+    await container.read_feed_ranges()
+    server.script(Reply.json({"Documents": [{"id": "a"}], "_count": 1}, **{"x-ms-continuation": "parent-1"}),
+                  method="POST", path=DOCS_PATH)
+    pages = container.query_items("SELECT * FROM c", partition_key=["t"]).by_page()
+    first = await anext(pages)
+    assert [d["id"] for d in first] == ["a"]
+    left, right = server.split("0", LOW + "40")
+    server.script(Reply.error(410, sub_status=1002, message="gone"), method="POST", path=DOCS_PATH)
+    rest = [d async for page in pages for d in page]
+    assert rest == []
+    sent = [(r.headers["x-ms-documentdb-partitionkeyrangeid"], r.headers.get("x-ms-start-epk"),
+             r.headers.get("x-ms-end-epk"), r.headers.get("x-ms-continuation")) for r in queries(server)]
+    assert sent == [("0", LOW, LOW + "80", None), ("0", LOW, LOW + "80", "parent-1"),
+                    (left, LOW, LOW + "40", "parent-1"), (right, None, None, "parent-1"),
+                    ("1", LOW + "80", LOW + "FF", None)]
