@@ -137,6 +137,14 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
             await attempt(client.get_database_account)
 
             await attempt(lambda: container.bulk_upsert([{"id": f"u{n}", "pk": "p"} for n in range(10)]))
+            # Once more without faults, so that a bulk flush and a whole-query span are surely traced
+            # (under 30 % faults, bulk may fail before its first batch): the scan must cover them.
+            rules = list(proxy.rules)
+            proxy.clear_rules()
+            await attempt(lambda: container.bulk_upsert([{"id": f"v{n}", "pk": "p"} for n in range(10)]))
+            await attempt(lambda: _pages(container.query_items("SELECT * FROM c", max_item_count=7), seen))
+            for rule in rules:
+                proxy.rules.append(rule)
             # The local server refuses AAD: 401 twice.
             aad = make_client(credential=StaticCredential(), **otel.options())
             await attempt(aad.get_database_account)
