@@ -73,6 +73,8 @@ class DatabaseProxy:
         conflict_resolution_policy: Mapping[str, Any] | None = None,
         analytical_storage_ttl: int | None = None,
         computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        vector_embedding_policy: Mapping[str, Any] | None = None,
+        full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> ContainerProxy:
         """Create a container (409 Conflict if it exists).
@@ -81,7 +83,8 @@ class DatabaseProxy:
         items expire N seconds after their last write.
         """
         body = _container_body(id, partition_key, indexing_policy, default_ttl, unique_key_policy,
-                               conflict_resolution_policy, analytical_storage_ttl, computed_properties)
+                               conflict_resolution_policy, analytical_storage_ttl, computed_properties,
+                               vector_embedding_policy, full_text_policy)
         headers = throughput_headers(offer_throughput)
         headers["Content-Type"] = "application/json"
         response = await self._core.resource(
@@ -106,12 +109,15 @@ class DatabaseProxy:
         conflict_resolution_policy: Mapping[str, Any] | None = None,
         analytical_storage_ttl: int | None = None,
         computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        vector_embedding_policy: Mapping[str, Any] | None = None,
+        full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> ContainerProxy:
         """Read the container, or create it if missing. An existing container whose partition key
         differs from ``partition_key`` is an error (it would route every item wrongly)."""
         _container_body(id, partition_key, indexing_policy, default_ttl, unique_key_policy,
-                        conflict_resolution_policy, analytical_storage_ttl, computed_properties)
+                        conflict_resolution_policy, analytical_storage_ttl, computed_properties,
+                        vector_embedding_policy, full_text_policy)
         throughput_headers(offer_throughput)  # validate everything before any I/O
         container = self.get_container_client(id)
         try:
@@ -123,6 +129,7 @@ class DatabaseProxy:
                     offer_throughput=offer_throughput, unique_key_policy=unique_key_policy,
                     conflict_resolution_policy=conflict_resolution_policy,
                     analytical_storage_ttl=analytical_storage_ttl, computed_properties=computed_properties,
+                    vector_embedding_policy=vector_embedding_policy, full_text_policy=full_text_policy,
                     timeout=timeout,
                 )
             except Conflict:
@@ -145,13 +152,16 @@ class DatabaseProxy:
         conflict_resolution_policy: Mapping[str, Any] | None = None,
         analytical_storage_ttl: int | None = None,
         computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        vector_embedding_policy: Mapping[str, Any] | None = None,
+        full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> ContainerProxy:
         """Replace a container's definition (indexing policy, TTL, ...). The id and partition key
         cannot change; settings you leave out return to the service defaults."""
         proxy = self.get_container_client(container)
         body = _container_body(proxy.id, partition_key, indexing_policy, default_ttl, None,
-                               conflict_resolution_policy, analytical_storage_ttl, computed_properties)
+                               conflict_resolution_policy, analytical_storage_ttl, computed_properties,
+                               vector_embedding_policy, full_text_policy)
         response = await self._core.resource(
             "PUT", proxy._path, "colls", proxy._link, headers={"Content-Type": "application/json"},
             body=codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
@@ -262,6 +272,8 @@ def _container_body(
     conflict_resolution_policy: Mapping[str, Any] | None,
     analytical_storage_ttl: int | None,
     computed_properties: Sequence[Mapping[str, Any]] | None,
+    vector_embedding_policy: Mapping[str, Any] | None = None,
+    full_text_policy: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     validate_id(id, "container id")
     if not isinstance(partition_key, PartitionKey):
@@ -273,8 +285,11 @@ def _container_body(
         if not isinstance(default_ttl, int) or isinstance(default_ttl, bool) or default_ttl == 0 or default_ttl < -1:
             raise ValidationError(f"default_ttl must be -1 or a positive number of seconds, got {default_ttl!r}")
         body["defaultTtl"] = default_ttl
+    # Vector and full-text policies as azure-cosmos sends them (vectorEmbeddingPolicy, fullTextPolicy);
+    # their indexes go in the indexing policy (vectorIndexes: flat, quantizedFlat, diskANN; fullTextIndexes).
     for key, value in (("indexingPolicy", indexing_policy), ("uniqueKeyPolicy", unique_key_policy),
-                       ("conflictResolutionPolicy", conflict_resolution_policy)):
+                       ("conflictResolutionPolicy", conflict_resolution_policy),
+                       ("vectorEmbeddingPolicy", vector_embedding_policy), ("fullTextPolicy", full_text_policy)):
         if value is not None:
             if not isinstance(value, Mapping):
                 raise ValidationError(f"{key} must be a mapping, got {type(value).__name__}")
