@@ -17,8 +17,8 @@ Routing (spec section 12):
 * a region that failed (connection failure or 503) moves to the end of the list for
   ``region_cooldown`` seconds, then comes back in its place.
 
-The pipeline's multi-region loop (``Pipeline._request_regions``) decides when to move on to the next
-region; this module only orders them. A client without discovery never builds any of this.
+The pipeline's multi-region loop (``multi_region.py``) decides when to move on to the next region;
+this module only orders them. A client without discovery never builds any of this.
 """
 
 from __future__ import annotations
