@@ -8,19 +8,18 @@ it has expired. Three forms are read:
   ``ContinuationToken`` = the raw change feed etag (``"\\"42\\""``), ``FeedRange`` optional.
 * **.NET v1, EPK leases** (``DocumentServiceLeaseCoreEpk``): ``version`` 1, ``LeaseToken`` =
   ``"{min}-{max}"``, ``FeedRange`` = ``{"Range": {"min", "max"}}``, continuation a raw etag.
-* **Java EPK leases** (``epkversion.ServiceItemLeaseV1``): ``version`` 1 too, but the continuation is
-  a base64 ``ChangeFeedStateV1`` JSON document that carries the etag inside.
+* **Java EPK leases** (``epkversion.ServiceItemLeaseV1``): ``version`` 1 too, but the range is
+  ``feedRange`` and the continuation a base64 ``ChangeFeedStateV1`` JSON document that carries the
+  etag inside (see :mod:`.java_leases`).
 
-New leases are always written as v0 (readable by both SDKs). A checkpoint keeps a lease's form: a
-Java EPK lease gets its etag written back into its own ``ChangeFeedStateV1`` document.
+A new lease set is written as v0 (readable by both SDKs). Every later write keeps a lease's form
+(:attr:`Lease.form`): a Java EPK lease is written back field by field as Java writes it, its etag in
+its own ``ChangeFeedStateV1``; the children of a split lease take their parent's form.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -29,8 +28,19 @@ import attrs
 
 from .._feeds.routing import FeedRange
 from ..exceptions import ValidationError
+from .java_leases import (
+    java_child_state,
+    java_document_range,
+    java_etag,
+    java_fresh_state,
+    java_state,
+    java_timestamp,
+    java_with_etag,
+)
 
 __all__ = [
+    "DOTNET",
+    "JAVA",
     "Lease",
     "MODES",
     "format_timestamp",
@@ -44,8 +54,12 @@ SEPARATOR: Final = ".."
 MODES: Final = {"LatestVersion": "Incremental Feed", "AllVersionsAndDeletes": "Full-Fidelity Feed"}
 """The change feed mode and the ``Mode`` value (the A-IM header) a lease store records."""
 _SYSTEM: Final = frozenset({"_rid", "_self", "_etag", "_attachments", "_ts", "_lsn"})
-_KNOWN: Final = frozenset({"id", "partitionKey", "version", "LeaseToken", "PartitionId", "FeedRange", "Owner",
-                           "ContinuationToken", "timestamp", "properties", "Mode"})
+_KNOWN: Final = frozenset({"id", "partitionKey", "version", "LeaseToken", "PartitionId", "FeedRange", "feedRange",
+                           "Owner", "ContinuationToken", "timestamp", "properties", "Mode"})
+DOTNET: Final = "dotnet"
+"""The .NET layout (``DocumentServiceLeaseCore``/``…CoreEpk``); v0 leases of both SDKs are read as it."""
+JAVA: Final = "java"
+"""The Java EPK layout (``ServiceItemLeaseV1``)."""
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -62,7 +76,9 @@ def lease_id(prefix: str, token: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Timestamps: .NET writes DateTime.UtcNow as "2024-05-01T12:00:00.1234567Z"; Java writes Instant.toString().
 
-_TS: Final = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)?$")
+_TS: Final = re.compile(
+    r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)?(?:\[[A-Za-z0-9_/+-]+\])?$")
+"""ISO-8601; Java's ``ZonedDateTime.toString()`` (a new Java lease) adds the zone id: ``…Z[UTC]``."""
 
 
 def format_timestamp(epoch_seconds: float) -> str:
@@ -92,58 +108,6 @@ def parse_timestamp(value: object) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Java's ChangeFeedStateV1 continuations
-
-
-def _b64decode(text: str) -> tuple[dict[str, Any], bool] | None:
-    """(the JSON object, whether it was URL-safe base64) or None when ``text`` is not one."""
-    for urlsafe in (False, True):
-        try:
-            if urlsafe:
-                raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            else:
-                raw = base64.b64decode(text, validate=True)
-            value = json.loads(raw)
-        except (binascii.Error, ValueError, UnicodeError):
-            continue
-        if isinstance(value, dict):
-            return value, urlsafe
-    return None
-
-
-def _java_tokens(state: Mapping[str, Any]) -> list[Any] | None:
-    inner = state.get("Continuation")
-    tokens = inner.get("Continuation") if isinstance(inner, Mapping) else None
-    return tokens if isinstance(tokens, list) else None
-
-
-def java_state(continuation: str) -> tuple[dict[str, Any], bool] | None:
-    """The decoded ``ChangeFeedStateV1`` of a Java EPK lease's continuation, or None."""
-    if continuation.startswith('"') or not continuation:
-        return None
-    decoded = _b64decode(continuation)
-    if decoded is None or decoded[0].get("V") != 1 or _java_tokens(decoded[0]) is None:
-        return None
-    return decoded
-
-
-def _java_etag(state: Mapping[str, Any]) -> str | None:
-    tokens = _java_tokens(state) or []
-    if len(tokens) != 1 or not isinstance(tokens[0], Mapping):
-        # A Java lease continuation covers its lease's one range; several sub-ranges are not read here.
-        raise ValidationError(f"a Java EPK lease continuation with {len(tokens)} sub-ranges is not supported")
-    token = tokens[0].get("token")
-    return token if isinstance(token, str) and token else None
-
-
-def _java_with_etag(state: dict[str, Any], urlsafe: bool, etag: str) -> str:
-    updated = json.loads(json.dumps(state))
-    _java_tokens(updated)[0]["token"] = etag  # type: ignore[index]
-    raw = json.dumps(updated, separators=(",", ":")).encode()
-    return (base64.urlsafe_b64encode(raw) if urlsafe else base64.b64encode(raw)).decode("ascii")
-
-
-# ---------------------------------------------------------------------------------------------------
 # The lease
 
 
@@ -166,6 +130,8 @@ class Lease:
     partition_key: str | None = None
     legacy_partition_id: bool = False
     extra: dict[str, Any] = attrs.field(factory=dict)
+    form: str = DOTNET
+    """The SDK layout the document keeps when written back: :data:`DOTNET` or :data:`JAVA`."""
 
     @property
     def is_epk(self) -> bool:
@@ -173,7 +139,7 @@ class Lease:
 
     @property
     def is_java_epk(self) -> bool:
-        return self.continuation is not None and java_state(self.continuation) is not None
+        return self.form == JAVA
 
     @property
     def last_updated(self) -> float:
@@ -194,18 +160,38 @@ class Lease:
             return None
         state = java_state(self.continuation)
         if state is not None:
-            return _java_etag(state[0])
+            return java_etag(state[0])
         return self.continuation
+
+    @property
+    def container_rid(self) -> str:
+        """The monitored container's rid: the last ``_`` part of the lease prefix."""
+        return self.id.rsplit(SEPARATOR, 1)[0].rsplit("_", 1)[-1]
 
     def with_etag_continuation(self, etag: str) -> str:
         """The ``ContinuationToken`` value that records ``etag``, in this lease's own form."""
-        state = java_state(self.continuation) if self.continuation else None
-        if state is not None:
-            return _java_with_etag(state[0], state[1], etag)
-        return etag
+        if java_state(self.continuation) is not None:
+            return java_with_etag(self.continuation or "", etag)
+        if self.form != JAVA:
+            return etag
+        interval = self.feed_range or FeedRange.full()
+        return java_fresh_state(self.container_rid, self.mode, interval.min, interval.max, etag)
+
+    def child_continuation(self, child: FeedRange, etag: str | None) -> str | None:
+        """The continuation of a lease over ``child`` that replaces this one after a split, resuming
+        from ``etag`` (this lease's last safe position), in this lease's form."""
+        if java_state(self.continuation) is not None:
+            return java_child_state(self.continuation or "", child.min, child.max, etag)
+        if self.form != JAVA:
+            return etag
+        if etag is None:
+            return None  # as Java does: the parent had no continuation, nor has the child
+        return java_fresh_state(self.container_rid, self.mode, child.min, child.max, etag)
 
     def to_document(self) -> dict[str, Any]:
-        """The lease document to write (the fields the .NET ``DocumentServiceLeaseCore`` writes)."""
+        """The lease document to write, field by field as the SDK of its :attr:`form` writes it."""
+        if self.form == JAVA:
+            return self._java_document()
         doc: dict[str, Any] = {"id": self.id}
         if self.partition_key is not None:
             doc["partitionKey"] = self.partition_key
@@ -221,6 +207,22 @@ class Lease:
         doc["properties"] = dict(self.properties)
         if self.mode is not None:
             doc["Mode"] = self.mode
+        for key, value in self.extra.items():
+            doc.setdefault(key, value)
+        return doc
+
+    def _java_document(self) -> dict[str, Any]:
+        """``ServiceItemLeaseV1JsonSerializer``'s fields in its order (``_etag`` is the server's)."""
+        interval = self.feed_range or FeedRange.full()
+        doc: dict[str, Any] = {"id": self.id}
+        if self.partition_key is not None:
+            doc["partitionKey"] = self.partition_key
+        doc["LeaseToken"] = self.token
+        doc["ContinuationToken"] = self.continuation
+        doc["timestamp"] = java_timestamp(self.timestamp) if self.timestamp is not None else None
+        doc["Owner"] = self.owner
+        doc["version"] = self.version
+        doc["feedRange"] = java_document_range(interval.min, interval.max)
         for key, value in self.extra.items():
             doc.setdefault(key, value)
         return doc
@@ -248,7 +250,8 @@ def parse_lease(doc: Mapping[str, Any]) -> Lease:
     if not isinstance(token, str) or not token:
         token = doc.get("PartitionId")
         legacy = isinstance(token, str) and bool(token)
-    feed_range = _feed_range(doc.get("FeedRange"))
+    java_range = "feedRange" in doc and "FeedRange" not in doc
+    feed_range = _feed_range(doc.get("feedRange") if java_range else doc.get("FeedRange"))
     if (not isinstance(token, str) or not token) and version == 1 and feed_range is not None:
         token = f"{feed_range.min}-{feed_range.max}"
     if not isinstance(token, str) or not token:
@@ -257,6 +260,7 @@ def parse_lease(doc: Mapping[str, Any]) -> Lease:
         raise ValidationError(f"EPK lease {lease_doc_id!r} has no FeedRange")
     owner = doc.get("Owner")
     continuation = doc.get("ContinuationToken")
+    java = version == 1 and (java_range or java_state(continuation if isinstance(continuation, str) else None))
     properties = doc.get("properties")
     ts = doc.get("_ts")
     mode = doc.get("Mode")
@@ -275,6 +279,7 @@ def parse_lease(doc: Mapping[str, Any]) -> Lease:
         partition_key=doc.get("partitionKey") if isinstance(doc.get("partitionKey"), str) else None,
         legacy_partition_id=legacy and not isinstance(doc.get("LeaseToken"), str),
         extra={k: v for k, v in doc.items() if k not in _KNOWN and k not in _SYSTEM},
+        form=JAVA if java else DOTNET,
     )
 
 

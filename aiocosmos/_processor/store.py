@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._feeds.routing import FeedRange
 from .._wire.clock import Clock
 from ..exceptions import ConfigurationError, Conflict, NotFound, PreconditionFailed
-from .leases import SEPARATOR, Lease, lease_id, parse_lease
+from .leases import DOTNET, JAVA, SEPARATOR, Lease, lease_id, parse_lease
 
 if TYPE_CHECKING:
     from .._resources.container import ContainerProxy
@@ -103,11 +103,14 @@ class LeaseStore:
     # -- writing ---------------------------------------------------------------------------------
 
     async def create_if_absent(
-        self, token: str, feed_range: FeedRange, continuation: str | None, mode: str, *, epk: bool = False
+        self, token: str, feed_range: FeedRange, continuation: str | None, mode: str, *, epk: bool = False,
+        form: str = DOTNET,
     ) -> Lease | None:
-        """Create a lease (v0 for a partition key range id, v1 for an EPK range); None if it exists."""
+        """Create a lease (v0 for a partition key range id, v1 for an EPK range) in ``form``'s layout;
+        None if it exists. A Java lease is stamped with its creation time, as Java's constructor does."""
         lease = Lease(id=lease_id(self.prefix, token), token=token, version=1 if epk else 0,
-                      feed_range=feed_range, continuation=continuation, mode=mode)
+                      feed_range=feed_range, continuation=continuation, mode=mode, form=form,
+                      timestamp=self.clock.time() if form == JAVA else None)
         if self._pk_field is not None:
             lease.partition_key = lease.id
         try:

@@ -8,8 +8,9 @@ to the maximum), nothing is checkpointed meanwhile, and every failure goes to th
 
 When the lease's range is split or merged, the worker replaces its lease (``PartitionSynchronizerCore``):
 a v0 lease by one v0 lease per child range, or (merge) by an EPK lease over its old range; an EPK
-lease by EPK leases over its parts. Each new lease starts from the parent's last safe position (every
-change before it handled and checkpointed); the parent is deleted after its children exist.
+lease by EPK leases over its parts, in the parent's layout (.NET or Java). Each new lease starts from
+the parent's last safe position (every change before it handled and checkpointed); the parent is
+deleted after its children exist.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .._feeds.routing import FeedRange, PartitionKeyRange
 from .._wire.clock import Clock
 from .balancing import LeaseTimings
 from .feed import FeedRangeGone, LeaseFeed
-from .leases import Lease
+from .leases import DOTNET, Lease
 from .stats import ProcessorStats
 from .store import LeaseLost, LeaseStore
 
@@ -231,7 +232,10 @@ class Worker:
             else:  # a merge of a v0 lease, or a split of an EPK lease: EPK leases over the old interval
                 low, high = max(interval.min, part.min_inclusive), min(interval.max, part.max_exclusive)
                 token, child_range, epk = f"{low}-{high}", FeedRange(low, high), True
-            child = await self._store.create_if_absent(token, child_range, position, mode, epk=epk)
+            # A child keeps its parent's layout (a Java EPK lease set stays readable by Java hosts).
+            child = await self._store.create_if_absent(
+                token, child_range, lease.child_continuation(child_range, position), mode, epk=epk,
+                form=lease.form if epk else DOTNET)
             if child is None:  # created by an earlier attempt (this host or another crashed midway)
                 child = await self._store.get(token)
             if child is not None:

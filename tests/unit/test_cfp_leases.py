@@ -1,4 +1,5 @@
-"""Lease documents: the three official forms are read, v0 is written field by field as .NET writes it."""
+"""Lease documents: the three official forms are read; v0 and .NET EPK leases are written field by field
+as .NET writes them, Java EPK leases as Java writes them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 import pytest
 
 from aiocosmos import FeedRange, ValidationError
+from aiocosmos._processor.java_leases import java_timestamp
 from aiocosmos._processor.leases import (
+    JAVA,
     Lease,
     format_timestamp,
     lease_id,
@@ -134,3 +137,81 @@ def test_expiry_uses_timestamp_then_ts() -> None:
     lease.timestamp = 2000.0
     assert not lease.is_available(2059, 60) and lease.is_available(2061, 60)
     assert parse_lease({"id": "x", "LeaseToken": "0", "Owner": " "}).is_available(0, 60)
+
+
+JAVA_FIELDS = ["id", "LeaseToken", "ContinuationToken", "timestamp", "Owner", "version", "feedRange"]
+"""What Java's ServiceItemLeaseV1JsonSerializer writes, in its order (``_etag`` aside: the server's)."""
+
+
+def test_the_recorded_java_epk_lease_is_read_and_written_back_as_java_writes_it() -> None:
+    doc = fixture("java_epk_recorded.json")
+    lease = parse_lease(doc)
+    assert lease.is_epk and lease.is_java_epk and lease.form == JAVA
+    assert (lease.token, lease.owner, lease.feed_range) == ("-FF", "ZKNjph", FeedRange.full())
+    assert lease.etag_continuation == '"11"'
+    assert lease.timestamp == pytest.approx(1668534214.634427)
+    written = lease.to_document()
+    assert written == doc and list(written) == JAVA_FIELDS
+    lease.continuation = lease.with_etag_continuation('"12"')
+    state = json.loads(base64.urlsafe_b64decode(lease.continuation))
+    recorded = json.loads(base64.urlsafe_b64decode(doc["ContinuationToken"]))
+    recorded["Continuation"]["Continuation"][0]["token"] = '"12"'
+    assert state == recorded  # only the etag moved
+
+
+def test_a_java_epk_lease_is_written_without_the_dotnet_fields() -> None:
+    doc = fixture("java_epk_v1.json")
+    lease = parse_lease(doc)
+    lease.properties = {"ignored": "by Java"}
+    lease.timestamp = 1710333303.5
+    written = lease.to_document()
+    assert list(written) == JAVA_FIELDS
+    assert written == {k: v for k, v in doc.items() if not k.startswith("_")}
+    assert "FeedRange" not in written and "properties" not in written and "Mode" not in written
+
+
+def test_a_java_child_continuation_narrows_the_parents_state_to_the_child() -> None:
+    parent = parse_lease(fixture("java_epk_recorded.json"))
+    child = parent.child_continuation(FeedRange("", "7F"), '"11"')
+    assert child is not None and child.endswith("=")  # Java's URL-safe, padded base64
+    state = json.loads(base64.urlsafe_b64decode(child))
+    recorded = json.loads(base64.urlsafe_b64decode(parent.continuation or ""))
+    assert {k: v for k, v in state.items() if k != "Continuation"} == \
+        {k: v for k, v in recorded.items() if k != "Continuation"}
+    assert state["Continuation"] == {
+        "V": 1, "Rid": recorded["Continuation"]["Rid"],
+        "Continuation": [{"token": '"11"', "range": {"min": "", "max": "7F"}}],
+        "Range": {"min": "", "max": "7F", "isMinInclusive": True, "isMaxInclusive": False},
+    }
+    dotnet = parse_lease(fixture("dotnet_v1_epk.json"))
+    assert dotnet.child_continuation(FeedRange("05C1DFFFFFFFF8", "08"), '"77"') == '"77"'
+
+
+def test_a_java_lease_without_a_continuation_gets_a_complete_state() -> None:
+    doc = {**fixture("java_epk_v1.json"), "ContinuationToken": None}
+    lease = parse_lease(doc)
+    assert lease.form == JAVA and lease.etag_continuation is None
+    assert lease.child_continuation(FeedRange("", "7F"), None) is None  # as Java: none from none
+    state = json.loads(base64.urlsafe_b64decode(lease.with_etag_continuation('"5"')))
+    assert state["Rid"] == "Tl4hAOMR2Xs=" and state["Mode"] == "INCREMENTAL" and "Range" not in state
+    assert state["Continuation"]["Continuation"] == [{"token": '"5"', "range": {"min": "", "max": "FF"}}]
+
+
+def test_java_timestamps_in_instant_and_zoned_forms() -> None:
+    assert java_timestamp(1668534214.634427) == "2022-11-15T17:43:34.634427Z"
+    assert java_timestamp(1668534214.5) == "2022-11-15T17:43:34.500Z"
+    assert java_timestamp(1668534214) == "2022-11-15T17:43:34Z"
+    assert parse_timestamp("2022-11-15T17:43:34.634427Z[UTC]") == pytest.approx(1668534214.634427)
+
+
+def test_a_java_state_without_a_continuation_gets_one_on_checkpoint() -> None:
+    # What Java writes for a state that has not read yet: the feed range at the top, no Continuation.
+    fresh = {"V": 1, "Rid": "Tl4hAOMR2Xs=", "Mode": "INCREMENTAL", "StartFrom": {"Type": "NOW"},
+             "Range": {"min": "", "max": "FF", "isMinInclusive": True, "isMaxInclusive": False}}
+    doc = {**fixture("java_epk_v1.json"),
+           "ContinuationToken": base64.urlsafe_b64encode(json.dumps(fresh).encode()).decode()}
+    lease = parse_lease(doc)
+    assert lease.etag_continuation is None
+    state = json.loads(base64.urlsafe_b64decode(lease.with_etag_continuation('"3"')))
+    assert "Range" not in state and state["StartFrom"] == {"Type": "NOW"}
+    assert state["Continuation"]["Continuation"] == [{"token": '"3"', "range": {"min": "", "max": "FF"}}]
