@@ -38,20 +38,17 @@ import email.utils
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-from aiocosmos import PartitionKey
-from aiocosmos._feeds.routing import feed_range_for_partition_key
+from tests.integration.front_ranges import Range, epk_of
 
 __all__ = ["FRONT", "ChangeFeedFront", "boundaries", "epk_of"]
 
 FRONT = "feed"
-DEFINITION = PartitionKey("/pk")
 RANGE_HEADER = "x-ms-documentdb-partitionkeyrangeid"
 WIRE_FORMAT = "2021-09-15"
 _HOP = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
@@ -63,34 +60,13 @@ def boundaries(count: int) -> list[str]:
     return ["", *(f"{k * step:02X}" for k in range(1, count)), "FF"]
 
 
-def epk_of(pk: Any) -> str:
-    return feed_range_for_partition_key(DEFINITION, pk).min
-
-
-@dataclass
-class Range:
-    id: str
-    low: str
-    high: str
-    lsn: int
-    parents: list[str] = field(default_factory=list)
-    version: int = 1
-
-    def json(self) -> dict[str, Any]:
-        return {"id": self.id, "minInclusive": self.low, "maxExclusive": self.high, "parents": self.parents,
-                "status": "online", "_rid": f"rid{self.id}", "_etag": f'"e{self.id}"'}
-
-    def holds(self, epk: str) -> bool:
-        return self.low <= epk < self.high
-
-
 class ChangeFeedFront:
     def __init__(self, upstream: str, database: str, *, ranges: int = 8) -> None:
         self.upstream = upstream.rstrip("/")
         self.database = database
         self.url = ""
         edges = boundaries(ranges)
-        self.ranges: dict[str, Range] = {str(k): Range(str(k), edges[k], edges[k + 1], 0) for k in range(ranges)}
+        self.ranges: dict[str, Range] = {str(k): Range(str(k), edges[k], edges[k + 1]) for k in range(ranges)}
         self.gone: set[str] = set()
         self.pk_version = 1
         self.docs: dict[tuple[str, str], dict[str, Any]] = {}  # (pk json, id) -> latest version
@@ -143,8 +119,8 @@ class ChangeFeedFront:
         self.pk_version += 1
         ids = (str(self._next_range), str(self._next_range + 1))
         self._next_range += 2
-        self.ranges[ids[0]] = Range(ids[0], parent.low, mid, parent.lsn, [range_id], self.pk_version)
-        self.ranges[ids[1]] = Range(ids[1], mid, parent.high, parent.lsn, [range_id], self.pk_version)
+        self.ranges[ids[0]] = Range(ids[0], parent.low, mid, [range_id], self.pk_version, parent.lsn)
+        self.ranges[ids[1]] = Range(ids[1], mid, parent.high, [range_id], self.pk_version, parent.lsn)
         self.gone.add(range_id)
         return ids
 
@@ -159,8 +135,8 @@ class ChangeFeedFront:
         self.pk_version += 1
         merged = str(self._next_range)
         self._next_range += 1
-        self.ranges[merged] = Range(merged, left.low, right.high, max(left.lsn, right.lsn), [left_id, right_id],
-                                    self.pk_version)
+        self.ranges[merged] = Range(merged, left.low, right.high, [left_id, right_id], self.pk_version,
+                                    max(left.lsn, right.lsn))
         self.gone.update((left_id, right_id))
         return merged
 

@@ -38,22 +38,19 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-from aiocosmos import PartitionKey
-from aiocosmos._feeds.routing import feed_range_for_partition_key
 from aiocosmos._wire.auth import MasterKeySigner
 from tests.client.fake_query_partitions import MISSING, cosmos_cmp
+from tests.integration.front_ranges import Range, epk_of
 
 __all__ = ["BOUNDARIES", "FRONT", "ShardedFront", "epk_of"]
 
 FRONT = "front"
-DEFINITION = PartitionKey("/pk")
 BOUNDARIES = ("", "10", "20", "30", "FF")
 """Range k covers [BOUNDARIES[k], BOUNDARIES[k+1]). Version-2 EPKs are all below "40"."""
 SPLIT_AT = "08"
@@ -61,23 +58,6 @@ RANGE_HEADER = "x-ms-documentdb-partitionkeyrangeid"
 CHILD_PREFIX = "child:"
 KEY_PREFIX = "key:"
 _HOP = {"host", "content-length", "transfer-encoding", "connection", "authorization", "accept-encoding"}
-
-
-def epk_of(pk: Any) -> str:
-    return feed_range_for_partition_key(DEFINITION, pk).min
-
-
-@dataclass
-class Range:
-    id: str
-    low: str
-    high: str
-    parents: list[str] = field(default_factory=list)
-    version: int = 1
-
-    def json(self) -> dict[str, Any]:
-        return {"id": self.id, "minInclusive": self.low, "maxExclusive": self.high, "parents": self.parents,
-                "status": "online", "_rid": f"rid{self.id}", "_etag": f'"e{self.id}"'}
 
 
 class ShardedFront:

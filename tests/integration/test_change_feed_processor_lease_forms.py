@@ -21,7 +21,8 @@ import pytest
 import aiocosmos
 from aiocosmos.testing import Fault, FaultProxy
 from aiocosmos.testing.rules import ProxyRequest
-from tests.integration.change_feed_front import FRONT, ChangeFeedFront, Range
+from tests.integration.change_feed_front import FRONT, ChangeFeedFront
+from tests.integration.front_ranges import Range
 from tests.integration.test_change_feed_processor import FAST, Recorder, lease_docs, wait_for, write
 from tests.server import CosmosTestServer
 
