@@ -127,6 +127,10 @@ class Worker:
                 if isinstance(error, LeaseLost):
                     log.info("%s: %s", self._owner, error)
                 elif error is not None:
+                    # A checkpoint or renewal that failed after the client's retries: the worker stops
+                    # (the lease, still ours, is taken up again from its last checkpoint), and the
+                    # error callback hears of it like any other failure.
+                    await self._report(error)
                     raise error
         finally:
             # Also when run() itself is cancelled (stop()): neither task may outlive it.

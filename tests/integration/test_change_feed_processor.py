@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import aiocosmos
+from aiocosmos.testing import Fault, FaultProxy, ProxyRequest
 from tests.integration.change_feed_front import FRONT, ChangeFeedFront, epk_of
 from tests.server import CosmosTestServer
 
@@ -146,6 +147,38 @@ async def test_a_failing_handler_is_retried_and_reported_without_checkpointing(
         assert len({token for token, _ in failures}) == 1  # the same batch, again and again
     assert all(message == "downstream is down" for _, message in failures)
     assert not recorder.has(final)  # only one lease (max_leases=1) was worked on
+
+
+async def test_a_failed_checkpoint_is_reported_and_the_lease_is_taken_up_again(
+    feed: aiocosmos.ContainerProxy, database: aiocosmos.DatabaseProxy, cosmos_server: CosmosTestServer,
+) -> None:
+    await database.create_container("leases", partition_key=aiocosmos.PartitionKey("/id"))
+    final = await write(feed, 40, docs=40)
+    recorder = Recorder()
+    failures: list[tuple[str, BaseException]] = []
+
+    def first_checkpoint(request: ProxyRequest) -> bool:
+        # A lease write that records a position (renewals of a fresh lease carry none).
+        return request.method == "PUT" and b'"ContinuationToken":"' in request.body.replace(b" ", b"")
+
+    async with FaultProxy(cosmos_server.url) as proxy:
+        proxy.add_rule(Fault.status_code(403, sub_status=0, message="checkpoint refused"), times=1,
+                       where=first_checkpoint)
+        async with aiocosmos.CosmosClient(proxy.url, credential=cosmos_server.key) as lease_client:
+            leases = lease_client.get_database_client(database.id).get_container_client("leases")
+            processor = aiocosmos.ChangeFeedProcessor(
+                feed, "cfp", recorder, lease_container=leases, start_time="Beginning", max_leases=1,
+                error_handler=lambda token, error: failures.append((token, error)), **FAST)
+            async with processor:
+                await wait_for(lambda: len(failures) == 1)
+                token, error = failures[0]
+                assert isinstance(error, aiocosmos.HttpResponseError) and error.status_code == 403
+                # The worker stopped; the lease, still owned, is worked on again from its last checkpoint.
+                await wait_for(lambda: processor.stats.checkpoints > 0)
+                assert processor.owned_leases == [token]
+    assert len(failures) == 1
+    assert recorder.tokens == {token}
+    assert any(change in recorder.seen for change in final)
 
 
 async def test_start_from_now_skips_what_was_written_before(
