@@ -138,6 +138,8 @@ class CosmosClient:
                 base_headers["x-ms-consistency-level"] = self._options.consistency_level
             telemetry = self._core.telemetry
             extra: dict[str, Any] = {} if telemetry is None else {"telemetry": telemetry}
+            if telemetry is not None:
+                telemetry.watch_pool(self._http.connector)
             self._core.pipeline = (Pipeline if telemetry is None else TracedPipeline)(
                 Transport(self._http, self._url, self._options.timeouts),
                 self._signer,
