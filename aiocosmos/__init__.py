@@ -35,12 +35,13 @@ from ._resources.users import Permission, PermissionProperties, UserProxy
 from ._version import __version__
 from ._wire.clock import Clock, SystemClock
 from ._wire.last_response import ClientConnection, last_response_headers
-from ._wire.options import ClientOptions, ConnectionLimits, HedgingStrategy, Timeouts
+from ._wire.options import ClientOptions, ConnectionLimits, HedgingStrategy, ThresholdOptions, Timeouts
 from ._wire.paths import NonePartitionKeyValue, PartitionKey
 from ._wire.regions import excluded_regions
 from ._wire.request_options import MatchConditions
 from ._wire.results import Page, ResourceResponse
 from ._wire.retry import RetryPolicy
+from .diagnostics import Diagnostics
 from .exceptions import (
     BadRequest,
     BatchOperationError,
@@ -80,6 +81,7 @@ __all__ = [
     # clients
     "CosmosClient",
     "DatabaseProxy",
+    "Diagnostics",
     "ContainerProxy",
     "ScriptsProxy",
     "AttachmentsProxy",
@@ -91,6 +93,7 @@ __all__ = [
     "ThroughputProperties",
     "ClientOptions",
     "ConnectionLimits",
+    "ThresholdOptions",
     "Timeouts",
     "HedgingStrategy",
     "RetryPolicy",

@@ -60,6 +60,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from .diagnostics import Diagnostics, Timing, from_error
+
 __all__ = [
     "CosmosError",
     "ConfigurationError",
@@ -154,6 +156,16 @@ class _AttemptsMixin:
     replayed: bool = False
     """The write was sent again after an attempt that may have been applied (an ambiguous failure):
     whatever this error says, that earlier attempt may have taken effect."""
+    failed_attempts: tuple[dict[str, Any], ...] = ()
+    """The attempts before the last one, as the pipeline recorded them (``aiocosmos.diagnostics``)."""
+    timing: Timing | None = None
+    """Start and end of the operation on the client's clock (set by the client's core)."""
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        """Every attempt (region, status, substatus, duration, charge, activity id, retry-after, the
+        wait after it), replayed or not, and the timings; built when read (``aiocosmos.diagnostics``)."""
+        return from_error(self)
 
     def _attempts_text(self) -> str:
         parts = [f"attempts={self.attempts}"]

@@ -173,23 +173,25 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario, concurrency in keys:
-        for client in ("bare aiohttp", "aiocosmos", "azure-cosmos"):
+        for client in ("bare aiohttp", "aiocosmos", "aiocosmos traced", "azure-cosmos"):
             r = by_key.get((scenario, concurrency, client))
             if r:
                 lines.append(f"| {scenario} | {concurrency} | {client} | {r['cpu_us_per_unit']:.1f} | "
                              f"{r['ops_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                              f"{r['client_cpu_pct']:.0f} | {r['server_cpu_pct']:.0f} |")
-    lines += ["", "| scenario | conc. | aiocosmos / bare (CPU) | azure-cosmos / aiocosmos (CPU) |",
-              "|---|---:|---:|---:|"]
+    lines += ["", "| scenario | conc. | aiocosmos / bare (CPU) | azure-cosmos / aiocosmos (CPU) "
+              "| traced / aiocosmos (CPU) |", "|---|---:|---:|---:|---:|"]
     for scenario, concurrency in keys:
         ours = by_key.get((scenario, concurrency, "aiocosmos"))
         bare = by_key.get((scenario, concurrency, "bare aiohttp"))
         azure = by_key.get((scenario, concurrency, "azure-cosmos"))
+        traced = by_key.get((scenario, concurrency, "aiocosmos traced"))
         if ours is None:
             continue
         vs_bare = f"{ours['cpu_us_per_unit'] / bare['cpu_us_per_unit']:.2f}x" if bare else "-"
         vs_azure = f"{azure['cpu_us_per_unit'] / ours['cpu_us_per_unit']:.2f}x" if azure else "-"
-        lines.append(f"| {scenario} | {concurrency} | {vs_bare} | {vs_azure} |")
+        vs_traced = f"{traced['cpu_us_per_unit'] / ours['cpu_us_per_unit']:.2f}x" if traced else "-"
+        lines.append(f"| {scenario} | {concurrency} | {vs_bare} | {vs_azure} | {vs_traced} |")
     return "\n".join(lines) + "\n"
 
 
@@ -226,7 +228,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--clients", nargs="+", default=list(ADAPTERS), choices=list(ADAPTERS))
+    parser.add_argument("--clients", nargs="+", default=["aiocosmos", "azure", "bare"], choices=list(ADAPTERS),
+                        help="'traced' adds aiocosmos with tracing on (the overhead rows)")
+    parser.add_argument("--scenarios", nargs="+", default=list(POINT_SCENARIOS + STREAM_SCENARIOS),
+                        choices=list(POINT_SCENARIOS + STREAM_SCENARIOS))
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -236,17 +241,19 @@ def main() -> None:
         pid = server._process.pid
         pinned = pin(pid)
         asyncio.run(load(server.url, server.key))
+        point = tuple(s for s in POINT_SCENARIOS if s in args.scenarios)
+        streams = tuple(s for s in STREAM_SCENARIOS if s in args.scenarios)
         for rep in range(args.reps):
             # Interleave: each repetition rotates the client order so no client always runs first.
             order = args.clients[rep % len(args.clients):] + args.clients[:rep % len(args.clients)]
-            for concurrency in args.concurrency:
+            for concurrency in args.concurrency if point else ():
                 for name in order:
                     print(f"rep {rep + 1}/{args.reps}  concurrency {concurrency:>2}  {name} ...", flush=True)
-                    runs += asyncio.run(bench_client(name, server.url, server.key, "point", POINT_SCENARIOS,
+                    runs += asyncio.run(bench_client(name, server.url, server.key, "point", point,
                                                      args.seconds, concurrency, rep, pid))
-            for name in order:
+            for name in order if streams else ():
                 print(f"rep {rep + 1}/{args.reps}  streaming  {name} ...", flush=True)
-                runs += asyncio.run(bench_client(name, server.url, server.key, "stream", STREAM_SCENARIOS,
+                runs += asyncio.run(bench_client(name, server.url, server.key, "stream", streams,
                                                  args.seconds, 1, rep, pid))
     rows = summarise(runs)
     args.out.mkdir(parents=True, exist_ok=True)

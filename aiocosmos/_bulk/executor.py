@@ -27,7 +27,7 @@ from ..exceptions import (
     ValidationError,
 )
 from .operations import BULK_HEADERS, encode_operation, source_entries, split_partition_key_option
-from .ranges import MAX_BULK_BYTES, MAX_BULK_OPERATIONS, PendingOperation, RangeQueue
+from .ranges import MAX_BULK_BYTES, MAX_BULK_OPERATIONS, PendingOperation, RangeGauges, RangeQueue, watch_ranges
 from .replay import needs_settling, safe_to_replay, settle_replay
 from .results import (
     NAME_CACHE_STALE,
@@ -135,6 +135,7 @@ class BulkExecution:
     async def aclose(self) -> None:
         """Stop: cancel the reader, the dispatchers and every request in flight."""
         self._closed = True
+        self._gauges: RangeGauges | None = None  # no longer observed (telemetry's queue and window gauges)
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -160,6 +161,7 @@ class BulkExecution:
             if pipeline is None:
                 pipeline = await core._open()  # raises ClientClosedError once closed
             self._pipeline = _bulk_pipeline(pipeline)
+            self._gauges = watch_ranges(core.telemetry, self._ranges, container._link)
             self._set_map(await core.routing_maps.get(container._link, container._path + "/pkranges",
                                                       timeout=self._timeout))
             self._spawn(self._read_source(definition))

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
+from .._telemetry.gauges import BULK_QUEUE_DEPTH, BULK_WINDOW, RANGE_ID, Points, target_attributes
+from .._telemetry.tracing import Telemetry
 from .results import BulkOperationResult
 
-__all__ = ["MAX_BULK_OPERATIONS", "MAX_BULK_BYTES", "PendingOperation", "RangeQueue"]
+__all__ = ["MAX_BULK_OPERATIONS", "MAX_BULK_BYTES", "PendingOperation", "RangeQueue", "RangeGauges", "watch_ranges"]
 
 MAX_BULK_OPERATIONS: Final = 100
 MAX_BULK_BYTES: Final = 220_201
@@ -86,3 +89,31 @@ class RangeQueue:
             self.limit = max(1, self.limit // 2)
             self.window_done = 0
         self.paused_until = max(self.paused_until, now + retry_after)
+
+
+class RangeGauges:
+    """What a bulk execution's ranges report to the observable instruments (``_telemetry/gauges.py``):
+    the operations waiting in each range's queue and each range's window. Lives as long as the
+    execution holds it (it drops it when it closes)."""
+
+    __slots__ = ("__weakref__", "_attributes", "_ranges")
+
+    def __init__(self, ranges: Mapping[str, RangeQueue], attributes: dict[str, Any]) -> None:
+        self._ranges = ranges
+        self._attributes = attributes
+
+    def queue_depth(self) -> Points:
+        return [(len(r.buffer), {**self._attributes, RANGE_ID: r.id}) for r in self._ranges.values() if not r.dead]
+
+    def window(self) -> Points:
+        return [(r.limit, {**self._attributes, RANGE_ID: r.id}) for r in self._ranges.values() if not r.dead]
+
+
+def watch_ranges(telemetry: Telemetry | None, ranges: Mapping[str, RangeQueue], link: str) -> RangeGauges | None:
+    """With telemetry on: the ranges, observed until the returned object is dropped (else None)."""
+    if telemetry is None:
+        return None
+    gauges = RangeGauges(ranges, target_attributes(telemetry.common, link))
+    telemetry.gauges.watch(BULK_QUEUE_DEPTH, gauges.queue_depth)
+    telemetry.gauges.watch(BULK_WINDOW, gauges.window)
+    return gauges

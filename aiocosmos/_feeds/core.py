@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 from .._telemetry.names import operation_name
+from .._telemetry.thresholds import ThresholdLog
 from .._telemetry.tracing import PagerTrace, Telemetry
 from .._wire import codec
 from .._wire.clock import Clock
@@ -16,7 +17,16 @@ from .._wire.paths import PartitionKey
 from .._wire.pipeline import Pipeline, RawResponse
 from .._wire.results import ResourceResponse
 from .._wire.session_tokens import SESSION_HEADER, SESSION_RESOURCES, SessionTokens, container_of
-from ..exceptions import ClientClosedError, Gone, HttpResponseError, ValidationError
+from ..diagnostics import TIMING
+from ..exceptions import (
+    ClientClosedError,
+    CredentialError,
+    Gone,
+    HttpResponseError,
+    OperationTimeout,
+    TransportError,
+    ValidationError,
+)
 from .paging import AsyncItemPaged, check_max_item_count, request_fingerprint
 from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
@@ -68,7 +78,7 @@ class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
     __slots__ = ("_open", "account_host", "clock", "default_timeout", "partition_keys", "pipeline", "routing_maps",
-                 "session_tokens", "telemetry")
+                 "session_tokens", "telemetry", "thresholds")
 
     def __init__(
         self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
@@ -83,6 +93,7 @@ class ClientCore:
         self._open = open_pipeline
         self.routing_maps = RoutingMaps(self)  # container link -> partition key ranges (routing.py)
         self.telemetry: Telemetry | None = None  # spans and metrics, when ClientOptions turns them on
+        self.thresholds: ThresholdLog | None = None  # slow or costly operations logged (ClientOptions.thresholds)
 
     def traced(self, pager: AsyncItemPaged[Any], operation: str, resource_link: str) -> AsyncItemPaged[Any]:
         """``pager`` with a whole-operation span around its pages when tracing is on (one flag check)."""
@@ -113,23 +124,32 @@ class ClientCore:
         strategy = None if hedging is None else availability_strategy(hedging)  # validated before any I/O
         if timeout is None:
             timeout = self.default_timeout
-        started = None if timeout is None else self.clock.monotonic()
+        started = self.clock.monotonic()
         try:
             response = await pipeline.request(
                 method, path, resource_type, resource_link, headers=headers, body=body, idempotent=idempotent,
                 replayable=replayable, timeout=timeout, hedging=strategy,
             )
         except HttpResponseError as exc:
+            exc.timing = (exc.headers, started, self.clock.monotonic(), headers)  # for .diagnostics
+            if self.thresholds is not None:
+                self.thresholds.check_error(method, resource_type, resource_link, headers, body, exc)
             LAST_RESPONSE_HEADERS.set(exc.headers)  # the task-local porting aid (last_response.py)
             if resource_type not in SESSION_RESOURCES:
                 raise
             self.session_tokens.capture(container_of(resource_link), exc.headers.get(SESSION_HEADER))
             if not _stale_session(exc, headers, pipeline.regions is None):
                 raise
-            remaining = None if started is None or timeout is None else \
-                max(0.0, timeout - (self.clock.monotonic() - started))
+            remaining = None if timeout is None else max(0.0, timeout - (self.clock.monotonic() - started))
             return await self._without_session(pipeline, exc, method, path, resource_type, resource_link,
                                                headers, body, idempotent, replayable, remaining)
+        except (TransportError, OperationTimeout, CredentialError) as exc:
+            exc.timing = (None, started, self.clock.monotonic(), headers)
+            raise
+        timing = (response[1], started, self.clock.monotonic(), headers)
+        TIMING.set(timing)  # the result built from this response takes it (diagnostics.py)
+        if self.thresholds is not None:
+            self.thresholds.check(method, resource_type, resource_link, headers, body, response, timing)
         LAST_RESPONSE_HEADERS.set(response[1])
         token = response[1].get(SESSION_HEADER)
         if token is not None and resource_type in SESSION_RESOURCES:

@@ -18,9 +18,10 @@ import signal
 import socket
 import uuid
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._feeds.change_feed_state import CHANGE_FEED_MODES, StartPoint, parse_start_time
+from .._telemetry.gauges import LEASE_TOKEN, PROCESSOR_LAG, PROCESSOR_LEASES, PROCESSOR_NAME, Points, target_attributes
 from .._wire.clock import Clock, SystemClock
 from ..exceptions import ValidationError
 from .balancing import LeaseTimings, leases_to_take
@@ -118,6 +119,7 @@ class ChangeFeedProcessor:
         self._stats = ProcessorStats()
         self._stats_interval = stats_interval
         self._reporter: asyncio.Task[None] | None = None
+        self._gauge_attributes: dict[str, Any] = {}
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -146,8 +148,20 @@ class ChangeFeedProcessor:
         await self._bootstrap(store)
         await self._balance(store)
         self._balancer = asyncio.ensure_future(self._balance_forever(store))
+        telemetry = self.container._core.telemetry
+        if telemetry is not None and not self._gauge_attributes:  # observed while this processor lives
+            self._gauge_attributes = {**target_attributes(telemetry.common, self.container._link),
+                                      PROCESSOR_NAME: self.processor_name}
+            telemetry.gauges.watch(PROCESSOR_LEASES, self._lease_points)
+            telemetry.gauges.watch(PROCESSOR_LAG, self._lag_points)
         if self._stats_interval is not None:
             self._reporter = asyncio.ensure_future(self._report_forever(self._stats_interval))
+
+    def _lease_points(self) -> Points:
+        return ((len(self._workers), self._gauge_attributes),)
+
+    def _lag_points(self) -> Points:
+        return [(lag, {**self._gauge_attributes, LEASE_TOKEN: token}) for token, lag in self._stats.lags.items()]
 
     async def stop(self) -> None:
         """Stop every worker and release its lease; returns when nothing is left running."""

@@ -14,6 +14,7 @@ import aiohttp
 
 from .._feeds.core import ClientCore
 from .._feeds.paging import AsyncItemPaged
+from .._telemetry.thresholds import ThresholdLog
 from .._telemetry.tracing import Telemetry, TracedPipeline
 from .._version import __version__
 from .._wire import codec
@@ -77,6 +78,8 @@ class CosmosClient:
         self._owns_http = http_session is None
         self._core = ClientCore(self._open, self._clock, self._options.timeouts.operation)
         self._core.account_host = parts.hostname
+        if self._options.thresholds is not None:
+            self._core.thresholds = ThresholdLog(self._options.thresholds)
         if self._options.telemetry:  # opentelemetry is imported here, and only here
             self._core.telemetry = Telemetry(
                 host=parts.hostname, port=parts.port, consistency_level=self._options.consistency_level,
@@ -135,6 +138,8 @@ class CosmosClient:
                 base_headers["x-ms-consistency-level"] = self._options.consistency_level
             telemetry = self._core.telemetry
             extra: dict[str, Any] = {} if telemetry is None else {"telemetry": telemetry}
+            if telemetry is not None:
+                telemetry.watch_pool(self._http.connector)
             self._core.pipeline = (Pipeline if telemetry is None else TracedPipeline)(
                 Transport(self._http, self._url, self._options.timeouts),
                 self._signer,

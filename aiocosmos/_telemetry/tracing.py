@@ -27,6 +27,7 @@ from .._wire.pipeline import REGIONS_HEADER, Pipeline, RawResponse
 from .._wire.results import Page
 from ..exceptions import ConfigurationError, HttpResponseError, TooManyRequests, TransportError
 from . import names as n
+from .gauges import CONNECTION_COUNT, Gauges, PoolSource
 
 __all__ = ["Telemetry", "TracedPipeline", "PagerTrace"]
 
@@ -86,6 +87,8 @@ class Telemetry:
         self.throttles = meter.create_counter(
             "aiocosmos.client.operation.throttles", unit="{response}",
             description="429 (request rate too large) answers, retried or not.")
+        self.gauges = Gauges(meter, metrics.Observation)
+        self._pools: list[PoolSource] = []
         common: dict[str, Any] = {n.DB_SYSTEM_NAME: n.SYSTEM, n.SERVER_ADDRESS: host, n.CONNECTION_MODE: "gateway"}
         if port is not None:
             common[n.SERVER_PORT] = port
@@ -93,6 +96,13 @@ class Telemetry:
             common[n.CONSISTENCY_LEVEL] = consistency_level
         self.common: Mapping[str, Any] = common
         self.host = host
+
+    def watch_pool(self, connector: Any) -> None:
+        """Observe the connections of the client's pool (``db.client.connection.count``)."""
+        port = self.common.get(n.SERVER_PORT)
+        source = PoolSource(connector, self.host if port is None else f"{self.host}:{port}")
+        self._pools.append(source)
+        self.gauges.watch(CONNECTION_COUNT, source.points)
 
     def base(self, operation: str, resource_link: str) -> tuple[str, dict[str, Any]]:
         """The span name and the low-cardinality attributes (those metrics carry too) of one operation."""

@@ -222,6 +222,8 @@ def token_error(error: _E, attempts: int, state: RetryState | None, activity_ids
     error.total_wait = state.total_wait if state else 0.0
     error.activity_ids = tuple(activity_ids)
     error.replayed = replayed
+    if state is not None:
+        error.failed_attempts = tuple(state.failed)
     return error
 
 

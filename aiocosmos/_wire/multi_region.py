@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ..diagnostics import ATTEMPTS_HEADER, HEDGED_HEADER, encode_failures
 from ..exceptions import (
     ConnectError,
     CredentialError,
@@ -26,11 +27,11 @@ from . import codec
 from .auth import AadTokenCache, Signer, token_error
 from .clock import Clock, DateCache
 from .hedging import HedgingStrategy, hedge_regions, run_hedged
-from .outcomes import deadline_error, describe, finish, with_regions
+from .outcomes import deadline_error, describe, finish, note, with_regions
 from .regions import MULTI_WRITE_RESOURCES as _MULTI_WRITE_RESOURCES
 from .regions import Region, RegionRouter, request_exclusions
 from .regions import is_read as _is_read
-from .results import REPLAYED_HEADER, with_header
+from .results import REPLAYED_HEADER
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
 from .transport import Transport
 
@@ -98,7 +99,11 @@ class MultiRegionRequests:
                                          idempotent=idempotent, replayable=replayable, timeout=remaining)
 
         def stamp(response: RawResponse, started: list[str]) -> RawResponse:
-            return response[0], with_header(response[1], REGIONS_HEADER, ", ".join(started)), response[2]
+            headers = CIMultiDict(response[1])
+            headers[REGIONS_HEADER] = ", ".join(started)
+            if len(started) > 1:
+                headers[HEDGED_HEADER] = "true"
+            return response[0], CIMultiDictProxy(headers), response[2]
 
         return await run_hedged(strategy, regions, self._clock, attempt, stamp)
 
@@ -200,6 +205,7 @@ class MultiRegionRequests:
                 if may_replay and not stale_retried and isinstance(exc, StaleConnectionError):
                     stale_retried = True  # an idle connection the server closed: the region is fine
                     replayed = replayed or not idempotent
+                    state = note(state, region.name, error, 0.0, self._clock)
                     continue
                 cache.mark_unavailable(region.endpoint)
                 failover = not_sent or may_replay
@@ -212,6 +218,8 @@ class MultiRegionRequests:
                     regions_header[REGIONS_HEADER] = ", ".join(contacted)
                     if replayed:
                         regions_header[REPLAYED_HEADER] = "true"
+                    if state is not None and state.failed:
+                        regions_header[ATTEMPTS_HEADER] = encode_failures(state.failed)
                     return status, CIMultiDictProxy(regions_header), response_body
                 error = error_from_response(status, response_headers, response_body)
                 activity_id = response_headers.get("x-ms-activity-id")
@@ -222,6 +230,7 @@ class MultiRegionRequests:
                 ):
                     self._aad.invalidate(aad_generation)
                     aad_refreshed = True
+                    state = note(state, region.name, error, 0.0, self._clock)
                     continue
                 if status == 403 and error.sub_status in _FAILOVER_SUB_STATUSES \
                         and write_failovers < MAX_WRITE_FAILOVERS:
@@ -237,6 +246,7 @@ class MultiRegionRequests:
                             with_regions(finish(error, attempt, state, activity_ids, replayed), contacted)
                     if self._on_retry is not None:
                         self._on_retry(region.name, error, attempt, -1.0 if moved else wait)
+                    note(state, region.name, error, -1.0 if moved else wait, self._clock)
                     if wait:
                         state.total_wait += wait
                         await self._clock.sleep(wait)
@@ -247,6 +257,7 @@ class MultiRegionRequests:
                     if not session_retried:
                         session_retried = True
                         use_write_regions = True  # the write region has every write of this session
+                        state = note(state, region.name, error, -1.0, self._clock)
                         continue
                     container = _container_link(resource_link)
                     if container is not None and self._on_session_lost is not None:
@@ -269,6 +280,7 @@ class MultiRegionRequests:
                                    region.name, describe(error))
                     if self._on_retry is not None:
                         self._on_retry(region.name, error, attempt, -1.0)
+                    note(state, region.name, error, -1.0, self._clock)
                     replayed = replayed or (kind is FailureKind.AMBIGUOUS and not idempotent)
                     continue
             delay = self._policy.next_delay(
@@ -279,6 +291,7 @@ class MultiRegionRequests:
             if deadline is not None and self._clock.monotonic() + delay >= deadline:
                 raise with_regions(deadline_error(attempt, state, activity_ids, replayed), contacted) from \
                     with_regions(finish(error, attempt, state, activity_ids, replayed), contacted)
+            note(state, region.name, error, delay, self._clock)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s failed in %s (%s, attempt %d); retrying in %.3fs", method, path,
                            region.name, describe(error), attempt, delay)

@@ -10,7 +10,8 @@ import attrs
 from ..exceptions import ConfigurationError
 from .retry import RetryPolicy
 
-__all__ = ["ConnectionLimits", "Timeouts", "ClientOptions", "HedgingOption", "HedgingStrategy", "availability_strategy",
+__all__ = ["ConnectionLimits", "Timeouts", "ThresholdOptions",
+           "ClientOptions", "HedgingOption", "HedgingStrategy", "availability_strategy",
            "parse_connection_string"]
 
 
@@ -63,6 +64,26 @@ class Timeouts:
     connect: float = attrs.field(default=5.0, validator=_positive)
     read: float = attrs.field(default=65.0, validator=_positive)
     operation: float | None = attrs.field(default=None, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class ThresholdOptions:
+    """Log an operation once, at WARNING on ``aiocosmos.wire.thresholds``, with its diagnostics, when it
+    takes longer, costs more or carries more than this (.NET's ``CosmosThresholdOptions``; the latency
+    defaults are .NET's). Latencies in seconds, on the client's clock: ``point_operation_latency`` for
+    operations on one item (read, create, upsert, replace, patch, delete), ``non_point_operation_latency``
+    for every other request (each query or feed page, batches, management); ``request_charge`` in
+    request units; ``payload_size`` in bytes, of the request or the response body. None: not checked."""
+
+    point_operation_latency: float | None = attrs.field(default=1.0, validator=_positive)
+    non_point_operation_latency: float | None = attrs.field(default=3.0, validator=_positive)
+    request_charge: float | None = attrs.field(default=None, validator=_positive)
+    payload_size: int | None = attrs.field(default=None, validator=_positive)
+
+
+def _thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, ThresholdOptions):
+        raise ConfigurationError(f"ClientOptions.thresholds must be a ThresholdOptions or None, got {value!r}")
 
 
 DEFAULT_THRESHOLD: Final = 0.5
@@ -149,6 +170,8 @@ class ClientOptions:
     """An OpenTelemetry ``TracerProvider`` to use instead of the global one; setting it turns tracing on."""
     meter_provider: Any = attrs.field(default=None, eq=False)
     """An OpenTelemetry ``MeterProvider`` to use instead of the global one; setting it turns tracing on."""
+    thresholds: ThresholdOptions | None = attrs.field(default=None, validator=_thresholds)
+    """Log slow, costly or large operations with their diagnostics (``ThresholdOptions``); None: off."""
 
     @property
     def telemetry(self) -> bool:

@@ -31,9 +31,9 @@ from .auth import AadTokenCache, Signer, token_error
 from .clock import Clock, DateCache
 from .hedging import HedgingStrategy
 from .multi_region import REGIONS_HEADER, MultiRegionRequests, RawResponse, RetryHook
-from .outcomes import deadline_error, describe, finish
+from .outcomes import annotated, deadline_error, describe, finish, note
 from .regions import RegionRouter
-from .results import REPLAYED_HEADER, with_header
+from .results import REPLAYED_HEADER
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
 from .transport import Transport
 
@@ -171,11 +171,12 @@ class Pipeline(MultiRegionRequests):
                     # The server closed the pooled connection while it was idle: once, at once.
                     stale_retried = True
                     replayed = replayed or not idempotent
+                    state = note(state, None, error, 0.0, self._clock)
                     continue
             else:
                 if status < 400:
-                    if replayed:
-                        return status, with_header(response_headers, REPLAYED_HEADER, "true"), response_body
+                    if replayed or state is not None:  # after a failure: say so (diagnostics.py)
+                        return status, annotated(response_headers, state, replayed), response_body
                     return status, response_headers, response_body
                 error = error_from_response(status, response_headers, response_body)
                 activity_id = response_headers.get("x-ms-activity-id")
@@ -188,6 +189,7 @@ class Pipeline(MultiRegionRequests):
                     # (unless another request already replaced the token this one carried).
                     self._aad.invalidate(aad_generation)
                     aad_refreshed = True
+                    state = note(state, None, error, 0.0, self._clock)
                     continue
                 kind = classify_status(status, error.sub_status)
                 retry_after = error.retry_after
@@ -202,6 +204,7 @@ class Pipeline(MultiRegionRequests):
                 raise deadline_error(attempt, state, activity_ids, replayed) from finish(
                     error, attempt, state, activity_ids, replayed
                 )
+            note(state, None, error, delay, self._clock)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s failed (%s, attempt %d); retrying in %.3fs", method, path,
                            describe(error), attempt, delay)

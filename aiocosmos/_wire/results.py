@@ -7,6 +7,8 @@ from typing import Any, Final, Generic, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ..diagnostics import TIMING, Diagnostics, Timing, from_response
+
 __all__ = ["ResourceResponse", "Page", "ResponseMetadata", "REPLAYED_HEADER", "APPLIED_EARLIER", "with_header"]
 
 REPLAYED_HEADER: Final = "x-aiocosmos-replayed"
@@ -31,6 +33,15 @@ class ResponseMetadata:
 
     __slots__ = ()
     headers: Mapping[str, str]
+    status_code: int
+    _timing: Timing | None
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        """What the operation did: every attempt (region, status, substatus, duration, charge, activity
+        id, retry-after, the wait after it), replayed or hedged, the session token sent, the timings.
+        Built when read, from the headers and the core's timing record (``aiocosmos.diagnostics``)."""
+        return from_response(self.headers, self.status_code, self._timing)
 
     @property
     def request_charge(self) -> float:
@@ -70,7 +81,7 @@ class ResourceResponse(ResponseMetadata, dict[str, Any]):
     give an empty dict with the same metadata.
     """
 
-    __slots__ = ("headers", "status_code")
+    __slots__ = ("_timing", "headers", "status_code")
 
     headers: Mapping[str, str]
 
@@ -78,6 +89,7 @@ class ResourceResponse(ResponseMetadata, dict[str, Any]):
         dict.__init__(self, body)
         self.headers = headers
         self.status_code = status_code
+        self._timing = TIMING.get()  # the task's last operation; used only if it has these headers
 
     @property
     def body(self) -> dict[str, Any]:
@@ -114,7 +126,7 @@ class Page(ResponseMetadata, Generic[T]):
     Iterate it with ``for`` (or ``async for``, as azure-cosmos pages are).
     """
 
-    __slots__ = ("_carried_charge", "_continuation", "headers", "items", "status_code")
+    __slots__ = ("_carried_charge", "_continuation", "_timing", "headers", "items", "status_code")
 
     def __init__(
         self,
@@ -129,6 +141,7 @@ class Page(ResponseMetadata, Generic[T]):
         self.status_code = status_code
         self._continuation = continuation
         self._carried_charge = carried_charge
+        self._timing = TIMING.get()
 
     @property
     def continuation(self) -> str | None:

@@ -83,9 +83,11 @@ def _boolean(instance: Any, attribute: attrs.Attribute[Any], value: object) -> N
 class RetryState:
     """Counters of one operation's retries; created on its first failure only."""
 
-    __slots__ = ("session_retries", "throttle_retries", "throttle_wait", "total_wait", "transient_retries")
+    __slots__ = ("failed", "session_retries", "throttle_retries", "throttle_wait", "total_wait", "transient_retries")
 
     def __init__(self) -> None:
+        self.failed: list[dict[str, Any]] = []
+        """The failed attempts, for ``.diagnostics`` (``aiocosmos.diagnostics.failure_record``)."""
         self.throttle_retries = 0
         self.transient_retries = 0
         self.session_retries = 0

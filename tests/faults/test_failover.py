@@ -192,3 +192,22 @@ async def test_write_region_down_then_promoted_elsewhere(
     assert clock.sleeps == []
     assert [r.path.rsplit("/", 1)[-1] for r in north.item_requests("write")] == ["docs"]
     assert sorted(item["id"] for item in await all_items(fresh_container)) == ["after", "before"]
+
+
+async def test_diagnostics_name_the_region_of_each_attempt_and_the_failover(
+    topology: Topology, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy,
+) -> None:
+    clock = FakeClock()
+    container = regional(make_client, topology, fresh_container, clock=clock)
+    await container.upsert_item({"id": "a", "pk": "p"})
+    east = topology.proxies["East"]
+    east.add_rule(Fault.unavailable(), kinds="read", times=1)
+    item = await container.read_item("a", "p")
+
+    diagnostics = item.diagnostics
+    first, second = diagnostics.attempts
+    assert (first["region"], first["status_code"], first["failover"]) == ("East US", 503, True)
+    assert first["activity_id"] == east.log[0].activity_id and first["wait"] == 0.0
+    assert (second["region"], second["status_code"]) == ("North US", 200)
+    assert diagnostics.as_dict()["regions"] == ["East US", "North US"] == list(item.regions)
+    assert clock.sleeps == []  # a failover goes at once

@@ -57,13 +57,16 @@ async def test_per_request_strategy_overrides_the_client(
 
     result = await container.read_item("d", "p", availability_strategy=False)
     assert result.headers[REGIONS_HEADER] == "East US" and north.item_requests("read") == []
-    assert clock.sleeps == []
+    assert clock.sleeps == [] and not result.diagnostics.hedged
 
     plain = regional(make_client, topology, fresh_container, clock=clock)
     topology.proxies["East"].add_rule(Fault.slow_headers(6.0), kinds="read", name="slow")
     result = await plain.read_item("d", "p", availability_strategy={"threshold_ms": 200})
     assert result.headers[REGIONS_HEADER] == "East US, North US"
     assert clock.sleeps == [0.2]
+    diagnostics = result.diagnostics  # the winner's attempts; the operation was hedged
+    assert diagnostics.hedged and diagnostics.as_dict()["regions"] == ["East US", "North US"]
+    assert [a["region"] for a in diagnostics.attempts] == ["North US"]
 
 
 async def test_a_definite_answer_wins_and_a_failed_region_starts_the_next_at_once(

@@ -62,6 +62,10 @@ def texts_of(value: Any, seen: set[int] | None = None) -> Iterator[str]:
         for linked in (value.__cause__, value.__context__):
             if linked is not None:
                 yield from texts_of(linked, seen)
+    diagnostics = getattr(value, "diagnostics", None)  # results, pages and errors (built when read)
+    if isinstance(diagnostics, aiocosmos.Diagnostics):
+        yield diagnostics.to_json()
+        yield repr(diagnostics)
     for name in ("headers", "body", "items"):
         attribute = getattr(value, name, None)
         if attribute is not None and not isinstance(value, BaseException) and not callable(attribute):
@@ -112,7 +116,8 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            client = make_client(**otel.options())
+            # Every operation crosses the charge threshold: each logs its diagnostics (scanned too).
+            client = make_client(thresholds=aiocosmos.ThresholdOptions(request_charge=0.01), **otel.options())
             container = through(client, fresh_container)
             database = container.database
             seen.extend([client, database, container])
@@ -146,7 +151,10 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
             for rule in rules:
                 proxy.rules.append(rule)
             # The local server refuses AAD: 401 twice.
-            aad = make_client(credential=StaticCredential(), **otel.options())
+            aad = make_client(credential=StaticCredential(),
+                              thresholds=aiocosmos.ThresholdOptions(point_operation_latency=None,
+                                                                    non_point_operation_latency=None,
+                                                                    payload_size=1), **otel.options())
             await attempt(aad.get_database_account)
             await attempt(lambda: through(aad, fresh_container).read_item("i1", "p"))
             failing = make_client(credential=FailingAfterOneCredential())  # 401, then no token
@@ -195,6 +203,9 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
     # The scan saw what it should have: retries logged, errors of every family, the proxy's log.
     errors = [v for v in seen if isinstance(v, BaseException)]
     assert any(line.startswith("aiocosmos.wire DEBUG") for line in capture.lines)  # the retry loop's own log
+    thresholds = [line for line in capture.lines if line.startswith("aiocosmos.wire.thresholds WARNING")]
+    assert len(thresholds) > 50 and any('"attempts"' in line for line in thresholds)
+    assert any(len(v.diagnostics.attempts) > 1 for v in seen if isinstance(v, aiocosmos.ResourceResponse))
     # ... and the telemetry: spans of every operation, retry events on them, the operation metrics.
     assert len(spans) > 100 and any(e.name == "aiocosmos.retry" for s in spans for e in s.events)
     assert any(s.name.startswith("execute_bulk") for s in spans) and any(s.kind.name == "INTERNAL" for s in spans)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import aiocosmos
 from aiocosmos.testing import Fault, FaultProxy, ProxyRequest
@@ -265,3 +267,45 @@ async def test_the_estimator_reports_the_lag_per_lease(
             pending[owner] = pending.get(owner, 0) + 1
     assert sum(lags.values()) == 40
     assert all(lags[token] == pending.get(token, 0) for token in lags), (lags, pending)
+
+
+async def test_lag_and_leases_owned_are_observable_instruments(
+    front: ChangeFeedFront, leases: aiocosmos.ContainerProxy, cosmos_server: CosmosTestServer,
+) -> None:
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+
+    def points(name: str) -> list[Any]:
+        data = reader.get_metrics_data()
+        return [p for r in (data.resource_metrics if data else ()) for s in r.scope_metrics for m in s.metrics
+                if m.name == name for p in m.data.data_points]
+
+    release = asyncio.Event()
+    recorder = Recorder()
+
+    async def held(changes: list[dict[str, Any]], ctx: aiocosmos.ChangeFeedContext) -> None:
+        await release.wait()
+        await recorder(changes, ctx)
+
+    options = aiocosmos.ClientOptions(meter_provider=meter_provider)
+    async with aiocosmos.CosmosClient(front.url, credential=cosmos_server.key, options=options) as client:
+        feed = client.get_database_client(front.database).get_container_client(FRONT)
+        final = await write(feed, 100)
+        processor = aiocosmos.ChangeFeedProcessor(feed, "cfp", held, lease_container=leases, max_item_count=2,
+                                                  start_time="Beginning", **FAST)
+        async with processor:
+            await wait_for(lambda: len(processor.stats.lags) == 8)  # each lease read its first page, held
+            (owned,) = points("aiocosmos.client.change_feed.processor.leases_owned")
+            assert owned.value == 8 and owned.attributes["aiocosmos.processor.name"] == "cfp"
+            assert owned.attributes["db.collection.name"] == FRONT
+            lags = {p.attributes["aiocosmos.lease.token"]: p.value
+                    for p in points("aiocosmos.client.change_feed.processor.lag")}
+            assert lags == processor.stats.lags and sum(lags.values()) > 0  # 2 of each range's changes read
+            release.set()
+            await wait_for(lambda: recorder.has(final) and processor.stats.lag == 0)
+            lags = {p.attributes["aiocosmos.lease.token"]: p.value
+                    for p in points("aiocosmos.client.change_feed.processor.lag")}
+            assert set(lags) == {str(k) for k in range(8)} and set(lags.values()) == {0}
+        (owned,) = points("aiocosmos.client.change_feed.processor.leases_owned")
+        assert owned.value == 0 and points("aiocosmos.client.change_feed.processor.lag") == []
+    meter_provider.shutdown()

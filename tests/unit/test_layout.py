@@ -26,6 +26,8 @@ LAYERS: dict[str, int] = {
     "documents": 0,
     "http_constants": 0,
     "_version": 0,
+    # .diagnostics of results and errors, built from what the pipeline recorded (errors import it).
+    "diagnostics": 0,
     "_wire": 1,
     # OpenTelemetry spans and metrics around the pipeline, and the logger hierarchy (beside _wire).
     "_telemetry": 1,

@@ -1,0 +1,222 @@
+"""``.diagnostics`` of every result, page and error: what one operation did on the wire.
+
+Nothing is built while the operation runs. A success at the first attempt leaves only what the
+pipeline has anyway (the response headers) and one small timing record of the core (start and end on
+the client's clock, and the request's own headers dict, uncopied); a failed attempt leaves one small
+dict (``failure_record``), kept in the operation's ``RetryState`` and, when a later attempt
+succeeds, carried in the response's ``ATTEMPTS_HEADER``. ``Diagnostics`` is made from those when
+``.diagnostics`` is read.
+
+What it never holds: request headers other than the session token sent, the Authorization header,
+keys, resource or AAD tokens, bodies, query texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any, Final
+
+import orjson
+
+__all__ = ["Diagnostics", "ATTEMPTS_HEADER", "HEDGED_HEADER"]
+
+ATTEMPTS_HEADER: Final = "x-aiocosmos-attempts"
+"""Added by the client to a response that succeeded after failed attempts: those attempts, as JSON
+(absent otherwise: the first-attempt success copies no headers)."""
+HEDGED_HEADER: Final = "x-aiocosmos-hedged"
+"""Added to the response of a hedged operation (an availability strategy sent it to more than one region)."""
+
+Timing = tuple[Any, float, float, "Mapping[str, str] | None"]
+"""(response headers it belongs to, started, ended on the client's clock, the request's own headers)."""
+
+TIMING: Final[ContextVar[Timing | None]] = ContextVar("aiocosmos_timing", default=None)
+"""The last operation's timing in this task; a result takes it when its headers are the same object."""
+
+_SESSION: Final = "x-ms-session-token"
+
+
+def failure_record(region: str | None, error: Any, wait: float, at: float) -> dict[str, Any]:
+    """One failed attempt (failure paths only). ``wait``: seconds waited before the next attempt, or
+    -1.0 when the next attempt went at once to another region (a failover)."""
+    status = getattr(error, "status_code", None)
+    headers = getattr(error, "headers", None) if status is not None else None
+    return {
+        "region": region,
+        "status_code": status,
+        "sub_status": getattr(error, "sub_status", None) if status is not None else None,
+        "error": type(error).__name__,
+        "activity_id": getattr(error, "activity_id", None),
+        "request_charge": _charge(headers) if headers is not None else 0.0,
+        "retry_after": getattr(error, "retry_after", None),
+        "wait": max(wait, 0.0),
+        "failover": wait < 0,
+        "at": at,
+    }
+
+
+def encode_failures(failures: Sequence[Mapping[str, Any]]) -> str:
+    return orjson.dumps(list(failures)).decode()
+
+
+def _charge(headers: Mapping[str, str]) -> float:
+    raw = headers.get("x-ms-request-charge")
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _session_sent(request_headers: Mapping[str, str] | None) -> str | None:
+    if not request_headers:
+        return None
+    for name, value in request_headers.items():
+        if name.lower() == _SESSION:
+            return value
+    return None
+
+
+class Diagnostics:
+    """What one operation did: its attempts, in order, and where the time went.
+
+    ``attempts``: one dict per attempt sent (region, status_code, sub_status, error, activity_id,
+    request_charge, retry_after, duration, and ``wait``: the seconds waited before the next attempt,
+    ``failover``: the next one went at once to another region). ``timings``: ``total`` (the operation,
+    on the client's clock), ``retry_wait`` (the waits between attempts) and ``attempts`` (the rest:
+    signing, sending, the answer and its parsing), None when not known. ``as_dict()`` is JSON-ready,
+    ``to_json()`` is that JSON."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    @property
+    def attempts(self) -> list[dict[str, Any]]:
+        return [dict(a) for a in self._data["attempts"]]
+
+    @property
+    def replayed(self) -> bool:
+        return bool(self._data["replayed"])
+
+    @property
+    def hedged(self) -> bool:
+        return bool(self._data["hedged"])
+
+    @property
+    def duration(self) -> float | None:
+        total: float | None = self._data["timings"]["total"]
+        return total
+
+    @property
+    def request_charge(self) -> float:
+        """Request units of every attempt together."""
+        return float(sum(a["request_charge"] for a in self._data["attempts"]))
+
+    def as_dict(self) -> dict[str, Any]:
+        """A copy, made of JSON types only."""
+        data: dict[str, Any] = orjson.loads(orjson.dumps(self._data))
+        return data
+
+    def to_json(self) -> str:
+        return orjson.dumps(self._data).decode()
+
+    def __repr__(self) -> str:
+        return f"Diagnostics({self.to_json()})"
+
+
+def _finish(attempts: list[dict[str, Any]], timing: Timing | None, *, status: int | None, activity_id: str | None,
+            regions: tuple[str, ...], replayed: bool, hedged: bool, session_received: str | None,
+            total_wait: float | None = None) -> Diagnostics:
+    """Per-attempt durations from the failure times (each attempt starts where the previous one's wait
+    ends, the first at the operation's start), and the operation's timings."""
+    started = ended = None
+    session_sent = None
+    if timing is not None:
+        _, started, ended, request_headers = timing
+        session_sent = _session_sent(request_headers)
+    begin = started
+    waits = 0.0
+    for attempt in attempts:
+        at = attempt.pop("at", None)
+        end = at if at is not None else ended
+        attempt["duration"] = None if begin is None or end is None else max(0.0, end - begin)
+        begin = None if end is None else end + attempt.get("wait", 0.0)
+        waits += attempt.get("wait", 0.0)
+    if total_wait is not None:
+        waits = total_wait
+    total = None if started is None or ended is None else max(0.0, ended - started)
+    return Diagnostics({
+        "status_code": status,
+        "activity_id": activity_id,
+        "regions": list(regions),
+        "replayed": replayed,
+        "hedged": hedged,
+        "session_token_sent": session_sent,
+        "session_token_received": session_received,
+        "attempts": [{"attempt": n, **a} for n, a in enumerate(attempts, 1)],
+        "timings": {"total": total, "retry_wait": waits,
+                    "attempts": None if total is None else max(0.0, total - waits)},
+    })
+
+
+def _failures(raw: str | None) -> list[dict[str, Any]]:
+    if not raw:
+        return []
+    try:
+        loaded = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    return [dict(a) for a in loaded if isinstance(a, dict)] if isinstance(loaded, list) else []
+
+
+def from_response(headers: Mapping[str, str], status: int, timing: Timing | None) -> Diagnostics:
+    """The diagnostics of a successful response, from its headers (and the core's timing record when
+    it belongs to these headers)."""
+    if timing is not None and timing[0] is not headers:
+        timing = None
+    raw_regions = headers.get("x-aiocosmos-regions")
+    regions = tuple(raw_regions.split(", ")) if raw_regions else ()
+    sub = headers.get("x-ms-substatus")
+    activity_id = headers.get("x-ms-activity-id")
+    last: dict[str, Any] = {
+        "region": regions[-1] if regions else None,
+        "status_code": status,
+        "sub_status": int(sub) if sub and sub.isdigit() else 0,
+        "error": None,
+        "activity_id": activity_id,
+        "request_charge": _charge(headers),
+        "retry_after": None,
+        "wait": 0.0,
+        "failover": False,
+    }
+    attempts = [*_failures(headers.get(ATTEMPTS_HEADER)), last]
+    return _finish(attempts, timing, status=status, activity_id=activity_id, regions=regions,
+                   replayed="x-aiocosmos-replayed" in headers, hedged=HEDGED_HEADER in headers,
+                   session_received=headers.get(_SESSION))
+
+
+def _was_sent(error: Any) -> bool:
+    return getattr(error, "status_code", None) is not None or hasattr(error, "may_have_reached_server")
+
+
+def from_error(error: Any) -> Diagnostics:
+    """The diagnostics of an error: the failed attempts the pipeline recorded, then the error's own
+    attempt (for a deadline, its cause's), when it was sent."""
+    attempts = [dict(a) for a in getattr(error, "failed_attempts", ())]
+    # An HTTP answer or a transport failure is an attempt itself; a deadline's is its cause (if the
+    # attempt was sent); a credential failure sent nothing.
+    last = error if _was_sent(error) else error.__cause__ if _was_sent(error.__cause__) else None
+    if last is not None:
+        record = failure_record(None, last, 0.0, 0.0)
+        record.pop("at")
+        regions = getattr(error, "regions", ())
+        record["region"] = regions[-1] if regions else None
+        attempts.append(record)
+    timing: Timing | None = getattr(error, "timing", None)
+    headers = getattr(error, "headers", None)
+    return _finish(attempts, timing, status=getattr(error, "status_code", None),
+                   activity_id=getattr(error, "activity_id", None), regions=tuple(getattr(error, "regions", ())),
+                   replayed=bool(getattr(error, "replayed", False)), hedged=False,
+                   session_received=headers.get(_SESSION) if headers is not None else None,
+                   total_wait=getattr(error, "total_wait", None))
