@@ -26,6 +26,7 @@ from .._wire.results import Page
 from ..exceptions import InvalidContinuationToken, ValidationError
 from .engine import QueryPaged, check_max_concurrency, closing, cross_partition_pager
 from .fanout import QueryTarget
+from .hybrid import HYBRID_TOKEN, refuse_hybrid_resume
 from .plan import QueryPlan
 from .tokens import ENGINE_TOKEN_PREFIX, OLD_ENGINE_TOKEN_PREFIXES, State
 from .vector import NON_STREAMING_TOKEN, refuse_resume
@@ -52,6 +53,8 @@ class FeedRangeQueryPaged(QueryPaged):
         charge = 0.0
         if token is not None and token.startswith(NON_STREAMING_TOKEN):
             raise refuse_resume()
+        if token is not None and token.startswith(HYBRID_TOKEN):
+            raise refuse_hybrid_resume()
         if token is not None and token.startswith(OLD_ENGINE_TOKEN_PREFIXES):
             raise InvalidContinuationToken("the query continuation token comes from an older aiocosmos; restart "
                                            "the query")

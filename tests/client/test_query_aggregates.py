@@ -65,7 +65,11 @@ def expected_refusal(entry: dict[str, Any]) -> str | None:
 @pytest.mark.parametrize("entry", FIXTURES, ids=lambda e: e["query"][:80])
 def test_every_recorded_plan_is_parsed_or_refused_naming_the_feature(entry: dict[str, Any]) -> None:
     refused = expected_refusal(entry)
-    if refused is None:
+    if refused is None and "hybridSearchQueryInfo" in entry:  # a hybrid search (test_query_hybrid.py)
+        plan = QueryPlan.from_json(as_plan(entry))
+        assert plan.hybrid is not None
+        assert len(plan.hybrid.components) == len(entry["hybridSearchQueryInfo"]["componentQueryInfos"])
+    elif refused is None:
         plan = QueryPlan.from_json(as_plan(entry))
         info = entry["queryInfo"]
         assert plan.group_by == tuple(info["groupByExpressions"])
