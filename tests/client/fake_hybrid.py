@@ -44,7 +44,7 @@ from tests.client.fake_query_partitions import (
 )
 from tests.client.recording_server import Reply
 
-__all__ = ["HYBRID_PLANS", "FakeHybridServer", "hybrid_documents", "hybrid_query"]
+__all__ = ["HYBRID_PLANS", "FakeHybridServer", "HybridFakeQuery", "hybrid_documents", "hybrid_query"]
 
 HYBRID_PLANS: list[dict[str, Any]] = json.loads(
     (Path(__file__).parent / "fixtures" / "hybrid_plans.json").read_text())["plans"]
@@ -196,12 +196,14 @@ def hybrid_query(entry: Mapping[str, Any], documents: list[dict[str, Any]], *, t
             ordered = [unique[rid] for rid in sorted(unique, key=lambda r: (-fused[r], r))]
         return ordered[skip:skip + take]
 
-    original = _HybridOriginal(text, plan, lambda docs: [], lambda a, b: 0, reference)
+    original = HybridFakeQuery(text, plan, lambda docs: [], lambda a, b: 0, reference)
     return original, subqueries
 
 
 @dataclass
-class _HybridOriginal(FakeQuery):
+class HybridFakeQuery(FakeQuery):
+    """The original hybrid query (its plan has no ``queryInfo``; nothing is rewritten)."""
+
     @property
     def backend_text(self) -> str:
         return self.text
