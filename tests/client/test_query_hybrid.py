@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from azure.cosmos.aio import CosmosClient as AzureClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -247,3 +248,26 @@ async def test_property_the_fusion_equals_a_reference_evaluation(
             ours = [item async for item in container.query_items(query.text, max_item_count=size)]
         assert ours == expected
         assert len({o["id"] for o in ours}) == len(ours) <= take
+
+
+async def test_azure_cosmos_fuses_the_same_way(gateway: FakeHybridServer, container: aiocosmos.ContainerProxy) -> None:
+    """Parity with azure-cosmos 4.17.1's hybrid_search_aggregator on ``RRF(FullTextScore, VectorDistance)``.
+
+    The gateway answers with 400/1004 and the plan here (with the service's 500, azure-cosmos retries four
+    times, about 2 s, before asking for the plan), and pages hold 1,000 rows. Where azure-cosmos differs,
+    aiocosmos follows the .NET SDK, on purpose:
+
+    * it fuses only the first page of each range's component rows (with ``max_item_count=5`` it loses rows);
+    * it keeps every range's best rows of a component where .NET keeps the best across ranges (the same
+      here: TOP 120 per range over 160 documents);
+    * with one component it ranks by RRF (ties by ``_rid``) instead of keeping the component's order, and
+      with the optimised plan's empty ``componentScores`` every row ties;
+    * without global statistics it sends the ``{documentdb-formattableorderbyquery-filter}`` placeholder
+      as it is (the vector-only plans); with the optimised RRF plans it gets 400/1004 again here."""
+    gateway.ranked_direct_status = 400
+    query = gateway.register_hybrid(HYBRID_PLANS[1])
+    ours = [item async for item in container.query_items(query.text, max_item_count=5)]
+    async with AzureClient(gateway.url, credential=KEY) as sdk:
+        theirs = [item async for item in sdk.get_database_client(DB).get_container_client(COLL).query_items(
+            query.text, max_item_count=1000)]
+    assert ours == theirs == gateway.expected(query)
