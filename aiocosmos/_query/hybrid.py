@@ -170,11 +170,14 @@ def fuse(rows: Sequence[Sequence[object]], plan: HybridPlan) -> list[Any]:
 
 def _sub_run(target: QueryTarget, query: str, ranges: tuple[tuple[str, str], ...],
              component: HybridComponent | None) -> Run:
-    ordered = component is not None and component.top is not None
-    plan = QueryPlan(rewritten_query=query, order_by=("Descending" if component.descending else "Ascending",)
-                     if component is not None and ordered else (), top=component.top if component else None,
-                     offset=None, limit=None, distinct="None", aggregates=(), has_select_value=False, ranges=ranges,
-                     non_streaming=ordered)
+    """A run of the statistics query (``component`` None) or of one component query over ``ranges``."""
+    if component is None or component.top is None:  # every range's rows, as they come
+        plan = QueryPlan(rewritten_query=query, order_by=(), top=None, offset=None, limit=None, distinct="None",
+                         aggregates=(), has_select_value=False, ranges=ranges)
+    else:  # the best `top` rows across ranges, in the component's order
+        plan = QueryPlan(rewritten_query=query, order_by=("Descending" if component.descending else "Ascending",),
+                         top=component.top, offset=None, limit=None, distinct="None", aggregates=(),
+                         has_select_value=False, ranges=ranges, non_streaming=True)
     return Run(target, plan, None)
 
 
