@@ -9,7 +9,8 @@ partition the service evaluates the whole query there (every shape is exact). Wh
 the query plan is asked for first: a plan with nothing to do client-side keeps those per-partition
 requests; ORDER BY, aggregates, GROUP BY, DISTINCT, TOP, OFFSET/LIMIT and vector search run through the
 cross-partition pipeline restricted to the feed range (azure-cosmos concatenates the partitions'
-answers there, which is wrong for those shapes). Tokens of either path resume only the same query on
+answers there, which is wrong for those shapes). A full-text or hybrid search always does, even in one
+partition: its scores take the whole container's statistics. Tokens of either path resume only the same query on
 the same feed range.
 """
 
@@ -66,7 +67,8 @@ class FeedRangeQueryPaged(QueryPaged):
         elif token is None:
             routing = await target.core.routing_maps.get(target.link, target.coll_path + "/pkranges",
                                                          timeout=target.timeout)
-            if len(routing.overlapping(low, high)) > 1:
+            # A ranked search in one partition too: its scores need the whole container's statistics.
+            if len(routing.overlapping(low, high)) > 1 or target.ranked_search:
                 plan, charge = await self._plan(None)
                 if plan.passthrough:
                     plan = None  # the partitions' answers one after another are the answer

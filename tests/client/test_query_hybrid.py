@@ -187,11 +187,13 @@ async def test_full_text_contains_is_a_filter_the_service_evaluates(
     assert direct_requests(gateway) == [] and len(gateway.plan_requests()) == 1
 
 
+@pytest.mark.parametrize(("feed_range", "ranges"), [(FeedRange("0C", "24"), {"0", "1", "2"}),
+                                                   (FeedRange("02", "08"), {"0"})])
 async def test_a_hybrid_search_in_a_feed_range_scores_with_the_whole_containers_statistics(
-    gateway: FakeHybridServer, container: aiocosmos.ContainerProxy
+    gateway: FakeHybridServer, container: aiocosmos.ContainerProxy, feed_range: FeedRange, ranges: set[str]
 ) -> None:
+    """Also within one partition (where any other query goes to the partition as it is)."""
     query = gateway.register_hybrid(HYBRID_PLANS[1], top=8)
-    feed_range = FeedRange("0C", "24")
     docs = [d for d in gateway.documents if feed_range.min <= epk_of(d["pk"]) < feed_range.max]
     expected = orjson.loads(orjson.dumps(query.reference(docs, lambda d: "")))
     assert [item async for item in container.query_items(query.text, feed_range=feed_range)] == expected
@@ -199,7 +201,8 @@ async def test_a_hybrid_search_in_a_feed_range_scores_with_the_whole_containers_
                   if orjson.loads(r.body)["query"] == STATISTICS}
     components = {r.headers["x-ms-documentdb-partitionkeyrangeid"] for r in gateway.range_requests()
                   if orjson.loads(r.body)["query"] != STATISTICS}
-    assert statistics == {"0", "1", "2", "3"} and components == {"0", "1", "2"}
+    assert statistics == {"0", "1", "2", "3"} and components == ranges
+    assert expected and direct_requests(gateway) == []
 
 
 def test_fuse_ranks_ties_densely_and_weighs_components() -> None:
