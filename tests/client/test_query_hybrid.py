@@ -233,7 +233,7 @@ def test_fuse_ranks_ties_densely_and_weighs_components() -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), count=st.integers(0, 60), top=st.integers(1, 20),
        take=st.integers(1, 12), skip=st.integers(0, 4), size=st.integers(1, 9), spread=st.integers(1, 3),
-       which=st.integers(0, len(HYBRID_PLANS) - 1), split=st.sampled_from([None, "0", "1", "2", "3"]))
+       which=st.integers(0, len(HYBRID_PLANS) - 1), split=st.sampled_from([None, "0", "1", "2", "3", "merge"]))
 async def test_property_the_fusion_equals_a_reference_evaluation(
     seed: int, count: int, top: int, take: int, skip: int, size: int, spread: int, which: int, split: str | None
 ) -> None:
@@ -244,7 +244,9 @@ async def test_property_the_fusion_equals_a_reference_evaluation(
         ordered = all(c["top"] is not None for c in HYBRID_PLANS[which]["hybridSearchQueryInfo"]["componentQueryInfos"])
         # A split while the statistics or the components are read (not for the optimised plan's components
         # without ORDER BY, whose candidates are each range's TOP n: they depend on the ranges, as on the service).
-        if split is not None and ordered:
+        if split == "merge" and ordered:  # ranges 1 and 2 become one partition while the query runs
+            gateway.merge_after = (1 + seed % 9, "1", "2")
+        elif split is not None and ordered:
             gateway.split_after = (1 + seed % 9, split, f"{split}8")
         async with aiocosmos.CosmosClient(gateway.url, credential=KEY) as client:
             container = client.get_database_client(DB).get_container_client(COLL)
