@@ -141,8 +141,8 @@ class PagingError(CosmosError):
 
 class UnsupportedQuery(CosmosError, ValueError):
     """A cross-partition query whose plan needs a feature the client-side pipeline does not have yet
-    (aggregates without VALUE outside GROUP BY, vector or hybrid search). Raised before any per-range
-    request."""
+    (COUNTIF, MAKELIST/MAKESET, a vector or hybrid search without TOP/LIMIT). Raised before any per-range
+    request, naming the query feature."""
 
 
 class _AttemptsMixin:

@@ -36,14 +36,19 @@ sub-status 1004** ("can not be directly served by the gateway") does this packag
    partition (after a merge, or a token saved before one) is sent to that partition with
    ``x-ms-read-key-type: EffectivePartitionKeyRange`` and ``x-ms-start-epk``/``x-ms-end-epk``.
 
+Vector search (non-streaming ORDER BY) is ``vector``; full-text and hybrid search (``ORDER BY RANK``,
+the plan's ``hybridSearchQueryInfo``: global statistics, component queries, RRF fusion) is ``hybrid``.
+A query naming RRF/FullTextScore/FullTextContains asks for its plan first (the service answers it sent
+as it is with a 500).
+
 Not supported (refused with :class:`~aiocosmos.exceptions.UnsupportedQuery` before any per-range
-request, naming the query feature): MAKELIST/MAKESET, COUNTIF, non-streaming (vector) ORDER BY and
-hybrid search. The plan request advertises exactly the features implemented
-(``plan.SUPPORTED_QUERY_FEATURES``).
+request, naming the query feature): MAKELIST/MAKESET and COUNTIF. The plan request advertises exactly
+the features implemented (``plan.SUPPORTED_QUERY_FEATURES``).
 
 The modules, each importing only modules listed before it: ``ordering`` (type order, sort keys,
 DISTINCT hashes), ``partials`` (combining partial aggregates), ``plan`` (the plan, its request and
 cache), ``tokens`` (the composite continuation), ``fanout`` (the per-range fetches, splits,
-streaming and ORDER BY merge), ``aggregation`` (aggregates, GROUP BY and DCOUNT), ``engine`` (the
-pager that ``ContainerProxy.query_items`` builds).
+streaming and ORDER BY merge), ``aggregation`` (aggregates, GROUP BY and DCOUNT), ``vector``
+(non-streaming ORDER BY), ``hybrid`` (ranked search), ``engine`` (the pager that
+``ContainerProxy.query_items`` builds), ``scoped`` (``query_items(feed_range=...)``).
 """

@@ -15,6 +15,7 @@ from .._wire.results import Page
 from ..exceptions import BadRequest, InvalidContinuationToken, ValidationError
 from .aggregation import aggregate_pages, dcount_pages, group_by_pages
 from .fanout import QueryTarget, Run
+from .hybrid import HYBRID_TOKEN, hybrid_pages, refuse_hybrid_resume
 from .plan import QueryPlan, cached_plan, plan_from_not_servable, plan_request_headers, remember_plan
 from .tokens import ENGINE_TOKEN_PREFIX, OLD_ENGINE_TOKEN_PREFIXES, State
 from .vector import NON_STREAMING_TOKEN, non_streaming_pages, refuse_resume
@@ -56,6 +57,8 @@ class QueryPaged(AsyncItemPaged[Any]):
         if token is not None:
             if token.startswith(NON_STREAMING_TOKEN):
                 raise refuse_resume()
+            if token.startswith(HYBRID_TOKEN):
+                raise refuse_hybrid_resume()
             if token.startswith(OLD_ENGINE_TOKEN_PREFIXES):
                 raise InvalidContinuationToken("the query continuation token comes from an older aiocosmos whose "
                                                "cross-partition tokens cannot be resumed exactly; restart the query")
@@ -68,6 +71,14 @@ class QueryPaged(AsyncItemPaged[Any]):
                 return
             async with closing(super()._iter_pages(token)) as direct_pages:
                 async for page in direct_pages:
+                    yield page
+            return
+        if self._target.ranked_search:
+            # Full-text and hybrid search: the service answers them sent as they are with a 500 (azure-cosmos
+            # then asks for the plan); ask for it at once, as the .NET SDK always does.
+            plan, charge = await self._plan(None)
+            async with closing(self._engine_pages(plan, None, charge)) as pages:
+                async for page in pages:
                     yield page
             return
         fetch = self._fetch
@@ -128,7 +139,10 @@ class QueryPaged(AsyncItemPaged[Any]):
 async def _run_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
     """The pages of one run: (items, headers with the request charge, next state or None)."""
     await run.prepare()
-    if run.plan.non_streaming:
+    if run.plan.hybrid is not None:
+        async for page in hybrid_pages(run):
+            yield page
+    elif run.plan.non_streaming:
         async for page in non_streaming_pages(run):
             yield page
     elif run.plan.dcount_alias is not None:

@@ -26,6 +26,8 @@ __all__ = ["QueryTarget", "Run"]
 _RANGE_ID: Final = "x-ms-documentdb-partitionkeyrangeid"
 _DEFAULT_PAGE: Final = 100
 _MAX_SPLIT_RETRIES: Final = 3
+_RANKED_SEARCH_MARKERS: Final = ("rrf", "fulltextcontains", "fulltextscore")
+"""The functions whose queries azure-cosmos sends to the plan after the service's 500 (all case-insensitive)."""
 _T = TypeVar("_T")
 
 
@@ -46,6 +48,12 @@ class QueryTarget:
     timeout: float | None
     scope: tuple[str, str] | None = None
     """``query_items(feed_range=...)``: only this EPK range ``[low, high)`` is read."""
+    ranked_search: bool = attrs.field(init=False)
+    """The query names a full-text or hybrid search function (its plan is asked for first)."""
+
+    def __attrs_post_init__(self) -> None:
+        lowered = self.query.lower()
+        self.ranked_search = any(marker in lowered for marker in _RANKED_SEARCH_MARKERS)
 
 
 class Run:

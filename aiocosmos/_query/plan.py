@@ -20,6 +20,8 @@ __all__ = [
     "SUPPORTED_QUERY_FEATURES",
     "QUERY_VERSION",
     "QueryPlan",
+    "HybridPlan",
+    "HybridComponent",
     "plan_request_headers",
     "plan_from_not_servable",
     "cached_plan",
@@ -27,15 +29,17 @@ __all__ = [
 ]
 
 SUPPORTED_QUERY_FEATURES: Final = (
-    "Aggregate,CompositeAggregate,DCount,Distinct,GroupBy,MultipleAggregates,MultipleOrderBy,NonStreamingOrderBy,"
-    "NonValueAggregate,OffsetAndLimit,OrderBy,Top"
+    "Aggregate,CompositeAggregate,DCount,Distinct,GroupBy,HybridSearch,MultipleAggregates,MultipleOrderBy,"
+    "NonStreamingOrderBy,NonValueAggregate,OffsetAndLimit,OrderBy,Top,WeightedRankFusion"
 )
 """Exactly the features this pipeline implements (the gateway refuses the plan of a query that needs
-another one). Not implemented: HybridSearch, WeightedRankFusion, CountIf and ListAndSetAggregate
-(MAKELIST/MAKESET)."""
+another one). Not implemented: CountIf and ListAndSetAggregate (MAKELIST/MAKESET)."""
 MAX_NON_STREAMING_ROWS: Final = 50_000
 """The most rows (TOP, or OFFSET + LIMIT) a vector search may ask for, azure-cosmos's default
 (``AZURE_COSMOS_MAX_ITEM_BUFFER_VECTOR_SEARCH``)."""
+MAX_HYBRID_ROWS: Final = 1000
+"""The most rows (TOP or LIMIT) a hybrid search may ask for, azure-cosmos's default
+(``AZURE_COSMOS_HYBRID_SEARCH_MAX_ITEMS``)."""
 QUERY_VERSION: Final = "1.0"
 _ORDER_BY_FILTER: Final = "{documentdb-formattableorderbyquery-filter}"
 _PLAN_CACHE_SIZE: Final = 256
@@ -52,6 +56,80 @@ def plan_request_headers() -> dict[str, str]:
         "x-ms-cosmos-query-version": QUERY_VERSION,
     }
 
+
+
+@attrs.frozen
+class HybridComponent:
+    """One component query of a hybrid search (``componentQueryInfos``): its text with the statistics
+    placeholders still in it, its order and how many rows it keeps across ranges."""
+
+    query: str
+    descending: bool
+    """The component's score order (``orderBy[0]``; descending when the plan gives none)."""
+    top: int | None
+    """``hasNonStreamingOrderBy``: the best ``top`` rows across ranges; None: every range's rows."""
+
+
+@attrs.frozen
+class HybridPlan:
+    """What ``hybridSearchQueryInfo`` says (aiocosmos/_query/hybrid.py runs it)."""
+
+    statistics_query: str | None
+    """The global statistics query (None when ``requiresGlobalStatistics`` is false)."""
+    components: tuple[HybridComponent, ...]
+    weights: tuple[float, ...]
+    skip: int
+    take: int
+
+    @classmethod
+    def from_json(cls, raw: object) -> HybridPlan:
+        """Parse and check a ``hybridSearchQueryInfo`` (before any per-range request)."""
+        if not isinstance(raw, Mapping):
+            raise PagingError(f"the query plan has a malformed hybridSearchQueryInfo: {raw!r:.300}")
+        take = _opt_int(raw.get("take"))
+        if take is None:
+            raise UnsupportedQuery("a hybrid search (ORDER BY RANK; query feature HybridSearch) needs TOP or "
+                                   "OFFSET/LIMIT: without them it would read every document")
+        if take > MAX_HYBRID_ROWS:
+            raise UnsupportedQuery(f"a hybrid search may ask for at most {MAX_HYBRID_ROWS} rows (TOP or LIMIT); "
+                                   f"this one asks for {take}")
+        if raw.get("projectionQueryInfo") or raw.get("componentWithoutPayloadQueryInfos"):
+            raise UnsupportedQuery("a hybrid search plan with a separate projection query (query feature "
+                                   "HybridSearch: projectionQueryInfo) is not supported across partitions")
+        infos = raw.get("componentQueryInfos")
+        if not isinstance(infos, list) or not infos:
+            raise PagingError(f"the hybrid search plan has no componentQueryInfos: {raw!r:.300}")
+        components = tuple(_component(info) for info in infos)
+        raw_weights = raw.get("componentWeights") or []
+        if not isinstance(raw_weights, list) or (raw_weights and len(raw_weights) != len(components)) or not all(
+                isinstance(w, int | float) and not isinstance(w, bool) for w in raw_weights):
+            raise PagingError(f"the hybrid search plan has malformed componentWeights: {raw_weights!r:.200}")
+        statistics = raw.get("globalStatisticsQuery") if raw.get("requiresGlobalStatistics") else None
+        if statistics is not None and not isinstance(statistics, str):
+            raise PagingError(f"the hybrid search plan has a malformed globalStatisticsQuery: {statistics!r:.200}")
+        return cls(statistics or None, components,
+                   tuple(float(w) for w in raw_weights) or (1.0,) * len(components),
+                   _opt_int(raw.get("skip")) or 0, take)
+
+
+def _component(info: object) -> HybridComponent:
+    if not isinstance(info, Mapping) or not isinstance(info.get("rewrittenQuery"), str):
+        raise PagingError(f"the hybrid search plan has a malformed component query: {info!r:.300}")
+    if (info.get("groupByExpressions") or info.get("aggregates") or info.get("dCountInfo")
+            or str(info.get("distinctType") or "None") != "None" or any(
+                t is not None for t in (info.get("groupByAliasToAggregateType") or {}).values())):
+        raise UnsupportedQuery("a hybrid search component with DISTINCT, GROUP BY or aggregates (query feature "
+                               "HybridSearch) is not supported across partitions")
+    order = info.get("orderBy") or []
+    top = _opt_int(info.get("top")) if info.get("hasNonStreamingOrderBy") and order else None
+    if info.get("hasNonStreamingOrderBy") and order:
+        if top is None:
+            raise UnsupportedQuery("a hybrid search component without TOP (query feature HybridSearch) would "
+                                   "read every document")
+        if top > MAX_NON_STREAMING_ROWS:
+            raise UnsupportedQuery(f"a hybrid search component may keep at most {MAX_NON_STREAMING_ROWS} rows; "
+                                   f"this one keeps {top}")
+    return HybridComponent(str(info["rewrittenQuery"]), not order or order[0] != "Ascending", top)
 
 
 @attrs.frozen
@@ -88,6 +166,8 @@ class QueryPlan:
     """DCOUNT: None (not a DCOUNT), ``""`` (``SELECT VALUE``) or the alias of the count."""
     non_streaming: bool = False
     """Vector search (``hasNonStreamingOrderBy``): every range drained, the best rows merged (vector.py)."""
+    hybrid: HybridPlan | None = None
+    """Hybrid / full-text ranked search (``hybridSearchQueryInfo``; hybrid.py): no ``queryInfo``."""
 
     @property
     def aggregated(self) -> bool:
@@ -99,13 +179,14 @@ class QueryPlan:
         """Nothing for the client to do: the ranges' rows, one range after another, are the answer."""
         return not (self.order_by or self.aggregated or self.group_by or self.dcount_alias is not None
                     or self.distinct != "None" or self.top is not None or self.offset is not None
-                    or self.limit is not None)
+                    or self.limit is not None or self.hybrid is not None)
 
     @classmethod
     def from_json(cls, raw: object) -> QueryPlan:
         if isinstance(raw, Mapping) and raw.get("hybridSearchQueryInfo"):
-            raise UnsupportedQuery("hybrid search (ORDER BY RANK FullTextScore/RRF; query feature HybridSearch) is "
-                                   "not supported across partitions")
+            return cls(rewritten_query=None, order_by=(), top=None, offset=None, limit=None, distinct="None",
+                       aggregates=(), has_select_value=False, ranges=_ranges(raw),
+                       hybrid=HybridPlan.from_json(raw["hybridSearchQueryInfo"]))
         if not isinstance(raw, Mapping) or not isinstance(raw.get("queryInfo"), Mapping):
             raise PagingError(f"the service sent a query plan without queryInfo: {raw!r:.300}")
         info = raw["queryInfo"]
@@ -129,16 +210,6 @@ class QueryPlan:
             if not isinstance(dcount, Mapping):
                 raise PagingError(f"the query plan has a malformed dCountInfo: {dcount!r:.200}")
             dcount_alias = str(dcount.get("dCountAlias") or "")
-        ranges = []
-        for query_range in raw.get("queryRanges") or ({"min": "", "max": "FF"},):
-            if not isinstance(query_range, Mapping):
-                raise PagingError(f"the query plan has a malformed query range: {query_range!r:.200}")
-            low, high = str(query_range.get("min", "")).upper(), str(query_range.get("max", "FF")).upper()
-            if query_range.get("isMaxInclusive"):
-                high = high + "00"  # [a, b] -> [a, b + smallest suffix)
-            if query_range.get("isMinInclusive") is False:
-                low = low + "00"
-            ranges.append((low, high))
         non_streaming = bool(info.get("hasNonStreamingOrderBy"))
         if non_streaming:
             _check_non_streaming(info)
@@ -154,13 +225,30 @@ class QueryPlan:
             distinct=str(info.get("distinctType") or "None"),
             aggregates=aggregates,
             has_select_value=has_select_value,
-            ranges=tuple(ranges),
+            ranges=_ranges(raw),
             group_by=group_by,
             group_aliases=group_aliases,
             group_alias_types=alias_types,
             dcount_alias=dcount_alias,
             non_streaming=non_streaming,
         )
+
+
+def _ranges(raw: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    ranges = []
+    query_ranges = raw.get("queryRanges") or ({"min": "", "max": "FF"},)
+    if not isinstance(query_ranges, list | tuple):
+        raise PagingError(f"the query plan has malformed query ranges: {query_ranges!r:.200}")
+    for query_range in query_ranges:
+        if not isinstance(query_range, Mapping):
+            raise PagingError(f"the query plan has a malformed query range: {query_range!r:.200}")
+        low, high = str(query_range.get("min", "")).upper(), str(query_range.get("max", "FF")).upper()
+        if query_range.get("isMaxInclusive"):
+            high = high + "00"  # [a, b] -> [a, b + smallest suffix)
+        if query_range.get("isMinInclusive") is False:
+            low = low + "00"
+        ranges.append((low, high))
+    return tuple(ranges)
 
 
 def _check_non_streaming(info: Mapping[str, object]) -> None:
@@ -219,6 +307,6 @@ def plan_from_not_servable(error: BadRequest) -> QueryPlan | None:
         raw = codec.loads(info.encode()) if isinstance(info, str) else info
     except Exception:  # noqa: BLE001 - any garbage here just means "ask for the plan"
         return None
-    if not isinstance(raw, Mapping) or "queryInfo" not in raw:
+    if not isinstance(raw, Mapping) or ("queryInfo" not in raw and "hybridSearchQueryInfo" not in raw):
         return None
     return QueryPlan.from_json(raw)

@@ -9,7 +9,8 @@ partition the service evaluates the whole query there (every shape is exact). Wh
 the query plan is asked for first: a plan with nothing to do client-side keeps those per-partition
 requests; ORDER BY, aggregates, GROUP BY, DISTINCT, TOP, OFFSET/LIMIT and vector search run through the
 cross-partition pipeline restricted to the feed range (azure-cosmos concatenates the partitions'
-answers there, which is wrong for those shapes). Tokens of either path resume only the same query on
+answers there, which is wrong for those shapes). A full-text or hybrid search always does, even in one
+partition: its scores take the whole container's statistics. Tokens of either path resume only the same query on
 the same feed range.
 """
 
@@ -26,6 +27,7 @@ from .._wire.results import Page
 from ..exceptions import InvalidContinuationToken, ValidationError
 from .engine import QueryPaged, check_max_concurrency, closing, cross_partition_pager
 from .fanout import QueryTarget
+from .hybrid import HYBRID_TOKEN, refuse_hybrid_resume
 from .plan import QueryPlan
 from .tokens import ENGINE_TOKEN_PREFIX, OLD_ENGINE_TOKEN_PREFIXES, State
 from .vector import NON_STREAMING_TOKEN, refuse_resume
@@ -52,6 +54,8 @@ class FeedRangeQueryPaged(QueryPaged):
         charge = 0.0
         if token is not None and token.startswith(NON_STREAMING_TOKEN):
             raise refuse_resume()
+        if token is not None and token.startswith(HYBRID_TOKEN):
+            raise refuse_hybrid_resume()
         if token is not None and token.startswith(OLD_ENGINE_TOKEN_PREFIXES):
             raise InvalidContinuationToken("the query continuation token comes from an older aiocosmos; restart "
                                            "the query")
@@ -63,7 +67,8 @@ class FeedRangeQueryPaged(QueryPaged):
         elif token is None:
             routing = await target.core.routing_maps.get(target.link, target.coll_path + "/pkranges",
                                                          timeout=target.timeout)
-            if len(routing.overlapping(low, high)) > 1:
+            # A ranked search in one partition too: its scores need the whole container's statistics.
+            if len(routing.overlapping(low, high)) > 1 or target.ranked_search:
                 plan, charge = await self._plan(None)
                 if plan.passthrough:
                     plan = None  # the partitions' answers one after another are the answer

@@ -25,7 +25,7 @@ from .ordering import SortKey, document_number
 if TYPE_CHECKING:
     from .fanout import Run
 
-__all__ = ["NON_STREAMING_TOKEN", "non_streaming_pages", "refuse_resume"]
+__all__ = ["NON_STREAMING_TOKEN", "best_rows", "non_streaming_pages", "refuse_resume"]
 
 NON_STREAMING_TOKEN: Final = "aqns:"
 
@@ -49,12 +49,10 @@ def refuse_resume() -> InvalidContinuationToken:
         "gives none for it (azure-cosmos refuses it too); run the query again, or read all its pages at once")
 
 
-async def non_streaming_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
-    """The pages of a non-streaming ORDER BY run (module docstring)."""
+async def best_rows(run: Run, wanted: int) -> list[Any]:
+    """The best ``wanted`` rows (``{_rid, orderByItems, ...}``) of every range of a prepared run, best first."""
     state = run.state
     assert state is not None
-    wanted = run.wanted
-    assert wanted is not None  # QueryPlan.from_json refuses a non-streaming plan without TOP or LIMIT
     directions = run.directions
     heap: list[_Candidate] = []
     while True:
@@ -79,12 +77,20 @@ async def non_streaming_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[s
                     heapq.heapreplace(heap, candidate)
             query_range.buffer = []
     best = sorted(heap, reverse=True)  # best first
-    heap.clear()
+    return [candidate.row for candidate in best]
+
+
+async def non_streaming_pages(run: Run) -> AsyncIterator[tuple[list[Any], dict[str, str], str | None]]:
+    """The pages of a non-streaming ORDER BY run (module docstring)."""
+    state = run.state
+    assert state is not None
+    wanted = run.wanted
+    assert wanted is not None  # QueryPlan.from_json refuses a non-streaming plan without TOP or LIMIT
+    best = await best_rows(run, wanted)
     out: list[Any] = []
-    for index, candidate in enumerate(best):
+    for index, row in enumerate(best):
         if run.finished():
             break
-        row = candidate.row
         # A row without "payload" is an undefined SELECT VALUE: the service returns nothing for it.
         if "payload" in row and run.admit(row["payload"]):
             out.append(row["payload"])

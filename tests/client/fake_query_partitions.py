@@ -433,7 +433,8 @@ def needed_features(plan: Mapping[str, Any]) -> list[str]:
     ``x-ms-cosmos-supported-query-features`` (the rules of the .NET SDK's QueryPlanSupportChecker,
     plus the newer features a plan can carry)."""
     if plan.get("hybridSearchQueryInfo"):
-        return ["HybridSearch"]
+        return ["HybridSearch"] + (["WeightedRankFusion"] if plan["hybridSearchQueryInfo"].get("componentWeights")
+                                   else [])
     info = plan["queryInfo"]
     needed: list[str] = []
     typed = [t for t in (info.get("groupByAliasToAggregateType") or {}).values() if t is not None]

@@ -60,7 +60,6 @@ async def pages_of(container: aiocosmos.ContainerProxy, text: str, size: int, **
 
 def test_non_streaming_order_by_is_advertised() -> None:
     assert "NonStreamingOrderBy" in SUPPORTED_QUERY_FEATURES.split(",")
-    assert "HybridSearch" not in SUPPORTED_QUERY_FEATURES.split(",")
     assert len(BOUNDED) == 4 and len(UNBOUNDED) == 3
 
 
