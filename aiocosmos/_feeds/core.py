@@ -20,7 +20,7 @@ from ..exceptions import ClientClosedError, Gone, HttpResponseError, ValidationE
 from .paging import AsyncItemPaged, check_max_item_count, request_fingerprint
 from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
-__all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "FEED_GONE_RETRIES"]
+__all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "query_spec", "FEED_GONE_RETRIES"]
 
 _log = logging.getLogger("aiocosmos.query")
 
@@ -31,6 +31,22 @@ QUERY_HEADERS: Mapping[str, str] = {
     "Content-Type": "application/query+json",
     "x-ms-documentdb-isquery": "True",
 }
+
+
+def query_spec(
+    query: str | Mapping[str, Any], parameters: Sequence[Mapping[str, Any]] | None
+) -> tuple[str, Sequence[Mapping[str, Any]] | None]:
+    """A query as SQL text and parameters: azure-cosmos's ``{"query": ..., "parameters": [...]}`` form
+    is taken apart (its parameters, or ``parameters=``, not both)."""
+    if not isinstance(query, Mapping):
+        return query, parameters
+    if set(query) - {"query", "parameters"} or "query" not in query:
+        raise ValidationError(
+            f'a query given as a dict is {{"query": sql, "parameters": [...]}}, got {dict(query)!r:.200}'
+        )
+    if "parameters" in query and parameters is not None:
+        raise ValidationError('pass the parameters in the query dict or as parameters=, not both')
+    return query["query"], query.get("parameters", parameters)
 
 
 def query_body(query: str, parameters: Sequence[Mapping[str, Any]] | None) -> bytes:
@@ -186,7 +202,7 @@ class ClientCore:
         resource_link: str,
         feed_key: str,
         *,
-        query: str | None = None,
+        query: str | Mapping[str, Any] | None = None,
         parameters: Sequence[Mapping[str, Any]] | None = None,
         max_item_count: int | None = None,
         headers: Mapping[str, str] | None = None,
@@ -195,6 +211,8 @@ class ClientCore:
     ) -> AsyncItemPaged[Any]:
         """A lazy pager over a read feed (GET) or a query (POST) of one feed resource."""
         max_item_count = check_max_item_count(max_item_count)
+        if query is not None:
+            query, parameters = query_spec(query, parameters)
         body = None if query is None else query_body(query, parameters)
         static: dict[str, str] = dict(QUERY_HEADERS) if body is not None else {}
         if headers:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .._bulk.executor import BulkExecution
 from .._bulk.upsert import bulk_upsert
 from .._feeds.change_feed import query_items_change_feed
+from .._feeds.feed_range import latest_session_token
 from .._feeds.paging import AsyncItemPaged
 from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range_listing
 from .._feeds.watch import watch_changes
@@ -15,6 +16,7 @@ from .._query.scoped import query_pager
 from .._wire.documents import PATCH_OPERATIONS
 from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.paths import PartitionKey, loose_partition_header, quote_id
+from .._wire.request_options import ResponseHook, call_hook, query_option_headers, with_call_headers
 from .._wire.results import ResourceResponse
 from .attachments import get_attachments_client
 from .batch import delete_all_items_by_partition_key, execute_item_batch
@@ -58,7 +60,12 @@ class ContainerProxy(ItemOperations):
         """The last container definition this proxy read or created, if any."""
 
     def __repr__(self) -> str:
-        return f"ContainerProxy(database={self.database.id!r}, id={self.id!r})"
+        return f"<ContainerProxy [{self._link}]>"  # azure-cosmos's form
+
+    @property
+    def container_link(self) -> str:
+        """The container's name-based link, ``dbs/<db>/colls/<id>`` (as azure-cosmos's ``container_link``)."""
+        return self._link
 
     @property
     def client_connection(self) -> ClientConnection:
@@ -107,7 +114,7 @@ class ContainerProxy(ItemOperations):
 
     def query_items(
         self,
-        query: str,
+        query: str | Mapping[str, Any],
         *,
         parameters: Sequence[Mapping[str, Any]] | None = None,
         partition_key: Any = None,
@@ -117,6 +124,14 @@ class ContainerProxy(ItemOperations):
         populate_query_metrics: bool | None = None,
         timeout: float | None = None,
         max_concurrency: int | None = None,
+        continuation_token_limit: int | None = None,
+        populate_index_metrics: bool | None = None,
+        populate_query_advice: bool | None = None,
+        max_integrated_cache_staleness_in_ms: int | None = None,
+        priority: str | None = None,
+        throughput_bucket: int | None = None,
+        session_token: str | None = None,
+        initial_headers: Mapping[str, str] | None = None,
     ) -> AsyncItemPaged[Any]:
         """Run a SQL query. With ``partition_key`` it runs in that logical partition (or, for a prefix of a
         hierarchical key, over every key under it); with ``feed_range`` (a FeedRange or its azure-cosmos
@@ -127,11 +142,21 @@ class ContainerProxy(ItemOperations):
         whose key is JSON null, pass ``[None]``. Cross-partition queries the gateway cannot serve
         (ORDER BY, TOP, OFFSET/LIMIT, DISTINCT, aggregates, GROUP BY, vector search) run in the client, on
         up to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query/).
+
+        azure-cosmos's keywords ``continuation_token_limit`` (KB), ``populate_index_metrics``,
+        ``populate_query_advice``, ``max_integrated_cache_staleness_in_ms``, ``priority``, ``throughput_bucket``,
+        ``session_token`` and ``initial_headers`` send the headers azure-cosmos sends, on every page's request.
         """
+        headers = with_call_headers(query_option_headers(
+            {}, continuation_token_limit=continuation_token_limit, populate_index_metrics=populate_index_metrics,
+            populate_query_advice=populate_query_advice,
+            max_integrated_cache_staleness_in_ms=max_integrated_cache_staleness_in_ms,
+        ), session_token=session_token, initial_headers=initial_headers, priority=priority,
+            throughput_bucket=throughput_bucket)
         return query_pager(self, query, parameters=parameters, partition_key=partition_key, feed_range=feed_range,
                            max_item_count=max_item_count, enable_scan_in_query=enable_scan_in_query,
                            populate_query_metrics=populate_query_metrics, timeout=timeout,
-                           max_concurrency=max_concurrency)
+                           max_concurrency=max_concurrency, headers=headers)
 
     # -- server-side scripts ---------------------------------------------------------------------
 
@@ -219,12 +244,16 @@ class ContainerProxy(ItemOperations):
         *,
         max_concurrency: int | None = None,
         timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> ReadManyResult:
         """Read many items by ``(id, partition_key)``: the found items in the order asked (missing ones
         are left out), with the total ``request_charge``. One query per logical partition (a point
         read when a partition has one id), at most ``max_concurrency`` (default 5) at a time.
-        ``timeout`` is one deadline for all of them."""
-        return await read_items(self, items, max_concurrency=max_concurrency, timeout=timeout)
+        ``timeout`` is one deadline for all of them. ``response_hook(headers, result)`` is called once, with
+        the aggregated headers and the returned list, as azure-cosmos calls it."""
+        result = await read_items(self, items, max_concurrency=max_concurrency, timeout=timeout)
+        call_hook(response_hook, result.get_response_headers(), result)
+        return result
 
     read_many = read_items
 
@@ -280,6 +309,13 @@ class ContainerProxy(ItemOperations):
             definition, _ = await self._load_definition(timeout)
         return feed_range_for_partition_key(definition, partition_key)
 
+    async def get_latest_session_token(
+        self, feed_ranges_to_session_tokens: Sequence[tuple[Any, str]], target_feed_range: Any
+    ) -> str:
+        """The most recent session token for ``target_feed_range`` from ``(feed range, session token)``
+        pairs you kept (azure-cosmos's method): the overlapping ones, merged. No I/O."""
+        return latest_session_token(feed_ranges_to_session_tokens, target_feed_range)
+
     async def is_feed_range_subset(self, parent_feed_range: Any, child_feed_range: Any) -> bool:
         """Whether ``child_feed_range`` lies within ``parent_feed_range`` (FeedRanges or their
         azure-cosmos forms). No I/O."""
@@ -294,10 +330,12 @@ class ContainerProxy(ItemOperations):
         continuation: str | None = None,
         max_item_count: int | None = None,
         mode: str | None = None,
+        is_start_from_beginning: bool = False,
         timeout: float | None = None,
     ) -> ChangeFeedPaged[dict[str, Any]]:
         """The items changed since ``start_time`` (``"Now"``, the default as in azure-cosmos;
         ``"Beginning"``; or an aware datetime), in the order they changed within each partition.
+        ``is_start_from_beginning=True`` is azure-cosmos's older spelling of ``start_time="Beginning"``.
 
         Scope: the whole container, one ``partition_key`` (``[None]`` for JSON null; ``None`` means the
         whole container, as in ``query_items``), or one ``feed_range``. ``mode`` is ``"LatestVersion"``
@@ -306,6 +344,10 @@ class ContainerProxy(ItemOperations):
         ``continuation``), which carries the scope, mode and position. Nothing is fetched until
         iteration starts; every argument and token is checked here, before any I/O.
         """
+        if is_start_from_beginning:
+            if start_time is not None and start_time != "Beginning":
+                raise ValueError(f"is_start_from_beginning=True contradicts start_time={start_time!r}; pass one")
+            start_time = "Beginning"
         return query_items_change_feed(
             self, start_time=start_time, partition_key=partition_key, feed_range=feed_range,
             continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,

@@ -80,6 +80,7 @@ class ItemOperations:
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
+        throughput_bucket: int | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -87,7 +88,7 @@ class ItemOperations:
         ambiguous failure; a 409 on the replay is resolved by reading the item back (replay.py)."""
         document = check_document(body, auto_id=enable_automatic_id_generation)
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
-        call = _Call(session_token, initial_headers, priority, response_hook)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
         return await self._write("POST", self._docs_path, self._link, document, extra, timeout, call,
                                  replayable=True, create=True)
 
@@ -105,6 +106,7 @@ class ItemOperations:
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
+        throughput_bucket: int | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -116,7 +118,7 @@ class ItemOperations:
         extra["x-ms-documentdb-is-upsert"] = "True"
         condition = conditions(etag, match_condition, if_match, if_none_match)
         extra.update(condition)
-        call = _Call(session_token, initial_headers, priority, response_hook)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
         return await self._write("POST", self._docs_path, self._link, document, extra, timeout, call,
                                  replayable=not condition)
 
@@ -135,6 +137,7 @@ class ItemOperations:
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
+        throughput_bucket: int | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -146,7 +149,7 @@ class ItemOperations:
             raise ValidationError(f"replace_item: body id {document['id']!r} differs from item id {item_id!r}")
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
         extra.update(conditions(etag, match_condition, if_match, if_none_match))
-        call = _Call(session_token, initial_headers, priority, response_hook)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
         return await self._write("PUT", self._docs_path + "/" + quote_id(item_id), self._docs_link + item_id,
                                  document, extra, timeout, call)
 
@@ -171,6 +174,7 @@ class ItemOperations:
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
+        throughput_bucket: int | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
         availability_strategy: HedgingOption = None,
@@ -182,7 +186,7 @@ class ItemOperations:
         (``ClientOptions.availability_strategy``; False: not even by it)."""
         item_id = check_item_id(item)
         condition = conditions(etag, match_condition, if_match, if_none_match)
-        call = _Call(session_token, initial_headers, priority, response_hook)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header}
         session = self._core.session_tokens.get(self._link)
@@ -210,6 +214,7 @@ class ItemOperations:
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
+        throughput_bucket: int | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -218,7 +223,7 @@ class ItemOperations:
         item_id = check_item_id(item)
         condition = conditions(etag, match_condition, if_match, if_none_match)
         extra = write_options(None, pre_trigger_include, post_trigger_include)
-        call = _Call(session_token, initial_headers, priority, response_hook)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header, **extra, **condition}
         result = await delete_document(self, item_id, call.headers(headers), timeout, replayable=not condition)
@@ -240,6 +245,7 @@ class ItemOperations:
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
+        throughput_bucket: int | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -258,7 +264,7 @@ class ItemOperations:
         data = codec.dumps(request, what="patch operations")
         condition = conditions(etag, match_condition, if_match, if_none_match)
         extra = write_options(None, pre_trigger_include, post_trigger_include)
-        call = _Call(session_token, initial_headers, priority, response_hook)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header, "Content-Type": "application/json-patch+json", **extra, **condition}
         status, response_headers, body = await self._core.request(
@@ -271,24 +277,26 @@ class ItemOperations:
 class _Call:
     """One call's azure-cosmos keywords, checked at once (before any I/O)."""
 
-    __slots__ = ("hook", "initial_headers", "priority", "session_token")
+    __slots__ = ("bucket", "hook", "initial_headers", "priority", "session_token")
 
     def __init__(self, session_token: str | None, initial_headers: Mapping[str, str] | None, priority: str | None,
-                 hook: ResponseHook | None) -> None:
+                 hook: ResponseHook | None, bucket: int | None = None) -> None:
         if hook is not None and not callable(hook):
             raise ValidationError(f"response_hook must be callable as hook(headers, result), got {hook!r}")
         self.session_token = session_token
         self.initial_headers = initial_headers
         self.priority = priority
         self.hook = hook
-        if session_token is not None or initial_headers or priority is not None:
-            with_call_headers({}, session_token=session_token, initial_headers=initial_headers, priority=priority)
+        self.bucket = bucket
+        if session_token is not None or initial_headers or priority is not None or bucket is not None:
+            with_call_headers({}, session_token=session_token, initial_headers=initial_headers, priority=priority,
+                              throughput_bucket=bucket)
 
     def headers(self, headers: dict[str, str]) -> dict[str, str]:
-        if self.session_token is None and not self.initial_headers and self.priority is None:
+        if self.session_token is None and not self.initial_headers and self.priority is None and self.bucket is None:
             return headers
         return with_call_headers(headers, session_token=self.session_token, initial_headers=self.initial_headers,
-                                 priority=self.priority)
+                                 priority=self.priority, throughput_bucket=self.bucket)
 
     def done(self, result: ResourceResponse) -> ResourceResponse:
         call_hook(self.hook, result.headers, result)
