@@ -11,6 +11,7 @@ from .._telemetry.tracing import PagerTrace, Telemetry
 from .._wire import codec
 from .._wire.clock import Clock
 from .._wire.last_response import LAST_RESPONSE_HEADERS
+from .._wire.models import BUILTIN, ModelSerializer
 from .._wire.options import HedgingOption, availability_strategy
 from .._wire.paths import PartitionKey
 from .._wire.pipeline import Pipeline, RawResponse
@@ -83,8 +84,8 @@ def _stale_session(error: HttpResponseError, headers: Mapping[str, str] | None, 
 class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
-    __slots__ = ("_open", "account_host", "clock", "default_timeout", "partition_keys", "pipeline", "routing_maps",
-                 "session_tokens", "telemetry")
+    __slots__ = ("_open", "account_host", "clock", "default_timeout", "models", "partition_keys", "pipeline",
+                 "routing_maps", "session_tokens", "telemetry")
 
     def __init__(
         self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
@@ -95,6 +96,7 @@ class ClientCore:
         self.clock = clock
         self.default_timeout = default_timeout
         self.session_tokens = SessionTokens()
+        self.models: ModelSerializer = BUILTIN  # ClientOptions.serializer (_wire/models.py)
         self.partition_keys: dict[str, PartitionKey] = {}  # container link -> definition
         self._open = open_pipeline
         self.routing_maps = RoutingMaps(self)  # container link -> partition key ranges (routing.py)

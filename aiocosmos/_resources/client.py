@@ -120,6 +120,8 @@ class CosmosClient:
         self._owns_http = http_session is None
         self._core = ClientCore(self._open, self._clock, self._options.timeouts.operation)
         self._core.account_host = parts.hostname
+        if self._options.serializer is not None:
+            self._core.models = self._options.serializer
         if self._options.telemetry:  # opentelemetry is imported here, and only here
             self._core.telemetry = Telemetry(
                 host=parts.hostname, port=parts.port, consistency_level=self._options.consistency_level,

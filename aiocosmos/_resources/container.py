@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._bulk.executor import BulkExecution
 from .._bulk.upsert import bulk_upsert
@@ -11,6 +11,7 @@ from .._feeds.change_feed import query_items_change_feed
 from .._feeds.feed_range import latest_session_token
 from .._feeds.paging import AsyncItemPaged
 from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range_listing
+from .._feeds.typed import ModelPaged
 from .._feeds.watch import watch_changes
 from .._query.scoped import query_pager
 from .._wire.documents import PATCH_OPERATIONS
@@ -18,6 +19,7 @@ from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.paths import PartitionKey, loose_partition_header, quote_id
 from .._wire.request_options import ResponseHook, call_hook, query_option_headers, with_call_headers
 from .._wire.results import ResourceResponse
+from ..exceptions import ValidationError
 from .attachments import get_attachments_client
 from .batch import delete_all_items_by_partition_key, execute_item_batch
 from .conflicts import delete_conflict, get_conflict, list_conflicts, query_conflicts
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from .read_many import ReadManyResult
 
 __all__ = ["ContainerProxy", "PATCH_OPERATIONS"]
+
+M = TypeVar("M")
 
 class ContainerProxy(ItemOperations):
     """A container. Cheap to create (no I/O); get one with ``database.get_container_client(id)``.
@@ -112,6 +116,33 @@ class ContainerProxy(ItemOperations):
         return self._core.feed(self._docs_path, "docs", self._link, "Documents",
                                max_item_count=max_item_count, session_container=self._link, timeout=timeout)
 
+    @overload
+    def query_items(
+        self, query: str | Mapping[str, Any], *,
+        parameters: Sequence[Mapping[str, Any]] | None = None, partition_key: Any = None, feed_range: Any = None,
+        max_item_count: int | None = None, enable_scan_in_query: bool | None = None,
+        populate_query_metrics: bool | None = None, timeout: float | None = None,
+        max_concurrency: int | None = None, continuation_token_limit: int | None = None,
+        populate_index_metrics: bool | None = None, populate_query_advice: bool | None = None,
+        max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
+        throughput_bucket: int | None = None, session_token: str | None = None,
+        initial_headers: Mapping[str, str] | None = None,
+        model: None = None,
+    ) -> AsyncItemPaged[Any]: ...
+    @overload
+    def query_items(
+        self, query: str | Mapping[str, Any], *,
+        parameters: Sequence[Mapping[str, Any]] | None = None, partition_key: Any = None, feed_range: Any = None,
+        max_item_count: int | None = None, enable_scan_in_query: bool | None = None,
+        populate_query_metrics: bool | None = None, timeout: float | None = None,
+        max_concurrency: int | None = None, continuation_token_limit: int | None = None,
+        populate_index_metrics: bool | None = None, populate_query_advice: bool | None = None,
+        max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
+        throughput_bucket: int | None = None, session_token: str | None = None,
+        initial_headers: Mapping[str, str] | None = None,
+        model: type[M],
+    ) -> ModelPaged[M]: ...
+
     def query_items(
         self,
         query: str | Mapping[str, Any],
@@ -132,7 +163,8 @@ class ContainerProxy(ItemOperations):
         throughput_bucket: int | None = None,
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
-    ) -> AsyncItemPaged[Any]:
+        model: type[M] | None = None,
+    ) -> AsyncItemPaged[Any] | ModelPaged[M]:
         """Run a SQL query. With ``partition_key`` it runs in that logical partition (or, for a prefix of a
         hierarchical key, over every key under it); with ``feed_range`` (a FeedRange or its azure-cosmos
         forms, e.g. from ``read_feed_ranges``) over that range only; with neither, across all partitions.
@@ -146,17 +178,24 @@ class ContainerProxy(ItemOperations):
         azure-cosmos's keywords ``continuation_token_limit`` (KB), ``populate_index_metrics``,
         ``populate_query_advice``, ``max_integrated_cache_staleness_in_ms``, ``priority``, ``throughput_bucket``,
         ``session_token`` and ``initial_headers`` send the headers azure-cosmos sends, on every page's request.
+        ``model=Order`` builds each item as ``Order`` (``ClientOptions.serializer``); pages keep the metadata.
         """
+        if model is not None and not isinstance(model, type):
+            raise ValidationError(f"model must be a class (dataclass, attrs or pydantic), got {model!r}")
         headers = with_call_headers(query_option_headers(
             {}, continuation_token_limit=continuation_token_limit, populate_index_metrics=populate_index_metrics,
             populate_query_advice=populate_query_advice,
             max_integrated_cache_staleness_in_ms=max_integrated_cache_staleness_in_ms,
         ), session_token=session_token, initial_headers=initial_headers, priority=priority,
             throughput_bucket=throughput_bucket)
-        return query_pager(self, query, parameters=parameters, partition_key=partition_key, feed_range=feed_range,
-                           max_item_count=max_item_count, enable_scan_in_query=enable_scan_in_query,
-                           populate_query_metrics=populate_query_metrics, timeout=timeout,
-                           max_concurrency=max_concurrency, headers=headers)
+        pager = query_pager(self, query, parameters=parameters, partition_key=partition_key, feed_range=feed_range,
+                            max_item_count=max_item_count, enable_scan_in_query=enable_scan_in_query,
+                            populate_query_metrics=populate_query_metrics, timeout=timeout,
+                            max_concurrency=max_concurrency, headers=headers)
+        if model is None:
+            return pager
+        models, target = self._core.models, model
+        return ModelPaged(pager, lambda document: models.from_document(document, target))
 
     # -- server-side scripts ---------------------------------------------------------------------
 

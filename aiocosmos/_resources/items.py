@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 from .._wire import codec
 from .._wire.documents import check_document, check_item_id, check_patch, write_options
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .._wire.paths import PartitionKey
 
 __all__ = ["ItemOperations"]
+
+M = TypeVar("M")
 
 _PK: Final = "x-ms-documentdb-partitionkey"
 _JSON: Final = "application/json"
@@ -63,7 +65,10 @@ class ItemOperations:
         definition = self._core.partition_keys.get(self._link)
         if definition is None:
             definition, timeout = await self._load_definition(timeout)
-        extra[_PK] = definition.header_from_document(document)
+        try:
+            extra[_PK] = definition.header_from_document(document)
+        except ValidationError:  # a key value JSON has no type for (a UUID, a date): as it was written
+            extra[_PK] = definition.header_from_document(codec.loads(data))
         extra["Content-Type"] = _JSON
         result = await write_document(self, method, path, link, data, call.headers(extra), timeout,
                                       replayable=replayable, create=create)
@@ -86,7 +91,7 @@ class ItemOperations:
     ) -> ResourceResponse:
         """Create an item; 409 Conflict if its id exists in its logical partition. Replayed after an
         ambiguous failure; a 409 on the replay is resolved by reading the item back (replay.py)."""
-        document = check_document(body, auto_id=enable_automatic_id_generation)
+        document = check_document(body, auto_id=enable_automatic_id_generation, serializer=self._core.models)
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
         call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
         return await self._write("POST", self._docs_path, self._link, document, extra, timeout, call,
@@ -113,7 +118,7 @@ class ItemOperations:
         """Create the item, or replace it if its id exists (``etag``: only if unchanged since; or
         azure's ``etag`` + ``match_condition``, ``if_match``, ``if_none_match``). Replayed after an
         ambiguous failure unless it is conditional."""
-        document = check_document(body)
+        document = check_document(body, serializer=self._core.models)
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
         extra["x-ms-documentdb-is-upsert"] = "True"
         condition = conditions(etag, match_condition, if_match, if_none_match)
@@ -144,7 +149,7 @@ class ItemOperations:
         """Replace an existing item (404 if missing). With ``etag``, only if it is unchanged since
         that version (412 PreconditionFailed otherwise)."""
         item_id = check_item_id(item)
-        document = check_document(body)
+        document = check_document(body, serializer=self._core.models)
         if document["id"] != item_id:
             raise ValidationError(f"replace_item: body id {document['id']!r} differs from item id {item_id!r}")
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
@@ -162,6 +167,25 @@ class ItemOperations:
             definition, timeout = await self._load_definition(timeout)
         return definition.header_for(partition_key), timeout
 
+    @overload
+    async def read_item(
+        self, item: str | Mapping[str, Any], partition_key: Any, *, etag: str | None = None,
+        match_condition: Enum | None = None, if_match: str | None = None, if_none_match: str | None = None,
+        session_token: str | None = None, initial_headers: Mapping[str, str] | None = None,
+        priority: str | None = None, throughput_bucket: int | None = None,
+        response_hook: ResponseHook | None = None, timeout: float | None = None,
+        availability_strategy: HedgingOption = None, model: None = None,
+    ) -> ResourceResponse: ...
+    @overload
+    async def read_item(
+        self, item: str | Mapping[str, Any], partition_key: Any, *, etag: str | None = None,
+        match_condition: Enum | None = None, if_match: str | None = None, if_none_match: str | None = None,
+        session_token: str | None = None, initial_headers: Mapping[str, str] | None = None,
+        priority: str | None = None, throughput_bucket: int | None = None,
+        response_hook: ResponseHook | None = None, timeout: float | None = None,
+        availability_strategy: HedgingOption = None, model: type[M],
+    ) -> M: ...
+
     async def read_item(
         self,
         item: str | Mapping[str, Any],
@@ -178,14 +202,19 @@ class ItemOperations:
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
         availability_strategy: HedgingOption = None,
-    ) -> ResourceResponse:
+        model: type[M] | None = None,
+    ) -> ResourceResponse | M:
         """Read one item by id and partition-key value (404 NotFound if missing). With
         ``if_none_match`` (or ``etag`` + ``match_condition=IfModified``) an unchanged item is answered
         304: the result is then empty, with ``status_code`` 304. ``session_token`` replaces the one the
         client tracks. ``availability_strategy``: hedge this read across regions
-        (``ClientOptions.availability_strategy``; False: not even by it)."""
+        (``ClientOptions.availability_strategy``; False: not even by it). ``model=Order`` returns the item
+        built as ``Order`` (``ClientOptions.serializer``); ``response_hook`` still sees the response."""
         item_id = check_item_id(item)
         condition = conditions(etag, match_condition, if_match, if_none_match)
+        if model is not None and (not isinstance(model, type) or "If-None-Match" in condition):
+            raise ValidationError("model= takes a class, and no if_none_match/IfModified read (a 304 has no item)"
+                                  if isinstance(model, type) else f"model must be a class, got {model!r}")
         call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header}
@@ -198,7 +227,8 @@ class ItemOperations:
             "GET", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
             headers=call.headers(headers), idempotent=True, timeout=timeout, hedging=availability_strategy,
         )
-        return call.done(ResourceResponse(codec.loads(body) if body else {}, response_headers, status))
+        result = call.done(ResourceResponse(codec.loads(body) if body else {}, response_headers, status))
+        return result if model is None else self._core.models.from_document(result, model)
 
     async def delete_item(
         self,

@@ -8,6 +8,7 @@ from typing import Any, Final
 import attrs
 
 from ..exceptions import ConfigurationError
+from .models import ModelSerializer
 from .retry import RetryPolicy
 
 __all__ = ["ConnectionLimits", "Timeouts", "ClientOptions", "HedgingOption", "HedgingStrategy", "availability_strategy",
@@ -147,6 +148,9 @@ class ClientOptions:
     a call's own ``throughput_bucket=`` wins."""
     priority: str | None = attrs.field(default=None)
     """Priority-based execution level of every request, ``"High"`` or ``"Low"``; a call's own ``priority=`` wins."""
+    serializer: ModelSerializer | None = attrs.field(default=None, eq=False)
+    """Turns item bodies that are not dicts into dicts and stored items into ``model=`` types (``to_document``,
+    ``from_document``); None: dataclasses, attrs classes and pydantic v2 models (``aiocosmos._wire.models``)."""
     tracing: bool = False
     """OpenTelemetry spans and metrics (needs ``pip install 'aiocosmos[otel]'``), with the global tracer
     and meter providers. Off by default: a globally configured provider alone does not turn it on."""
