@@ -9,6 +9,7 @@ and, on conditional operations, ``etag`` + ``match_condition`` or ``if_match`` /
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
@@ -16,6 +17,7 @@ from .._wire import codec
 from .._wire.documents import check_document, check_item_id, check_patch, write_options
 from .._wire.options import HedgingOption
 from .._wire.paths import quote_id
+from .._wire.regions import excluded_regions
 from .._wire.request_options import ResponseHook, call_hook, conditions, with_call_headers
 from .._wire.results import ResourceResponse
 from ..exceptions import ValidationError
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["ItemOperations"]
 
 M = TypeVar("M")
+_NO_EXCLUSION: Final = nullcontext()  # reusable: no allocation per call when excluded_locations is not given
 
 _PK: Final = "x-ms-documentdb-partitionkey"
 _JSON: Final = "application/json"
@@ -70,8 +73,9 @@ class ItemOperations:
         except ValidationError:  # a key value JSON has no type for (a UUID, a date): as it was written
             extra[_PK] = definition.header_from_document(codec.loads(data))
         extra["Content-Type"] = _JSON
-        result = await write_document(self, method, path, link, data, call.headers(extra), timeout,
-                                      replayable=replayable, create=create)
+        with call.regions():
+            result = await write_document(self, method, path, link, data, call.headers(extra), timeout,
+                                          replayable=replayable, create=create)
         return call.done(result)
 
     async def create_item(
@@ -86,6 +90,8 @@ class ItemOperations:
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
         throughput_bucket: int | None = None,
+        excluded_locations: Sequence[str] | None = None,
+        no_response: bool | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -93,7 +99,8 @@ class ItemOperations:
         ambiguous failure; a 409 on the replay is resolved by reading the item back (replay.py)."""
         document = check_document(body, auto_id=enable_automatic_id_generation, serializer=self._core.models)
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
+                     excluded_locations)
         return await self._write("POST", self._docs_path, self._link, document, extra, timeout, call,
                                  replayable=True, create=True)
 
@@ -112,6 +119,8 @@ class ItemOperations:
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
         throughput_bucket: int | None = None,
+        excluded_locations: Sequence[str] | None = None,
+        no_response: bool | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -123,7 +132,8 @@ class ItemOperations:
         extra["x-ms-documentdb-is-upsert"] = "True"
         condition = conditions(etag, match_condition, if_match, if_none_match)
         extra.update(condition)
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
+                     excluded_locations)
         return await self._write("POST", self._docs_path, self._link, document, extra, timeout, call,
                                  replayable=not condition)
 
@@ -143,6 +153,8 @@ class ItemOperations:
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
         throughput_bucket: int | None = None,
+        excluded_locations: Sequence[str] | None = None,
+        no_response: bool | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -154,7 +166,8 @@ class ItemOperations:
             raise ValidationError(f"replace_item: body id {document['id']!r} differs from item id {item_id!r}")
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
         extra.update(conditions(etag, match_condition, if_match, if_none_match))
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
+                     excluded_locations)
         return await self._write("PUT", self._docs_path + "/" + quote_id(item_id), self._docs_link + item_id,
                                  document, extra, timeout, call)
 
@@ -173,7 +186,8 @@ class ItemOperations:
         match_condition: Enum | None = None, if_match: str | None = None, if_none_match: str | None = None,
         session_token: str | None = None, initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None, throughput_bucket: int | None = None,
-        response_hook: ResponseHook | None = None, timeout: float | None = None,
+        excluded_locations: Sequence[str] | None = None, response_hook: ResponseHook | None = None,
+        timeout: float | None = None,
         availability_strategy: HedgingOption = None, model: None = None,
     ) -> ResourceResponse: ...
     @overload
@@ -182,7 +196,8 @@ class ItemOperations:
         match_condition: Enum | None = None, if_match: str | None = None, if_none_match: str | None = None,
         session_token: str | None = None, initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None, throughput_bucket: int | None = None,
-        response_hook: ResponseHook | None = None, timeout: float | None = None,
+        excluded_locations: Sequence[str] | None = None, response_hook: ResponseHook | None = None,
+        timeout: float | None = None,
         availability_strategy: HedgingOption = None, model: type[M],
     ) -> M: ...
 
@@ -199,6 +214,7 @@ class ItemOperations:
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
         throughput_bucket: int | None = None,
+        excluded_locations: Sequence[str] | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
         availability_strategy: HedgingOption = None,
@@ -215,7 +231,8 @@ class ItemOperations:
         if model is not None and (not isinstance(model, type) or "If-None-Match" in condition):
             raise ValidationError("model= takes a class, and no if_none_match/IfModified read (a 304 has no item)"
                                   if isinstance(model, type) else f"model must be a class, got {model!r}")
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket,
+                     excluded=excluded_locations)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header}
         session = self._core.session_tokens.get(self._link)
@@ -223,10 +240,11 @@ class ItemOperations:
             headers["x-ms-session-token"] = session
         if condition:
             headers.update(condition)
-        status, response_headers, body = await self._core.request(
-            "GET", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
-            headers=call.headers(headers), idempotent=True, timeout=timeout, hedging=availability_strategy,
-        )
+        with call.regions():
+            status, response_headers, body = await self._core.request(
+                "GET", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
+                headers=call.headers(headers), idempotent=True, timeout=timeout, hedging=availability_strategy,
+            )
         result = call.done(ResourceResponse(codec.loads(body) if body else {}, response_headers, status))
         return result if model is None else self._core.models.from_document(result, model)
 
@@ -245,6 +263,7 @@ class ItemOperations:
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
         throughput_bucket: int | None = None,
+        excluded_locations: Sequence[str] | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -253,10 +272,12 @@ class ItemOperations:
         item_id = check_item_id(item)
         condition = conditions(etag, match_condition, if_match, if_none_match)
         extra = write_options(None, pre_trigger_include, post_trigger_include)
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket,
+                     excluded=excluded_locations)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header, **extra, **condition}
-        result = await delete_document(self, item_id, call.headers(headers), timeout, replayable=not condition)
+        with call.regions():
+            result = await delete_document(self, item_id, call.headers(headers), timeout, replayable=not condition)
         return call.done(result)
 
     async def patch_item(
@@ -276,6 +297,8 @@ class ItemOperations:
         initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None,
         throughput_bucket: int | None = None,
+        excluded_locations: Sequence[str] | None = None,
+        no_response: bool | None = None,
         response_hook: ResponseHook | None = None,
         timeout: float | None = None,
     ) -> ResourceResponse:
@@ -294,23 +317,26 @@ class ItemOperations:
         data = codec.dumps(request, what="patch operations")
         condition = conditions(etag, match_condition, if_match, if_none_match)
         extra = write_options(None, pre_trigger_include, post_trigger_include)
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket)
+        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
+                     excluded_locations)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header, "Content-Type": "application/json-patch+json", **extra, **condition}
-        status, response_headers, body = await self._core.request(
-            "PATCH", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
-            headers=call.headers(headers), body=data, idempotent=False, timeout=timeout,
-        )
+        with call.regions():
+            status, response_headers, body = await self._core.request(
+                "PATCH", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
+                headers=call.headers(headers), body=data, idempotent=False, timeout=timeout,
+            )
         return call.done(ResourceResponse(codec.loads(body) if body else {}, response_headers, status))
 
 
 class _Call:
     """One call's azure-cosmos keywords, checked at once (before any I/O)."""
 
-    __slots__ = ("bucket", "hook", "initial_headers", "priority", "session_token")
+    __slots__ = ("bucket", "excluded", "hook", "initial_headers", "minimal", "priority", "session_token")
 
     def __init__(self, session_token: str | None, initial_headers: Mapping[str, str] | None, priority: str | None,
-                 hook: ResponseHook | None, bucket: int | None = None) -> None:
+                 hook: ResponseHook | None, bucket: int | None = None, no_response: bool | None = None,
+                 excluded: Sequence[str] | None = None) -> None:
         if hook is not None and not callable(hook):
             raise ValidationError(f"response_hook must be callable as hook(headers, result), got {hook!r}")
         self.session_token = session_token
@@ -318,15 +344,26 @@ class _Call:
         self.priority = priority
         self.hook = hook
         self.bucket = bucket
+        # azure-cosmos's no_response: the service answers a write without the item (less to send back).
+        self.minimal = bool(no_response)
+        if excluded is not None and (isinstance(excluded, str) or not isinstance(excluded, Sequence)):
+            raise ValidationError(f"excluded_locations must be a list of region names, got {excluded!r}")
+        self.excluded = excluded
         if session_token is not None or initial_headers or priority is not None or bucket is not None:
             with_call_headers({}, session_token=session_token, initial_headers=initial_headers, priority=priority,
                               throughput_bucket=bucket)
 
     def headers(self, headers: dict[str, str]) -> dict[str, str]:
+        if self.minimal:
+            headers["Prefer"] = "return=minimal"
         if self.session_token is None and not self.initial_headers and self.priority is None and self.bucket is None:
             return headers
         return with_call_headers(headers, session_token=self.session_token, initial_headers=self.initial_headers,
                                  priority=self.priority, throughput_bucket=self.bucket)
+
+    def regions(self) -> AbstractContextManager[None]:
+        """azure-cosmos's per-call ``excluded_locations``: the task-local exclusion, for this request only."""
+        return _NO_EXCLUSION if not self.excluded else excluded_regions(self.excluded)
 
     def done(self, result: ResourceResponse) -> ResourceResponse:
         call_hook(self.hook, result.headers, result)

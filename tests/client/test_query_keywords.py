@@ -217,3 +217,33 @@ def test_bad_client_level_values_fail_at_construction() -> None:
         aiocosmos.CosmosClient("https://acct.documents.azure.com:443/", credential=KEY, priority="Urgent")
     with pytest.raises(TypeError, match="retry_total"):
         aiocosmos.CosmosClient("https://acct.documents.azure.com:443/", credential=KEY, retry_total=-1)
+
+
+NO_RESPONSE_CALLS: dict[str, tuple[str, str, PointCall]] = {
+    "create": ("POST", DOCS_PATH, lambda c: c.create_item({"id": "x", "pk": "a"}, no_response=True)),
+    "upsert": ("POST", DOCS_PATH, lambda c: c.upsert_item({"id": "x", "pk": "a"}, no_response=True)),
+    "replace": ("PUT", item_path("x"), lambda c: c.replace_item("x", {"id": "x", "pk": "a"}, no_response=True)),
+    "patch": ("PATCH", item_path("x"), lambda c: c.patch_item(
+        "x", "a", [{"op": "set", "path": "/n", "value": 1}], no_response=True)),
+    "upsert without": ("POST", DOCS_PATH, lambda c: c.upsert_item({"id": "x", "pk": "a"}, no_response=False)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NO_RESPONSE_CALLS))
+async def test_no_response_asks_for_a_minimal_answer_as_azure_cosmos_does(
+    server: RecordingServer, make_client: ClientFactory, name: str
+) -> None:
+    method, path, call = NO_RESPONSE_CALLS[name]
+
+    def sent(start: int) -> str | None:
+        matching = [r for r in server.requests[start:] if r.method == method and r.path.rstrip("/") == path]
+        assert len(matching) == 1
+        return matching[0].headers.get("Prefer")
+
+    start = len(server.requests)
+    async with AzureClient(server.url, credential=KEY) as azure_client:
+        await call(azure_client.get_database_client("db").get_container_client("c"))
+    theirs = sent(start)
+    start = len(server.requests)
+    await call(make_client().get_database_client("db").get_container_client("c"))
+    assert sent(start) == theirs == (None if name.endswith("without") else "return=minimal")
