@@ -9,7 +9,6 @@ and, on conditional operations, ``etag`` + ``match_condition`` or ``if_match`` /
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
@@ -17,7 +16,7 @@ from .._wire import codec
 from .._wire.documents import check_document, check_item_id, check_patch, write_options
 from .._wire.options import HedgingOption
 from .._wire.paths import quote_id
-from .._wire.regions import excluded_regions
+from .._wire.regions import end_exclusion, exclude_for_call
 from .._wire.request_options import ResponseHook, call_hook, conditions, with_call_headers
 from .._wire.results import ResourceResponse
 from ..exceptions import ValidationError
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["ItemOperations"]
 
 M = TypeVar("M")
-_NO_EXCLUSION: Final = nullcontext()  # reusable: no allocation per call when excluded_locations is not given
 
 _PK: Final = "x-ms-documentdb-partitionkey"
 _JSON: Final = "application/json"
@@ -73,9 +71,13 @@ class ItemOperations:
         except ValidationError:  # a key value JSON has no type for (a UUID, a date): as it was written
             extra[_PK] = definition.header_from_document(codec.loads(data))
         extra["Content-Type"] = _JSON
-        with call.regions():
+        excluded = None if call.excluded is None else exclude_for_call(call.excluded)
+        try:
             result = await write_document(self, method, path, link, data, call.headers(extra), timeout,
                                           replayable=replayable, create=create)
+        finally:
+            if excluded is not None:
+                end_exclusion(excluded)
         return call.done(result)
 
     async def create_item(
@@ -240,11 +242,15 @@ class ItemOperations:
             headers["x-ms-session-token"] = session
         if condition:
             headers.update(condition)
-        with call.regions():
+        excluded = None if call.excluded is None else exclude_for_call(call.excluded)
+        try:
             status, response_headers, body = await self._core.request(
                 "GET", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
                 headers=call.headers(headers), idempotent=True, timeout=timeout, hedging=availability_strategy,
             )
+        finally:
+            if excluded is not None:
+                end_exclusion(excluded)
         result = call.done(ResourceResponse(codec.loads(body) if body else {}, response_headers, status))
         return result if model is None else self._core.models.from_document(result, model)
 
@@ -276,8 +282,12 @@ class ItemOperations:
                      excluded=excluded_locations)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header, **extra, **condition}
-        with call.regions():
+        excluded = None if call.excluded is None else exclude_for_call(call.excluded)
+        try:
             result = await delete_document(self, item_id, call.headers(headers), timeout, replayable=not condition)
+        finally:
+            if excluded is not None:
+                end_exclusion(excluded)
         return call.done(result)
 
     async def patch_item(
@@ -321,11 +331,15 @@ class ItemOperations:
                      excluded_locations)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header, "Content-Type": "application/json-patch+json", **extra, **condition}
-        with call.regions():
+        excluded = None if call.excluded is None else exclude_for_call(call.excluded)
+        try:
             status, response_headers, body = await self._core.request(
                 "PATCH", self._docs_path + "/" + quote_id(item_id), "docs", self._docs_link + item_id,
                 headers=call.headers(headers), body=data, idempotent=False, timeout=timeout,
             )
+        finally:
+            if excluded is not None:
+                end_exclusion(excluded)
         return call.done(ResourceResponse(codec.loads(body) if body else {}, response_headers, status))
 
 
@@ -348,7 +362,8 @@ class _Call:
         self.minimal = bool(no_response)
         if excluded is not None and (isinstance(excluded, str) or not isinstance(excluded, Sequence)):
             raise ValidationError(f"excluded_locations must be a list of region names, got {excluded!r}")
-        self.excluded = excluded
+        # azure-cosmos's per-call excluded_locations: the task-local exclusion, around this call's request only.
+        self.excluded = excluded or None
         if session_token is not None or initial_headers or priority is not None or bucket is not None:
             with_call_headers({}, session_token=session_token, initial_headers=initial_headers, priority=priority,
                               throughput_bucket=bucket)
@@ -360,10 +375,6 @@ class _Call:
             return headers
         return with_call_headers(headers, session_token=self.session_token, initial_headers=self.initial_headers,
                                  priority=self.priority, throughput_bucket=self.bucket)
-
-    def regions(self) -> AbstractContextManager[None]:
-        """azure-cosmos's per-call ``excluded_locations``: the task-local exclusion, for this request only."""
-        return _NO_EXCLUSION if not self.excluded else excluded_regions(self.excluded)
 
     def done(self, result: ResourceResponse) -> ResourceResponse:
         call_hook(self.hook, result.headers, result)
