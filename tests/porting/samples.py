@@ -3,9 +3,11 @@
 The samples are Microsoft's (MIT), not ours: they are never stored in this repository. ``sample_sources`` downloads
 the azure-cosmos 4.17.1 source package from PyPI with pip (cached under ``.cache/``, git-ignored) and reads
 ``samples/<name>.py`` out of it. ``port`` is the whole porting change a user makes: import lines only.
-``CUTS`` is our edit script: the steps the local server cannot serve (offers, partition-key delete), cut from the
+``CUTS`` is our edit script: the steps the local server cannot serve (offers, delete by partition key, a
+partition-key-scoped change feed, an index transformation that edits the service's default paths), cut from the
 azure-cosmos run and the aiocosmos run alike, each edit required to match exactly once so a changed sample fails
-loudly instead of running something else.
+loudly instead of running something else. ``DIFFERENCES`` are aiocosmos's deliberate differences (README,
+"azure-cosmos → aiocosmos"), each a transform of azure-cosmos's output that must change it.
 """
 
 from __future__ import annotations
