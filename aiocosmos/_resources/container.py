@@ -127,6 +127,7 @@ class ContainerProxy(ItemOperations):
         max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
         throughput_bucket: int | None = None, session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
+        excluded_locations: object = None, response_hook: object = None,
         model: None = None,
     ) -> AsyncItemPaged[Any]: ...
     @overload
@@ -140,6 +141,7 @@ class ContainerProxy(ItemOperations):
         max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
         throughput_bucket: int | None = None, session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
+        excluded_locations: object = None, response_hook: object = None,
         model: type[M],
     ) -> ModelPaged[M]: ...
 
@@ -163,6 +165,7 @@ class ContainerProxy(ItemOperations):
         throughput_bucket: int | None = None,
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
+        excluded_locations: object = None, response_hook: object = None,
         model: type[M] | None = None,
     ) -> AsyncItemPaged[Any] | ModelPaged[M]:
         """Run a SQL query. With ``partition_key`` it runs in that logical partition (or, for a prefix of a
@@ -180,6 +183,12 @@ class ContainerProxy(ItemOperations):
         ``session_token`` and ``initial_headers`` send the headers azure-cosmos sends, on every page's request.
         ``model=Order`` builds each item as ``Order`` (``ClientOptions.serializer``); pages keep the metadata.
         """
+        if excluded_locations is not None:
+            raise TypeError("query_items(excluded_locations=...): wrap the iteration in "
+                            "`with aiocosmos.excluded_regions([...]):` (a pager runs after this call returns)")
+        if response_hook is not None:
+            raise TypeError("query_items(response_hook=...): iterate pager.by_page(); each page has its headers, "
+                            "request_charge and continuation")
         if model is not None and not isinstance(model, type):
             raise ValidationError(f"model must be a class (dataclass, attrs or pydantic), got {model!r}")
         headers = with_call_headers(query_option_headers(

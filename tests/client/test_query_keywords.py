@@ -247,3 +247,11 @@ async def test_no_response_asks_for_a_minimal_answer_as_azure_cosmos_does(
     start = len(server.requests)
     await call(make_client().get_database_client("db").get_container_client("c"))
     assert sent(start) == theirs == (None if name.endswith("without") else "return=minimal")
+
+
+def test_query_keywords_that_cannot_be_honoured_name_the_alternative(client: aiocosmos.CosmosClient) -> None:
+    container = client.get_database_client("db").get_container_client("c")
+    with pytest.raises(TypeError, match=r"aiocosmos\.excluded_regions"):
+        container.query_items("SELECT 1", excluded_locations=["East US"])
+    with pytest.raises(TypeError, match=r"by_page\(\)"):
+        container.query_items("SELECT 1", response_hook=lambda headers, items: None)
