@@ -82,7 +82,7 @@ _MAX_GONE_RETRIES: Final = 3
 class _Feed:
     """Everything a change feed needs to fetch: fixed at ``query_items_change_feed``/``watch_changes``."""
 
-    __slots__ = ("_container", "_fingerprint", "_max_item_count", "_pk_value", "_pk_verified", "_timeout")
+    __slots__ = ("_container", "_extra", "_fingerprint", "_max_item_count", "_pk_value", "_pk_verified", "_timeout")
 
     def __init__(
         self,
@@ -98,6 +98,7 @@ class _Feed:
         self._pk_value = pk_value
         self._pk_verified = pk_value is _NO_VALUE
         self._timeout = timeout
+        self._extra: Mapping[str, str] | None = None  # the call's own headers (azure's priority, throughput_bucket)
 
     def encode(self, state: FeedState) -> str:
         return state.encode(self._fingerprint)
@@ -133,6 +134,8 @@ class _Feed:
         container = self._container
         core = container._core
         headers: dict[str, str] = {"A-IM": _AIM[state.mode]}
+        if self._extra:
+            headers.update(self._extra)
         if state.mode == "AllVersionsAndDeletes":
             headers[_WIRE_FORMAT_HEADER] = _WIRE_FORMAT
         if self._max_item_count is not None:
@@ -383,9 +386,11 @@ def query_items_change_feed(
     max_item_count: int | None,
     mode: str | None,
     timeout: float | None,
+    headers: Mapping[str, str] | None = None,
 ) -> ChangeFeedPaged[dict[str, Any]]:
     feed, resolved_mode, scope, start, _ = _resolve(
         container, start_time=start_time, partition_key=partition_key, feed_range=feed_range,
         continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,
     )
+    feed._extra = headers
     return ChangeFeedPaged(feed, resolved_mode, scope, start, continuation)

@@ -380,10 +380,15 @@ class ContainerProxy(ItemOperations):
         mode: str | None = None,
         is_start_from_beginning: bool = False,
         timeout: float | None = None,
+        priority: str | None = None,
+        throughput_bucket: int | None = None,
+        excluded_locations: object = None,
+        response_hook: object = None,
     ) -> ChangeFeedPaged[dict[str, Any]]:
         """The items changed since ``start_time`` (``"Now"``, the default as in azure-cosmos;
         ``"Beginning"``; or an aware datetime), in the order they changed within each partition.
-        ``is_start_from_beginning=True`` is azure-cosmos's older spelling of ``start_time="Beginning"``.
+        ``is_start_from_beginning=True`` is azure-cosmos's older spelling of ``start_time="Beginning"``;
+        ``priority`` and ``throughput_bucket`` are sent on every request of the feed, as azure-cosmos sends them.
 
         Scope: the whole container, one ``partition_key`` (``[None]`` for JSON null; ``None`` means the
         whole container, as in ``query_items``), or one ``feed_range``. ``mode`` is ``"LatestVersion"``
@@ -392,6 +397,14 @@ class ContainerProxy(ItemOperations):
         ``continuation``), which carries the scope, mode and position. Nothing is fetched until
         iteration starts; every argument and token is checked here, before any I/O.
         """
+        if excluded_locations is not None:
+            raise TypeError("query_items_change_feed(excluded_locations=...): wrap the iteration in "
+                            "`with aiocosmos.excluded_regions([...]):` (the feed runs after this call returns)")
+        if response_hook is not None:
+            raise TypeError("query_items_change_feed(response_hook=...): iterate .by_page(); each page has its "
+                            "headers, request_charge and continuation")
+        headers = with_call_headers({}, session_token=None, initial_headers=None, priority=priority,
+                                    throughput_bucket=throughput_bucket)
         if is_start_from_beginning:
             if start_time is not None and start_time != "Beginning":
                 raise ValueError(f"is_start_from_beginning=True contradicts start_time={start_time!r}; pass one")
@@ -399,6 +412,7 @@ class ContainerProxy(ItemOperations):
         return query_items_change_feed(
             self, start_time=start_time, partition_key=partition_key, feed_range=feed_range,
             continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,
+            headers=headers or None,
         )
 
     def watch_changes(
