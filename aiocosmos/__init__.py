@@ -35,6 +35,7 @@ from ._resources.users import Permission, PermissionProperties, UserProxy
 from ._version import __version__
 from ._wire.clock import Clock, SystemClock
 from ._wire.last_response import ClientConnection, last_response_headers
+from ._wire.models import ModelSerializer
 from ._wire.options import ClientOptions, ConnectionLimits, HedgingStrategy, ThresholdOptions, Timeouts
 from ._wire.paths import NonePartitionKeyValue, PartitionKey
 from ._wire.regions import excluded_regions
@@ -96,6 +97,7 @@ __all__ = [
     "ThresholdOptions",
     "Timeouts",
     "HedgingStrategy",
+    "ModelSerializer",
     "RetryPolicy",
     "WatchBackoff",
     "excluded_regions",

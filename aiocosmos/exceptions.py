@@ -104,6 +104,7 @@ __all__ = [
     "CosmosAccessConditionFailedError",
     "CosmosClientTimeoutError",
     "CosmosBatchOperationError",
+    "AzureError",
 ]
 
 
@@ -461,6 +462,8 @@ CosmosResourceNotFoundError = NotFound
 CosmosResourceExistsError = Conflict
 CosmosAccessConditionFailedError = PreconditionFailed
 CosmosClientTimeoutError = OperationTimeout
+AzureError = CosmosError
+"""azure.core's root error, which azure.cosmos.exceptions re-exports: here the root of aiocosmos's errors."""
 
 
 class BatchOperationError(HttpResponseError):

@@ -28,7 +28,10 @@ import datetime as dt
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from .._wire import codec
+from .._wire.last_response import LAST_RESPONSE_HEADERS
 from .._wire.paths import loose_partition_header
 from .._wire.results import Page
 from ..exceptions import Gone, InvalidContinuationToken, PagingError, ValidationError
@@ -40,6 +43,7 @@ from .change_feed_state import (
     RangeState,
     StartPoint,
     decode_token,
+    is_bare_etag,
     parse_start_time,
 )
 from .paging import check_max_item_count, request_fingerprint
@@ -78,7 +82,7 @@ _MAX_GONE_RETRIES: Final = 3
 class _Feed:
     """Everything a change feed needs to fetch: fixed at ``query_items_change_feed``/``watch_changes``."""
 
-    __slots__ = ("_container", "_fingerprint", "_max_item_count", "_pk_value", "_pk_verified", "_timeout")
+    __slots__ = ("_container", "_extra", "_fingerprint", "_max_item_count", "_pk_value", "_pk_verified", "_timeout")
 
     def __init__(
         self,
@@ -94,6 +98,7 @@ class _Feed:
         self._pk_value = pk_value
         self._pk_verified = pk_value is _NO_VALUE
         self._timeout = timeout
+        self._extra: Mapping[str, str] | None = None  # the call's own headers (azure's priority, throughput_bucket)
 
     def encode(self, state: FeedState) -> str:
         return state.encode(self._fingerprint)
@@ -110,8 +115,13 @@ class _Feed:
                 return
             items, headers, status, index = await self._fetch(state, index)
             state.cursor = (index + 1) % len(state.ranges)
+            token = self.encode(state)
+            # Porting aid: as azure-cosmos does, last_response_headers["etag"] is the feed's continuation.
+            with_token = CIMultiDict(headers)
+            with_token["etag"] = token
+            LAST_RESPONSE_HEADERS.set(CIMultiDictProxy(with_token))
             if items:
-                page = Page(items, headers, status, self.encode(state), state.carried)
+                page = Page(items, headers, status, token, state.carried)
                 state.carried = 0.0
                 yield page
             else:
@@ -124,6 +134,8 @@ class _Feed:
         container = self._container
         core = container._core
         headers: dict[str, str] = {"A-IM": _AIM[state.mode]}
+        if self._extra:
+            headers.update(self._extra)
         if state.mode == "AllVersionsAndDeletes":
             headers[_WIRE_FORMAT_HEADER] = _WIRE_FORMAT
         if self._max_item_count is not None:
@@ -286,12 +298,22 @@ class ChangeFeedPaged(Generic[T]):
         token = continuation_token if continuation_token is not None else self._token
         if token is None:
             return ChangeFeedPages(self._feed, FeedState.initial(self._mode, self._scope, self._start))
-        state = decode_token(token, self._feed._fingerprint)
-        _check_matches(state, self._mode, self._scope)
-        return ChangeFeedPages(self._feed, state)
+        return ChangeFeedPages(self._feed, _state_of(token, self._feed, self._mode, self._scope, self._start))
 
     def __repr__(self) -> str:
         return f"ChangeFeedPaged(scope={self._scope.describe()!r}, mode={self._mode!r})"
+
+
+def _state_of(token: str, feed: _Feed, mode: str | None, scope: FeedScope | None, start: StartPoint) -> FeedState:
+    if is_bare_etag(token):
+        # azure-cosmos's v1 token (a response's etag, e.g. last_response_headers["etag"]): the whole scope
+        # resumes from it, which is meaningful for one physical partition, as there.
+        state = FeedState.initial(mode or "LatestVersion", scope or FeedScope("c"), start)
+        state.ranges[0].etag = token
+        return state
+    state = decode_token(token, feed._fingerprint)
+    _check_matches(state, mode, scope)  # given explicitly, they must match; else the token's hold
+    return state
 
 
 def _check_matches(state: FeedState, mode: str | None, scope: FeedScope | None) -> None:
@@ -341,8 +363,7 @@ def _resolve(
     feed = _Feed(container, max_item_count=max_item_count, pk_value=pk_value, timeout=timeout)
     state = None
     if continuation is not None:
-        state = decode_token(continuation, feed._fingerprint)
-        _check_matches(state, mode, scope)  # given explicitly, they must match; else the token's hold
+        state = _state_of(continuation, feed, mode, scope, start)
         if pk_value is _NO_VALUE:
             feed._pk_verified = True
         return feed, state.mode, state.scope, state.start, state
@@ -365,9 +386,11 @@ def query_items_change_feed(
     max_item_count: int | None,
     mode: str | None,
     timeout: float | None,
+    headers: Mapping[str, str] | None = None,
 ) -> ChangeFeedPaged[dict[str, Any]]:
     feed, resolved_mode, scope, start, _ = _resolve(
         container, start_time=start_time, partition_key=partition_key, feed_range=feed_range,
         continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,
     )
+    feed._extra = headers
     return ChangeFeedPaged(feed, resolved_mode, scope, start, continuation)

@@ -19,7 +19,7 @@ from ..exceptions import InvalidContinuationToken, ValidationError
 from .routing import FeedRange
 
 __all__ = ["BEGINNING", "CHANGE_FEED_MODES", "NOW", "FeedScope", "FeedState", "RangeState", "StartPoint",
-           "decode_token", "parse_start_time"]
+           "decode_token", "is_bare_etag", "parse_start_time"]
 
 _PREFIX: Final = "acf1."
 BEGINNING: Final = "Beginning"
@@ -103,8 +103,8 @@ class FeedScope:
             return cls("c")
         if kind == "pk" and isinstance(value.get("h"), str):
             return cls("pk", pk_header=value["h"])
-        if kind == "r":
-            feed_range = FeedRange(value.get("a"), value.get("b"))
+        if kind == "r" and isinstance(value.get("a"), str) and isinstance(value.get("b"), str):
+            feed_range = FeedRange(value["a"], value["b"])
             return cls("r", low=feed_range.min, high=feed_range.max)
         raise ValueError(value)
 
@@ -165,6 +165,11 @@ class FeedState:
 def _preview(token: object) -> str:
     text = repr(token)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def is_bare_etag(token: object) -> bool:
+    """azure-cosmos's v1 continuation: a change feed response's etag (an LSN, maybe quoted) as the token."""
+    return isinstance(token, str) and token.strip("'\"").isdigit()
 
 
 def decode_token(token: object, container_fingerprint: str) -> FeedState:

@@ -12,6 +12,7 @@ from .._telemetry.tracing import PagerTrace, Telemetry
 from .._wire import codec
 from .._wire.clock import Clock
 from .._wire.last_response import LAST_RESPONSE_HEADERS
+from .._wire.models import BUILTIN, ModelSerializer
 from .._wire.options import HedgingOption, availability_strategy
 from .._wire.paths import PartitionKey
 from .._wire.pipeline import Pipeline, RawResponse
@@ -30,7 +31,7 @@ from ..exceptions import (
 from .paging import AsyncItemPaged, check_max_item_count, request_fingerprint
 from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
-__all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "FEED_GONE_RETRIES"]
+__all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "query_spec", "FEED_GONE_RETRIES"]
 
 _log = logging.getLogger("aiocosmos.query")
 
@@ -41,6 +42,22 @@ QUERY_HEADERS: Mapping[str, str] = {
     "Content-Type": "application/query+json",
     "x-ms-documentdb-isquery": "True",
 }
+
+
+def query_spec(
+    query: str | Mapping[str, Any], parameters: Sequence[Mapping[str, Any]] | None
+) -> tuple[str, Sequence[Mapping[str, Any]] | None]:
+    """A query as SQL text and parameters: azure-cosmos's ``{"query": ..., "parameters": [...]}`` form
+    is taken apart (its parameters, or ``parameters=``, not both)."""
+    if not isinstance(query, Mapping):
+        return query, parameters
+    if set(query) - {"query", "parameters"} or "query" not in query:
+        raise ValidationError(
+            f'a query given as a dict is {{"query": sql, "parameters": [...]}}, got {dict(query)!r:.200}'
+        )
+    if "parameters" in query and parameters is not None:
+        raise ValidationError('pass the parameters in the query dict or as parameters=, not both')
+    return query["query"], query.get("parameters", parameters)
 
 
 def query_body(query: str, parameters: Sequence[Mapping[str, Any]] | None) -> bytes:
@@ -77,8 +94,8 @@ def _stale_session(error: HttpResponseError, headers: Mapping[str, str] | None, 
 class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
-    __slots__ = ("_open", "account_host", "clock", "default_timeout", "partition_keys", "pipeline", "routing_maps",
-                 "session_tokens", "telemetry", "thresholds")
+    __slots__ = ("_open", "account_host", "clock", "default_timeout", "models", "partition_keys", "pipeline",
+                 "routing_maps", "session_tokens", "telemetry", "thresholds")
 
     def __init__(
         self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
@@ -89,6 +106,7 @@ class ClientCore:
         self.clock = clock
         self.default_timeout = default_timeout
         self.session_tokens = SessionTokens()
+        self.models: ModelSerializer = BUILTIN  # ClientOptions.serializer (_wire/models.py)
         self.partition_keys: dict[str, PartitionKey] = {}  # container link -> definition
         self._open = open_pipeline
         self.routing_maps = RoutingMaps(self)  # container link -> partition key ranges (routing.py)
@@ -206,7 +224,7 @@ class ClientCore:
         resource_link: str,
         feed_key: str,
         *,
-        query: str | None = None,
+        query: str | Mapping[str, Any] | None = None,
         parameters: Sequence[Mapping[str, Any]] | None = None,
         max_item_count: int | None = None,
         headers: Mapping[str, str] | None = None,
@@ -215,6 +233,8 @@ class ClientCore:
     ) -> AsyncItemPaged[Any]:
         """A lazy pager over a read feed (GET) or a query (POST) of one feed resource."""
         max_item_count = check_max_item_count(max_item_count)
+        if query is not None:
+            query, parameters = query_spec(query, parameters)
         body = None if query is None else query_body(query, parameters)
         static: dict[str, str] = dict(QUERY_HEADERS) if body is not None else {}
         if headers:

@@ -15,9 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,7 +23,8 @@ import attrs
 from .._wire import codec
 from .._wire.paths import PartitionKey, partition_key_header
 from ..exceptions import Gone, PagingError, ValidationError
-from .epk import MAX_EPK, MIN_EPK, add_to_epk, epk_range_for_partition_key
+from .epk import MAX_EPK, MIN_EPK, epk_range_for_partition_key
+from .feed_range import FeedRange
 
 if TYPE_CHECKING:
     from .core import ClientCore
@@ -55,99 +53,6 @@ _MAX_DRAIN_PAGES: Final = 1000
 
 def is_split_or_merge(error: BaseException) -> bool:
     return isinstance(error, Gone) and error.sub_status in SPLIT_SUB_STATUSES
-
-
-def _check_epk(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f"feed range {what} must be a hex string, got {value!r}")
-    upper = value.upper()
-    if len(upper) % 2 or (upper and not all(c in "0123456789ABCDEF" for c in upper)):
-        raise ValidationError(f"feed range {what} must be an even-length hex string, got {value!r}")
-    return upper
-
-
-def _check_min(value: object) -> str:
-    return _check_epk(value, "min")
-
-
-def _check_max(value: object) -> str:
-    return _check_epk(value, "max")
-
-
-@attrs.frozen
-class FeedRange:
-    """A range of the effective-partition-key space, e.g. one physical partition's or one partition
-    key value's. Immutable and hashable; ``str(feed_range)`` and ``feed_range.to_dict()`` give the
-    forms azure-cosmos uses, and ``FeedRange.from_json`` accepts either (or a FeedRange).
-    """
-
-    min: str = attrs.field(converter=_check_min)
-    max: str = attrs.field(converter=_check_max)
-    is_min_inclusive: bool = True
-    is_max_inclusive: bool = False
-
-    @classmethod
-    def full(cls) -> FeedRange:
-        """The whole container: ``["", "FF")``."""
-        return cls(MIN_EPK, MAX_EPK)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The azure-cosmos form: ``{"Range": {"min", "max", "isMinInclusive", "isMaxInclusive"}}``."""
-        return {"Range": {"min": self.min, "max": self.max, "isMinInclusive": self.is_min_inclusive,
-                          "isMaxInclusive": self.is_max_inclusive}}
-
-    def __str__(self) -> str:
-        """The base64 JSON string azure-cosmos prints for a feed range."""
-        return base64.b64encode(json.dumps(self.to_dict()).encode()).decode("ascii")
-
-    @classmethod
-    def from_json(cls, value: object) -> FeedRange:
-        """A FeedRange from itself, an azure-cosmos feed-range dict or its base64 string form."""
-        if isinstance(value, FeedRange):
-            return value
-        data = value
-        if isinstance(value, str):
-            try:
-                data = json.loads(base64.b64decode(value.encode("ascii"), validate=True))
-            except (binascii.Error, ValueError, UnicodeError):
-                raise ValidationError(f"not a feed range string: {value!r:.80}") from None
-        inner = data.get("Range") if isinstance(data, Mapping) else None
-        if not isinstance(inner, Mapping):
-            raise ValidationError(
-                f"a feed range is a FeedRange, a dict like {{'Range': {{'min': ..., 'max': ...}}}} or its "
-                f"string form; got {value!r:.200}"
-            )
-        try:
-            low, high = inner["min"], inner["max"]
-        except KeyError:
-            raise ValidationError(f"a feed range needs 'min' and 'max', got {dict(inner)!r:.200}") from None
-        min_inclusive = inner.get("isMinInclusive", True)
-        max_inclusive = inner.get("isMaxInclusive", False)
-        if not isinstance(min_inclusive, bool) or not isinstance(max_inclusive, bool):
-            raise ValidationError(f"isMinInclusive and isMaxInclusive must be booleans: {dict(inner)!r:.200}")
-        return cls(low, high, min_inclusive, max_inclusive)
-
-    def normalized(self) -> FeedRange:
-        """The same range as ``[min, max)`` (inclusive bounds moved by one byte, as the SDKs do)."""
-        if self.is_min_inclusive and not self.is_max_inclusive:
-            return self
-        low = self.min if self.is_min_inclusive else add_to_epk(self.min, -1)
-        high = add_to_epk(self.max, 1) if self.is_max_inclusive else self.max
-        return FeedRange(low, high)
-
-    def is_subset_of(self, other: FeedRange) -> bool:
-        """Whether every EPK of this range is in ``other``."""
-        mine, theirs = self.normalized(), other.normalized()
-        return theirs.min <= mine.min and mine.max <= theirs.max
-
-    def overlaps(self, other: FeedRange) -> bool:
-        mine, theirs = self.normalized(), other.normalized()
-        return mine.min < theirs.max and theirs.min < mine.max
-
-    def __repr__(self) -> str:
-        left = "[" if self.is_min_inclusive else "("
-        right = "]" if self.is_max_inclusive else ")"
-        return f"FeedRange({left}{self.min!r}, {self.max!r}{right})"
 
 
 def feed_range_for_partition_key(definition: PartitionKey, value: Any) -> FeedRange:

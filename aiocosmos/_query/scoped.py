@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from .._feeds.core import query_body
+from .._feeds.core import query_body, query_spec
 from .._feeds.paging import AsyncItemPaged
 from .._feeds.partition_query import epk_range_query_pager, partition_query_pager
 from .._feeds.routing import FeedRange
@@ -84,7 +84,7 @@ class FeedRangeQueryPaged(QueryPaged):
 
 def query_pager(
     container: ContainerProxy,
-    query: str,
+    query: str | Mapping[str, Any],
     *,
     parameters: Sequence[Mapping[str, Any]] | None,
     partition_key: Any,
@@ -94,15 +94,19 @@ def query_pager(
     populate_query_metrics: bool | None,
     timeout: float | None,
     max_concurrency: int | None,
+    headers: dict[str, str] | None = None,
 ) -> AsyncItemPaged[Any]:
-    """The pager ``ContainerProxy.query_items`` returns (its docstring); no I/O."""
-    headers: dict[str, str] = {}
+    """The pager ``ContainerProxy.query_items`` returns (its docstring); no I/O. ``headers``: the call's own
+    (azure-cosmos's per-call keywords), sent on every request of the query."""
+    query, parameters = query_spec(query, parameters)
+    headers = {} if headers is None else headers
     if enable_scan_in_query is not None:
         headers["x-ms-documentdb-query-enable-scan"] = str(bool(enable_scan_in_query))
     if populate_query_metrics is not None:
         headers["x-ms-documentdb-populatequerymetrics"] = str(bool(populate_query_metrics))
     if partition_key is not None and feed_range is not None:
-        raise ValidationError("query_items takes partition_key or feed_range, not both")
+        # azure-cosmos's words, so that code matching on them keeps working.
+        raise ValidationError("'feed_range' and 'partition_key' are exclusive parameters, please only set one of them.")
     if partition_key is not None:  # a full key or a hierarchical prefix (_feeds/partition_query.py)
         return partition_query_pager(container, query, parameters=parameters, partition_key=partition_key,
                                      headers=headers, max_item_count=max_item_count, timeout=timeout)

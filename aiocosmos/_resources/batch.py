@@ -60,47 +60,52 @@ _OPERATION_FAILURES: Final[Mapping[int, tuple[str, str]]] = {
 # Results
 
 
-class BatchOperationResult(Mapping[str, Any]):
-    """The result of one operation of a batch: a read-only mapping over the service's JSON for it
-    (``result["statusCode"]``, as azure-cosmos returns it) plus typed accessors.
+class BatchOperationResult(dict[str, Any]):
+    """The result of one operation of a batch: the service's JSON for it, as a dict (``result["statusCode"]``,
+    as azure-cosmos returns it), plus typed accessors.
 
     ``index``, ``operation_type`` (``"Create"``, ``"Read"``, ...) and ``item_id`` describe the operation
     that was sent; ``status_code``, ``sub_status``, ``request_charge``, ``etag`` and ``resource_body``
     (the item, for creates, upserts, replaces, patches and reads) what the service answered.
     """
 
-    __slots__ = ("index", "item_id", "operation_type", "raw")
+    __slots__ = ("index", "item_id", "operation_type")
 
     def __init__(self, raw: dict[str, Any], index: int, operation_type: str, item_id: str) -> None:
-        self.raw = raw
+        super().__init__(raw)
         self.index = index
         self.operation_type = operation_type
         self.item_id = item_id
 
     @property
+    def raw(self) -> dict[str, Any]:
+        """The service's JSON for this operation (the result itself)."""
+        return self
+
+    @property
     def status_code(self) -> int:
-        return int(self.raw.get("statusCode") or 0)
+        return int(self.get("statusCode") or 0)
 
     @property
     def sub_status(self) -> int:
-        value = self.raw.get("substatusCode", self.raw.get("subStatusCode"))
+        value = self.get("substatusCode", self.get("subStatusCode"))
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         return int(value) if isinstance(value, str) and value.isdigit() else 0
 
     @property
     def request_charge(self) -> float:
-        value = self.raw.get("requestCharge")
+        value = self.get("requestCharge")
         return float(value) if isinstance(value, int | float) else 0.0
 
     @property
     def resource_body(self) -> dict[str, Any] | None:
-        body = self.raw.get("resourceBody")
+        body = self.get("resourceBody")
         return body if isinstance(body, dict) else None
 
     @property
     def etag(self) -> str | None:
-        etag = self.raw.get("eTag")
+        etag = self.get("eTag")
         if isinstance(etag, str) and etag:
             return etag
         body = self.resource_body
@@ -109,25 +114,12 @@ class BatchOperationResult(Mapping[str, Any]):
     @property
     def retry_after(self) -> float | None:
         """Seconds the service asked to wait before retrying this operation, if it said."""
-        value = self.raw.get("retryAfterMilliseconds")
+        value = self.get("retryAfterMilliseconds")
         return value / 1000.0 if isinstance(value, int | float) and value > 0 else None
 
     @property
     def succeeded(self) -> bool:
         return self.status_code < 400
-
-    def __getitem__(self, key: str) -> Any:
-        return self.raw[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.raw)
-
-    def __len__(self) -> int:
-        return len(self.raw)
-
-    def __repr__(self) -> str:
-        return f"BatchOperationResult(index={self.index}, operation_type={self.operation_type!r}, " \
-               f"item_id={self.item_id!r}, status_code={self.status_code})"
 
 
 class BatchResponse(ResponseMetadata, Sequence[BatchOperationResult]):

@@ -7,7 +7,7 @@ import platform
 import warnings
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self, overload
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -19,6 +19,7 @@ from .._telemetry.tracing import Telemetry, TracedPipeline
 from .._version import __version__
 from .._wire import codec
 from .._wire.auth import AadTokenCache, MasterKeySigner, ResourceTokenSigner, Signer, TokenCredential
+from .._wire.client_keywords import apply_client_keywords
 from .._wire.clock import Clock, SystemClock
 from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.options import ClientOptions, parse_connection_string
@@ -60,7 +61,49 @@ class CosmosClient:
         options: ClientOptions | None = None,
         http_session: aiohttp.ClientSession | None = None,
         clock: Clock | None = None,
+        # azure-cosmos's keywords (porting): applied on top of ``options`` (_wire/client_keywords.py).
+        consistency_level: str | None = None,
+        preferred_locations: Sequence[str] | None = None,
+        excluded_locations: Sequence[str] | None = None,
+        enable_endpoint_discovery: bool | None = None,
+        multiple_write_locations: bool | None = None,
+        connection_timeout: float | None = None,
+        read_timeout: float | None = None,
+        timeout: float | None = None,
+        connection_verify: bool | None = None,
+        retry_total: int | None = None,
+        retry_backoff_max: float | None = None,
+        retry_fixed_interval: float | None = None,
+        retry_write: bool | int | None = None,
+        user_agent_suffix: str | None = None,
+        availability_strategy: bool | Mapping[str, Any] | None = None,
+        # azure-cosmos's keywords aiocosmos does not take: each raises TypeError naming what to use.
+        connection_mode: object = None, proxy_config: object = None, ssl_config: object = None,
+        connection_cert: object = None, connection_policy: object = None, retry_connect: object = None,
+        retry_read: object = None, retry_status: object = None, retry_on_status_codes: object = None,
+        retry_backoff_factor: object = None, retry_mode: object = None, logger: object = None,
+        enable_diagnostics_logging: object = None, throughput_bucket: object = None, priority: object = None,
+        no_response_on_write: object = None, availability_strategy_max_concurrency: object = None,
+        enable_compact_utf8_item_writes: object = None,
     ) -> None:
+        azure_keywords = {name: value for name, value in (
+            ("consistency_level", consistency_level), ("preferred_locations", preferred_locations),
+            ("excluded_locations", excluded_locations), ("enable_endpoint_discovery", enable_endpoint_discovery),
+            ("multiple_write_locations", multiple_write_locations), ("connection_timeout", connection_timeout),
+            ("read_timeout", read_timeout), ("timeout", timeout), ("connection_verify", connection_verify),
+            ("retry_total", retry_total), ("retry_backoff_max", retry_backoff_max),
+            ("retry_fixed_interval", retry_fixed_interval), ("retry_write", retry_write),
+            ("user_agent_suffix", user_agent_suffix), ("availability_strategy", availability_strategy),
+            ("connection_mode", connection_mode), ("proxy_config", proxy_config), ("ssl_config", ssl_config),
+            ("connection_cert", connection_cert), ("connection_policy", connection_policy),
+            ("retry_connect", retry_connect), ("retry_read", retry_read), ("retry_status", retry_status),
+            ("retry_on_status_codes", retry_on_status_codes), ("retry_backoff_factor", retry_backoff_factor),
+            ("retry_mode", retry_mode), ("logger", logger), ("enable_diagnostics_logging", enable_diagnostics_logging),
+            ("throughput_bucket", throughput_bucket), ("priority", priority),
+            ("no_response_on_write", no_response_on_write),
+            ("availability_strategy_max_concurrency", availability_strategy_max_concurrency),
+            ("enable_compact_utf8_item_writes", enable_compact_utf8_item_writes),
+        ) if value is not None}
         if not isinstance(url, str):
             raise ConfigurationError(f"the account URL must be a string, got {type(url).__name__}")
         parts = urlsplit(url.strip())
@@ -70,7 +113,7 @@ class CosmosClient:
         if options is not None and not isinstance(options, ClientOptions):
             raise ConfigurationError(f"options must be a ClientOptions, got {type(options).__name__}")
         self._url = f"{parts.scheme}://{parts.netloc}"
-        self._options = options or ClientOptions()
+        self._options = apply_client_keywords(options or ClientOptions(), azure_keywords)
         self._clock: Clock = clock or SystemClock()
         self._aad: AadTokenCache | None = None
         self._signer = self._make_signer(credential, parts.hostname)
@@ -80,6 +123,8 @@ class CosmosClient:
         self._core.account_host = parts.hostname
         if self._options.thresholds is not None:
             self._core.thresholds = ThresholdLog(self._options.thresholds)
+        if self._options.serializer is not None:
+            self._core.models = self._options.serializer
         if self._options.telemetry:  # opentelemetry is imported here, and only here
             self._core.telemetry = Telemetry(
                 host=parts.hostname, port=parts.port, consistency_level=self._options.consistency_level,
@@ -136,6 +181,10 @@ class CosmosClient:
             }
             if self._options.consistency_level:
                 base_headers["x-ms-consistency-level"] = self._options.consistency_level
+            if self._options.throughput_bucket:  # azure-cosmos sends neither when unset (or 0)
+                base_headers["x-ms-cosmos-throughput-bucket"] = str(self._options.throughput_bucket)
+            if self._options.priority:
+                base_headers["x-ms-cosmos-priority-level"] = self._options.priority
             telemetry = self._core.telemetry
             extra: dict[str, Any] = {} if telemetry is None else {"telemetry": telemetry}
             if telemetry is not None:
@@ -210,10 +259,19 @@ class CosmosClient:
         database_id = database.get("id") if isinstance(database, Mapping) else database
         return DatabaseProxy(self._core, validate_id(database_id, "database id"))
 
+    @overload
+    async def create_database(self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
+                              return_properties: Literal[False] = False) -> DatabaseProxy: ...
+    @overload
+    async def create_database(self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
+                              return_properties: Literal[True]) -> tuple[DatabaseProxy, ResourceResponse]: ...
+
     async def create_database(
-        self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None
-    ) -> DatabaseProxy:
-        """Create a database (409 Conflict if it exists). ``offer_throughput`` provisions shared RU/s."""
+        self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
+        return_properties: bool = False,
+    ) -> DatabaseProxy | tuple[DatabaseProxy, ResourceResponse]:
+        """Create a database (409 Conflict if it exists). ``offer_throughput`` provisions shared RU/s.
+        ``return_properties=True`` returns ``(proxy, properties)``, as azure-cosmos does."""
         validate_id(id, "database id")
         headers = throughput_headers(offer_throughput)
         headers["Content-Type"] = "application/json"
@@ -221,23 +279,36 @@ class CosmosClient:
             "POST", "/dbs", "dbs", "", headers=headers, body=codec.dumps({"id": id}),
             idempotent=False, timeout=timeout,
         )
-        return DatabaseProxy(self._core, id, properties=response)
+        database = DatabaseProxy(self._core, id, properties=response)
+        return (database, response) if return_properties else database
+
+    @overload
+    async def create_database_if_not_exists(
+        self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
+        return_properties: Literal[False] = False) -> DatabaseProxy: ...
+    @overload
+    async def create_database_if_not_exists(
+        self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
+        return_properties: Literal[True]) -> tuple[DatabaseProxy, ResourceResponse]: ...
 
     async def create_database_if_not_exists(
-        self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None
-    ) -> DatabaseProxy:
-        """Read the database, or create it if it does not exist (safe against concurrent creators)."""
+        self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
+        return_properties: bool = False,
+    ) -> DatabaseProxy | tuple[DatabaseProxy, ResourceResponse]:
+        """Read the database, or create it if it does not exist (safe against concurrent creators).
+        ``return_properties=True`` returns ``(proxy, properties)`` (the read's or the create's)."""
         database = self.get_database_client(id)
         throughput_headers(offer_throughput)  # validate before any I/O
         try:
-            await database.read(timeout=timeout)
-            return database
+            properties = await database.read(timeout=timeout)
         except NotFound:
-            pass
-        try:
-            return await self.create_database(id, offer_throughput=offer_throughput, timeout=timeout)
-        except Conflict:  # someone else created it between our read and create
-            return database
+            try:
+                database = await self.create_database(id, offer_throughput=offer_throughput, timeout=timeout)
+                assert database.properties is not None
+                properties = database.properties
+            except Conflict:  # someone else created it between our read and create
+                properties = await database.read(timeout=timeout)
+        return (database, properties) if return_properties else database
 
     async def delete_database(
         self, database: str | DatabaseProxy | Mapping[str, Any], *, timeout: float | None = None
@@ -256,7 +327,7 @@ class CosmosClient:
 
     def query_databases(
         self,
-        query: str,
+        query: str | Mapping[str, Any],
         *,
         parameters: Sequence[Mapping[str, Any]] | None = None,
         max_item_count: int | None = None,
@@ -276,7 +347,7 @@ class CosmosClient:
 
     def query_offers(
         self,
-        query: str,
+        query: str | Mapping[str, Any],
         *,
         parameters: Sequence[Mapping[str, Any]] | None = None,
         max_item_count: int | None = None,

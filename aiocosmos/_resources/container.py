@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._bulk.executor import BulkExecution
 from .._bulk.upsert import bulk_upsert
 from .._feeds.change_feed import query_items_change_feed
+from .._feeds.feed_range import latest_session_token
 from .._feeds.paging import AsyncItemPaged
 from .._feeds.routing import FeedRange, feed_range_for_partition_key, feed_range_listing
+from .._feeds.typed import ModelPaged
 from .._feeds.watch import watch_changes
 from .._query.scoped import query_pager
 from .._wire.documents import PATCH_OPERATIONS
 from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.paths import PartitionKey, loose_partition_header, quote_id
+from .._wire.request_options import ResponseHook, call_hook, query_option_headers, with_call_headers
 from .._wire.results import ResourceResponse
+from ..exceptions import ValidationError
 from .attachments import get_attachments_client
 from .batch import delete_all_items_by_partition_key, execute_item_batch
 from .conflicts import delete_conflict, get_conflict, list_conflicts, query_conflicts
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ContainerProxy", "PATCH_OPERATIONS"]
 
+M = TypeVar("M")
+
 class ContainerProxy(ItemOperations):
     """A container. Cheap to create (no I/O); get one with ``database.get_container_client(id)``.
 
@@ -58,7 +64,12 @@ class ContainerProxy(ItemOperations):
         """The last container definition this proxy read or created, if any."""
 
     def __repr__(self) -> str:
-        return f"ContainerProxy(database={self.database.id!r}, id={self.id!r})"
+        return f"<ContainerProxy [{self._link}]>"  # azure-cosmos's form
+
+    @property
+    def container_link(self) -> str:
+        """The container's name-based link, ``dbs/<db>/colls/<id>`` (as azure-cosmos's ``container_link``)."""
+        return self._link
 
     @property
     def client_connection(self) -> ClientConnection:
@@ -105,9 +116,38 @@ class ContainerProxy(ItemOperations):
         return self._core.feed(self._docs_path, "docs", self._link, "Documents",
                                max_item_count=max_item_count, session_container=self._link, timeout=timeout)
 
+    @overload
+    def query_items(
+        self, query: str | Mapping[str, Any], *,
+        parameters: Sequence[Mapping[str, Any]] | None = None, partition_key: Any = None, feed_range: Any = None,
+        max_item_count: int | None = None, enable_scan_in_query: bool | None = None,
+        populate_query_metrics: bool | None = None, timeout: float | None = None,
+        max_concurrency: int | None = None, continuation_token_limit: int | None = None,
+        populate_index_metrics: bool | None = None, populate_query_advice: bool | None = None,
+        max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
+        throughput_bucket: int | None = None, session_token: str | None = None,
+        initial_headers: Mapping[str, str] | None = None,
+        excluded_locations: object = None, response_hook: object = None,
+        model: None = None,
+    ) -> AsyncItemPaged[Any]: ...
+    @overload
+    def query_items(
+        self, query: str | Mapping[str, Any], *,
+        parameters: Sequence[Mapping[str, Any]] | None = None, partition_key: Any = None, feed_range: Any = None,
+        max_item_count: int | None = None, enable_scan_in_query: bool | None = None,
+        populate_query_metrics: bool | None = None, timeout: float | None = None,
+        max_concurrency: int | None = None, continuation_token_limit: int | None = None,
+        populate_index_metrics: bool | None = None, populate_query_advice: bool | None = None,
+        max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
+        throughput_bucket: int | None = None, session_token: str | None = None,
+        initial_headers: Mapping[str, str] | None = None,
+        excluded_locations: object = None, response_hook: object = None,
+        model: type[M],
+    ) -> ModelPaged[M]: ...
+
     def query_items(
         self,
-        query: str,
+        query: str | Mapping[str, Any],
         *,
         parameters: Sequence[Mapping[str, Any]] | None = None,
         partition_key: Any = None,
@@ -117,7 +157,17 @@ class ContainerProxy(ItemOperations):
         populate_query_metrics: bool | None = None,
         timeout: float | None = None,
         max_concurrency: int | None = None,
-    ) -> AsyncItemPaged[Any]:
+        continuation_token_limit: int | None = None,
+        populate_index_metrics: bool | None = None,
+        populate_query_advice: bool | None = None,
+        max_integrated_cache_staleness_in_ms: int | None = None,
+        priority: str | None = None,
+        throughput_bucket: int | None = None,
+        session_token: str | None = None,
+        initial_headers: Mapping[str, str] | None = None,
+        excluded_locations: object = None, response_hook: object = None,
+        model: type[M] | None = None,
+    ) -> AsyncItemPaged[Any] | ModelPaged[M]:
         """Run a SQL query. With ``partition_key`` it runs in that logical partition (or, for a prefix of a
         hierarchical key, over every key under it); with ``feed_range`` (a FeedRange or its azure-cosmos
         forms, e.g. from ``read_feed_ranges``) over that range only; with neither, across all partitions.
@@ -127,11 +177,34 @@ class ContainerProxy(ItemOperations):
         whose key is JSON null, pass ``[None]``. Cross-partition queries the gateway cannot serve
         (ORDER BY, TOP, OFFSET/LIMIT, DISTINCT, aggregates, GROUP BY, vector search) run in the client, on
         up to ``max_concurrency`` partitions at once (default 8; aiocosmos/_query/).
+
+        azure-cosmos's keywords ``continuation_token_limit`` (KB), ``populate_index_metrics``,
+        ``populate_query_advice``, ``max_integrated_cache_staleness_in_ms``, ``priority``, ``throughput_bucket``,
+        ``session_token`` and ``initial_headers`` send the headers azure-cosmos sends, on every page's request.
+        ``model=Order`` builds each item as ``Order`` (``ClientOptions.serializer``); pages keep the metadata.
         """
-        return query_pager(self, query, parameters=parameters, partition_key=partition_key, feed_range=feed_range,
-                           max_item_count=max_item_count, enable_scan_in_query=enable_scan_in_query,
-                           populate_query_metrics=populate_query_metrics, timeout=timeout,
-                           max_concurrency=max_concurrency)
+        if excluded_locations is not None:
+            raise TypeError("query_items(excluded_locations=...): wrap the iteration in "
+                            "`with aiocosmos.excluded_regions([...]):` (a pager runs after this call returns)")
+        if response_hook is not None:
+            raise TypeError("query_items(response_hook=...): iterate pager.by_page(); each page has its headers, "
+                            "request_charge and continuation")
+        if model is not None and not isinstance(model, type):
+            raise ValidationError(f"model must be a class (dataclass, attrs or pydantic), got {model!r}")
+        headers = with_call_headers(query_option_headers(
+            {}, continuation_token_limit=continuation_token_limit, populate_index_metrics=populate_index_metrics,
+            populate_query_advice=populate_query_advice,
+            max_integrated_cache_staleness_in_ms=max_integrated_cache_staleness_in_ms,
+        ), session_token=session_token, initial_headers=initial_headers, priority=priority,
+            throughput_bucket=throughput_bucket)
+        pager = query_pager(self, query, parameters=parameters, partition_key=partition_key, feed_range=feed_range,
+                            max_item_count=max_item_count, enable_scan_in_query=enable_scan_in_query,
+                            populate_query_metrics=populate_query_metrics, timeout=timeout,
+                            max_concurrency=max_concurrency, headers=headers)
+        if model is None:
+            return pager
+        models, target = self._core.models, model
+        return ModelPaged(pager, lambda document: models.from_document(document, target))
 
     # -- server-side scripts ---------------------------------------------------------------------
 
@@ -219,12 +292,16 @@ class ContainerProxy(ItemOperations):
         *,
         max_concurrency: int | None = None,
         timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> ReadManyResult:
         """Read many items by ``(id, partition_key)``: the found items in the order asked (missing ones
         are left out), with the total ``request_charge``. One query per logical partition (a point
         read when a partition has one id), at most ``max_concurrency`` (default 5) at a time.
-        ``timeout`` is one deadline for all of them."""
-        return await read_items(self, items, max_concurrency=max_concurrency, timeout=timeout)
+        ``timeout`` is one deadline for all of them. ``response_hook(headers, result)`` is called once, with
+        the aggregated headers and the returned list, as azure-cosmos calls it."""
+        result = await read_items(self, items, max_concurrency=max_concurrency, timeout=timeout)
+        call_hook(response_hook, result.get_response_headers(), result)
+        return result
 
     read_many = read_items
 
@@ -280,6 +357,13 @@ class ContainerProxy(ItemOperations):
             definition, _ = await self._load_definition(timeout)
         return feed_range_for_partition_key(definition, partition_key)
 
+    async def get_latest_session_token(
+        self, feed_ranges_to_session_tokens: Sequence[tuple[Any, str]], target_feed_range: Any
+    ) -> str:
+        """The most recent session token for ``target_feed_range`` from ``(feed range, session token)``
+        pairs you kept (azure-cosmos's method): the overlapping ones, merged. No I/O."""
+        return latest_session_token(feed_ranges_to_session_tokens, target_feed_range)
+
     async def is_feed_range_subset(self, parent_feed_range: Any, child_feed_range: Any) -> bool:
         """Whether ``child_feed_range`` lies within ``parent_feed_range`` (FeedRanges or their
         azure-cosmos forms). No I/O."""
@@ -294,10 +378,17 @@ class ContainerProxy(ItemOperations):
         continuation: str | None = None,
         max_item_count: int | None = None,
         mode: str | None = None,
+        is_start_from_beginning: bool = False,
         timeout: float | None = None,
+        priority: str | None = None,
+        throughput_bucket: int | None = None,
+        excluded_locations: object = None,
+        response_hook: object = None,
     ) -> ChangeFeedPaged[dict[str, Any]]:
         """The items changed since ``start_time`` (``"Now"``, the default as in azure-cosmos;
         ``"Beginning"``; or an aware datetime), in the order they changed within each partition.
+        ``is_start_from_beginning=True`` is azure-cosmos's older spelling of ``start_time="Beginning"``;
+        ``priority`` and ``throughput_bucket`` are sent on every request of the feed, as azure-cosmos sends them.
 
         Scope: the whole container, one ``partition_key`` (``[None]`` for JSON null; ``None`` means the
         whole container, as in ``query_items``), or one ``feed_range``. ``mode`` is ``"LatestVersion"``
@@ -306,9 +397,22 @@ class ContainerProxy(ItemOperations):
         ``continuation``), which carries the scope, mode and position. Nothing is fetched until
         iteration starts; every argument and token is checked here, before any I/O.
         """
+        if excluded_locations is not None:
+            raise TypeError("query_items_change_feed(excluded_locations=...): wrap the iteration in "
+                            "`with aiocosmos.excluded_regions([...]):` (the feed runs after this call returns)")
+        if response_hook is not None:
+            raise TypeError("query_items_change_feed(response_hook=...): iterate .by_page(); each page has its "
+                            "headers, request_charge and continuation")
+        headers = with_call_headers({}, session_token=None, initial_headers=None, priority=priority,
+                                    throughput_bucket=throughput_bucket)
+        if is_start_from_beginning:
+            if start_time is not None and start_time != "Beginning":
+                raise ValueError(f"is_start_from_beginning=True contradicts start_time={start_time!r}; pass one")
+            start_time = "Beginning"
         return query_items_change_feed(
             self, start_time=start_time, partition_key=partition_key, feed_range=feed_range,
             continuation=continuation, max_item_count=max_item_count, mode=mode, timeout=timeout,
+            headers=headers or None,
         )
 
     def watch_changes(

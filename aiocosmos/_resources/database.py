@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .._feeds.paging import AsyncItemPaged
 from .._wire import codec
@@ -45,7 +45,12 @@ class DatabaseProxy:
         """The response of the create call that made this proxy, if any."""
 
     def __repr__(self) -> str:
-        return f"DatabaseProxy(id={self.id!r})"
+        return f"<DatabaseProxy [{self._link}]>"  # azure-cosmos's form
+
+    @property
+    def database_link(self) -> str:
+        """The database's name-based link, ``dbs/<id>`` (as azure-cosmos's ``database_link``)."""
+        return self._link
 
     @property
     def client_connection(self) -> ClientConnection:
@@ -60,6 +65,43 @@ class DatabaseProxy:
         if isinstance(container, ContainerProxy):
             return container
         return ContainerProxy(self._core, self, _container_id(container))
+
+    @overload
+    async def create_container(
+        self,
+        id: str,
+        partition_key: PartitionKey,
+        *,
+        indexing_policy: Mapping[str, Any] | None = None,
+        default_ttl: int | None = None,
+        offer_throughput: int | ThroughputProperties | None = None,
+        unique_key_policy: Mapping[str, Any] | None = None,
+        conflict_resolution_policy: Mapping[str, Any] | None = None,
+        analytical_storage_ttl: int | None = None,
+        computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        vector_embedding_policy: Mapping[str, Any] | None = None,
+        full_text_policy: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        return_properties: Literal[False] = False,
+    ) -> ContainerProxy: ...
+    @overload
+    async def create_container(
+        self,
+        id: str,
+        partition_key: PartitionKey,
+        *,
+        indexing_policy: Mapping[str, Any] | None = None,
+        default_ttl: int | None = None,
+        offer_throughput: int | ThroughputProperties | None = None,
+        unique_key_policy: Mapping[str, Any] | None = None,
+        conflict_resolution_policy: Mapping[str, Any] | None = None,
+        analytical_storage_ttl: int | None = None,
+        computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        vector_embedding_policy: Mapping[str, Any] | None = None,
+        full_text_policy: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        return_properties: Literal[True],
+    ) -> tuple[ContainerProxy, ResourceResponse]: ...
 
     async def create_container(
         self,
@@ -76,8 +118,9 @@ class DatabaseProxy:
         vector_embedding_policy: Mapping[str, Any] | None = None,
         full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> ContainerProxy:
-        """Create a container (409 Conflict if it exists).
+        return_properties: bool = False,
+    ) -> ContainerProxy | tuple[ContainerProxy, ResourceResponse]:
+        """Create a container (409 Conflict if it exists); ``return_properties=True`` returns ``(proxy, properties)``.
 
         ``default_ttl``: None = no expiry, -1 = items expire only with their own ``ttl``, N > 0 =
         items expire N seconds after their last write.
@@ -95,7 +138,44 @@ class DatabaseProxy:
         self._core.partition_keys[container._link] = partition_key
         self._core.session_tokens.bind(container._link, response.get("_rid"))
         container.properties = response
-        return container
+        return (container, response) if return_properties else container
+
+    @overload
+    async def create_container_if_not_exists(
+        self,
+        id: str,
+        partition_key: PartitionKey,
+        *,
+        indexing_policy: Mapping[str, Any] | None = None,
+        default_ttl: int | None = None,
+        offer_throughput: int | ThroughputProperties | None = None,
+        unique_key_policy: Mapping[str, Any] | None = None,
+        conflict_resolution_policy: Mapping[str, Any] | None = None,
+        analytical_storage_ttl: int | None = None,
+        computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        vector_embedding_policy: Mapping[str, Any] | None = None,
+        full_text_policy: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        return_properties: Literal[False] = False,
+    ) -> ContainerProxy: ...
+    @overload
+    async def create_container_if_not_exists(
+        self,
+        id: str,
+        partition_key: PartitionKey,
+        *,
+        indexing_policy: Mapping[str, Any] | None = None,
+        default_ttl: int | None = None,
+        offer_throughput: int | ThroughputProperties | None = None,
+        unique_key_policy: Mapping[str, Any] | None = None,
+        conflict_resolution_policy: Mapping[str, Any] | None = None,
+        analytical_storage_ttl: int | None = None,
+        computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        vector_embedding_policy: Mapping[str, Any] | None = None,
+        full_text_policy: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        return_properties: Literal[True],
+    ) -> tuple[ContainerProxy, ResourceResponse]: ...
 
     async def create_container_if_not_exists(
         self,
@@ -112,7 +192,8 @@ class DatabaseProxy:
         vector_embedding_policy: Mapping[str, Any] | None = None,
         full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> ContainerProxy:
+        return_properties: bool = False,
+    ) -> ContainerProxy | tuple[ContainerProxy, ResourceResponse]:
         """Read the container, or create it if missing. An existing container whose partition key
         differs from ``partition_key`` is an error (it would route every item wrongly)."""
         _container_body(id, partition_key, indexing_policy, default_ttl, unique_key_policy,
@@ -124,7 +205,7 @@ class DatabaseProxy:
             existing = await container.read(timeout=timeout)
         except NotFound:
             try:
-                return await self.create_container(
+                created = await self.create_container(
                     id, partition_key, indexing_policy=indexing_policy, default_ttl=default_ttl,
                     offer_throughput=offer_throughput, unique_key_policy=unique_key_policy,
                     conflict_resolution_policy=conflict_resolution_policy,
@@ -132,6 +213,8 @@ class DatabaseProxy:
                     vector_embedding_policy=vector_embedding_policy, full_text_policy=full_text_policy,
                     timeout=timeout,
                 )
+                assert created.properties is not None
+                return (created, created.properties) if return_properties else created
             except Conflict:
                 existing = await container.read(timeout=timeout)
         actual = PartitionKey.from_json(existing.get("partitionKey"))
@@ -140,7 +223,8 @@ class DatabaseProxy:
                 f"container {id!r} exists with partition key {list(actual.paths)} ({actual.kind}), "
                 f"not {list(partition_key.paths)} ({partition_key.kind})"
             )
-        return container
+        container.properties = existing
+        return (container, existing) if return_properties else container
 
     async def replace_container(
         self,
@@ -190,7 +274,7 @@ class DatabaseProxy:
 
     def query_containers(
         self,
-        query: str,
+        query: str | Mapping[str, Any],
         *,
         parameters: Sequence[Mapping[str, Any]] | None = None,
         max_item_count: int | None = None,

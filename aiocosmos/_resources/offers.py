@@ -42,14 +42,14 @@ THROUGHPUT_NOT_FOUND: Final = 10004
 """The sub-status of the NotFound raised when a resource has no offer (azure-cosmos's client code)."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class ThroughputProperties:
-    """Provisioned throughput: manual ``offer_throughput`` RU/s, or autoscale up to
-    ``auto_scale_max_throughput`` RU/s (exactly one of the two)."""
+    """Provisioned throughput: manual ``offer_throughput`` RU/s (the one positional argument, as in
+    azure-cosmos), or autoscale up to ``auto_scale_max_throughput`` RU/s (exactly one of the two)."""
 
     offer_throughput: int | None = None
-    auto_scale_max_throughput: int | None = None
-    auto_scale_increment_percent: int | None = None
+    auto_scale_max_throughput: int | None = attrs.field(default=None, kw_only=True)
+    auto_scale_increment_percent: int | None = attrs.field(default=None, kw_only=True)
 
 
 def _check_manual(value: object) -> int:

@@ -7,19 +7,25 @@ Writes are strict on purpose. Cosmos DB stores JSON numbers as IEEE-754 doubles,
   service keeps the nearest double and writes it back in its shortest round-trip form, so
   637268054321234567 comes back as 637268054321234600. An integer that is already in that form (every
   integer the service returns is) comes back unchanged and is sent as it is;
-* datetimes, dataclasses, sets and other non-JSON values are refused rather than turned into strings
-  behind the caller's back.
+* values JSON has no type for are written as Cosmos users store them (models.py: aware datetimes as ISO 8601
+  UTC, dates, UUIDs, Decimals as exact strings, enums, nested dataclass/attrs/pydantic models); a naive
+  datetime, a set and anything else are refused, naming where they are. orjson asks ``encode_value`` only
+  for such values, so a plain JSON document costs nothing more.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import uuid
 from decimal import Decimal
+from enum import Enum
 from typing import Any, Final
 
 import orjson
 
 from ..exceptions import ValidationError
+from .models import BUILTIN, encode_value, is_model_type
 
 __all__ = ["dumps", "dumps_document", "loads", "returned_as", "MAX_DOCUMENT_BYTES"]
 
@@ -35,12 +41,12 @@ loads = orjson.loads
 def dumps(value: Any, *, what: str = "value") -> bytes:
     """Serialise ``value`` strictly; raise ValidationError naming ``what`` on a non-JSON value."""
     try:
-        data = orjson.dumps(value, option=_OPTIONS)
+        data = orjson.dumps(value, default=encode_value, option=_OPTIONS)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         where = _locate(value, "")
         if where is None:  # only integers beyond 2**53 that the service returns unchanged: send them
             try:
-                data = orjson.dumps(_widen(value), option=_WIDE_OPTIONS)
+                data = orjson.dumps(_widen(value), default=encode_value, option=_WIDE_OPTIONS)
             except TypeError as wide:  # e.g. nesting deeper than orjson allows
                 raise ValidationError(f"{what} is not JSON-serialisable: {wide}") from None
         elif where[1].startswith("integer "):
@@ -151,4 +157,14 @@ def _locate(value: Any, path: str) -> tuple[str, str] | None:
             if found is not None:
                 return found
         return None
+    if isinstance(value, dt.datetime) and (value.tzinfo is None or value.utcoffset() is None):
+        return path, f"naive datetime {value!r:.80} (give it a time zone, e.g. tzinfo=timezone.utc)"
+    if isinstance(value, Decimal) and not value.is_finite():
+        return path, f"non-finite Decimal {value!r}"
+    if isinstance(value, dt.time) and value.tzinfo is not None:
+        return path, f"time {value!r:.80} with a time zone (store a datetime instead)"
+    if isinstance(value, dt.date | dt.time | uuid.UUID | Decimal | Enum):
+        return None
+    if not isinstance(value, type) and is_model_type(type(value)):
+        return _locate(BUILTIN.to_document(value), path)
     return path, f"{type(value).__name__} value {value!r:.80}"

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ..exceptions import ValidationError
+from .models import BUILTIN, ModelSerializer
 from .paths import validate_id
-from .results import ResourceResponse
 
 __all__ = ["PATCH_OPERATIONS", "SYSTEM_PROPERTIES", "check_document", "check_etag", "check_item_id", "check_patch",
            "same_item", "write_options"]
@@ -37,11 +37,16 @@ def check_item_id(item: str | Mapping[str, Any]) -> str:
     return validate_id(item, "item id")
 
 
-def check_document(body: object, *, auto_id: bool = False) -> dict[str, Any]:
-    if isinstance(body, ResourceResponse):
-        body = body.body
+def check_document(body: object, *, auto_id: bool = False, serializer: ModelSerializer | None = None) -> dict[str, Any]:
+    """The item as a dict: a dict as it is (the hot path: one type test), any other body (a dataclass, an
+    attrs class, a pydantic model, a mapping) through ``serializer`` (models.py)."""
     if not isinstance(body, dict):
-        raise ValidationError(f"an item body must be a dict, got {type(body).__name__}")
+        try:
+            body = (serializer or BUILTIN).to_document(body)
+        except TypeError as exc:
+            raise ValidationError(str(exc)) from None
+        if not isinstance(body, dict):
+            raise ValidationError(f"the serializer turned an item body into {type(body).__name__}, not a dict")
     if "id" not in body:
         if not auto_id:
             raise ValidationError(

@@ -8,6 +8,7 @@ from typing import Any, Final
 import attrs
 
 from ..exceptions import ConfigurationError
+from .models import ModelSerializer
 from .retry import RetryPolicy
 
 __all__ = ["ConnectionLimits", "Timeouts", "ThresholdOptions",
@@ -163,6 +164,14 @@ class ClientOptions:
     region within the threshold is also sent to the next one (``aiocosmos._wire.hedging``). Needs
     endpoint discovery; writes are hedged only on multi-write accounts and only when safe to replay.
     Each read may override it (``availability_strategy=`` on ``read_item``; False turns it off)."""
+    throughput_bucket: int | None = attrs.field(default=None)
+    """Throughput bucket of every request (``x-ms-cosmos-throughput-bucket``, as azure-cosmos's client keyword);
+    a call's own ``throughput_bucket=`` wins."""
+    priority: str | None = attrs.field(default=None)
+    """Priority-based execution level of every request, ``"High"`` or ``"Low"``; a call's own ``priority=`` wins."""
+    serializer: ModelSerializer | None = attrs.field(default=None, eq=False)
+    """Turns item bodies that are not dicts into dicts and stored items into ``model=`` types (``to_document``,
+    ``from_document``); None: dataclasses, attrs classes and pydantic v2 models (``aiocosmos._wire.models``)."""
     tracing: bool = False
     """OpenTelemetry spans and metrics (needs ``pip install 'aiocosmos[otel]'``), with the global tracer
     and meter providers. Off by default: a globally configured provider alone does not turn it on."""
@@ -184,6 +193,16 @@ class ClientOptions:
         if self.enable_endpoint_discovery is None:
             return bool(self.preferred_regions)
         return self.enable_endpoint_discovery
+
+    @throughput_bucket.validator
+    def _check_bucket(self, attribute: attrs.Attribute[Any], value: int | None) -> None:
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ConfigurationError(f"throughput_bucket must be a non-negative int, got {value!r}")
+
+    @priority.validator
+    def _check_priority(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
+        if value is not None and value not in ("High", "Low"):
+            raise ConfigurationError(f"priority must be 'High' or 'Low', got {value!r}")
 
     @consistency_level.validator
     def _check_consistency(self, attribute: attrs.Attribute[Any], value: str | None) -> None:

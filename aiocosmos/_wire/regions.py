@@ -84,6 +84,15 @@ def excluded_regions(names: Iterable[str]) -> Iterator[None]:
         _EXCLUDED.reset(token)
 
 
+def exclude_for_call(names: Iterable[str]) -> contextvars.Token[frozenset[str]]:
+    """``excluded_regions`` for one call without a ``with`` block: reset the token when the call is done."""
+    return _EXCLUDED.set(_EXCLUDED.get() | {_key(name) for name in names})
+
+
+def end_exclusion(token: contextvars.Token[frozenset[str]]) -> None:
+    _EXCLUDED.reset(token)
+
+
 def request_exclusions() -> frozenset[str]:
     """The regions excluded for the current task's operations (normalised names)."""
     return _EXCLUDED.get()

@@ -10,7 +10,8 @@ from typing import Any, Final
 
 from ..exceptions import ValidationError
 
-__all__ = ["MatchConditions", "ResponseHook", "call_hook", "check_priority", "conditions", "with_call_headers"]
+__all__ = ["MatchConditions", "ResponseHook", "call_hook", "check_priority", "conditions", "query_option_headers",
+           "with_call_headers"]
 
 ResponseHook = Callable[[Mapping[str, str], Any], object]
 """Called as ``hook(response_headers, result)`` after the operation succeeded (as azure-cosmos does)."""
@@ -86,15 +87,24 @@ def check_priority(priority: object) -> str:
     return str(priority)
 
 
+def _positive_int(name: str, value: object) -> str:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValidationError(f"{name} must be a non-negative int, got {value!r}")
+    return str(value)
+
+
 def with_call_headers(
     headers: dict[str, str],
     *,
     session_token: str | None,
     initial_headers: Mapping[str, str] | None,
     priority: str | None,
+    throughput_bucket: int | None = None,
 ) -> dict[str, str]:
     """``headers`` (the operation's own) plus the per-call ones. An initial header the operation or
     the client sets itself is refused, naming the keyword to use, rather than silently overridden."""
+    if throughput_bucket:  # azure-cosmos sends nothing for 0 or None
+        headers["x-ms-cosmos-throughput-bucket"] = _positive_int("throughput_bucket", throughput_bucket)
     if session_token is not None:
         if not isinstance(session_token, str) or not session_token:
             raise ValidationError(f"session_token must be a non-empty session token string, got {session_token!r}")
@@ -120,6 +130,29 @@ def with_call_headers(
         merged[name] = value
     merged.update(headers)
     return merged
+
+
+def query_option_headers(
+    headers: dict[str, str],
+    *,
+    continuation_token_limit: int | None,
+    populate_index_metrics: bool | None,
+    populate_query_advice: bool | None,
+    max_integrated_cache_staleness_in_ms: int | None,
+) -> dict[str, str]:
+    """azure-cosmos's query keywords as the headers it sends (only when set: a falsy value sends nothing there
+    either). ``continuation_token_limit`` is in KB; the staleness is for the dedicated gateway's cache."""
+    if continuation_token_limit:
+        headers["x-ms-documentdb-responsecontinuationtokenlimitinkb"] = _positive_int(
+            "continuation_token_limit", continuation_token_limit)
+    if populate_index_metrics:
+        headers["x-ms-cosmos-populateindexmetrics"] = "True"
+    if populate_query_advice:
+        headers["x-ms-cosmos-populatequeryadvice"] = "True"
+    if max_integrated_cache_staleness_in_ms:
+        headers["x-ms-dedicatedgateway-max-age"] = _positive_int(
+            "max_integrated_cache_staleness_in_ms", max_integrated_cache_staleness_in_ms)
+    return headers
 
 
 def call_hook(hook: ResponseHook | None, headers: Mapping[str, str], result: Any) -> None:

@@ -114,8 +114,8 @@ class ResourceResponse(ResponseMetadata, dict[str, Any]):
         return self.headers.get(REPLAYED_HEADER) == APPLIED_EARLIER
 
     def __repr__(self) -> str:
-        return f"ResourceResponse(status_code={self.status_code}, request_charge={self.request_charge}, " \
-               f"body={dict.__repr__(self)})"
+        # The document, as azure-cosmos's CosmosDict prints (the metadata is one attribute away).
+        return dict.__repr__(self)
 
 
 class Page(ResponseMetadata, Generic[T]):

@@ -488,7 +488,7 @@ BIG: Final = "x" * (MAX_BATCH_BYTES // 2)
     ([("read", ("x",), {"if_match_etag": "a", "if_none_match_etag": "b"})], "p", "not both"),
     ([("delete", ("x",), {"if_match_etag": ""})], "p", "etag must be the non-empty string"),
     ([("create", ({"pk": "p"},))], "p", r"batch operation 0 \('create'\): the item has no 'id'"),
-    ([("upsert", (["id"],))], "p", "an item body must be a dict, got list"),
+    ([("upsert", (["id"],))], "p", "an item body must be a dict, a dataclass, .* got list"),
     ([("replace", ("x", {"id": "y", "pk": "p"}))], "p", "the item's id 'y' differs from the id 'x'"),
     ([("patch", ("x", [{"op": "inc", "path": "/n", "value": 1}]))], "p", "patch op must be one of"),
     ([("patch", ("x", []))], "p", "non-empty list of operations"),

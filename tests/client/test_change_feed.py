@@ -665,3 +665,18 @@ async def test_cancelling_a_watch_while_it_sleeps_leaves_nothing_behind(server: 
     finally:
         await client.close()
         await session.close()
+
+
+async def test_priority_rides_on_every_change_feed_request_as_in_azure(
+    server: FakePartitionedServer, container: aiocosmos.ContainerProxy
+) -> None:
+    server.write(*docs("p0", "p2"))
+    _, theirs = await sdk_change_feed(server, start_time="Beginning", priority="Low")
+    _, ours = await our_change_feed(server, container, start_time="Beginning", priority="Low", throughput_bucket=3)
+    assert {r.headers.get("x-ms-cosmos-priority-level") for r in theirs} == {"Low"}
+    assert {r.headers.get("x-ms-cosmos-priority-level") for r in ours} == {"Low"}
+    assert {r.headers.get("x-ms-cosmos-throughput-bucket") for r in ours} == {"3"}
+    with pytest.raises(TypeError, match="excluded_regions"):
+        container.query_items_change_feed(excluded_locations=["East US"])
+    with pytest.raises(aiocosmos.ValidationError, match="priority"):
+        container.query_items_change_feed(priority="Urgent")

@@ -480,6 +480,23 @@ async def test_per_request_excluded_regions(make_client: ClientFactory, regions:
         pass
 
 
+async def test_per_call_excluded_locations_as_azure_cosmos_takes_them(
+    make_client: ClientFactory, regions: Regions
+) -> None:
+    client = regional_client(make_client, regions)
+    container = client.get_database_client("db").get_container_client("c")
+    await container.read_item("x", "p", excluded_locations=["North US"])
+    await container.read_item("y", "p", excluded_locations=["North US", "East US"])
+    await container.read_item("z", "p")  # nothing left behind for the next call
+    await container.upsert_item({"id": "w", "pk": "p"}, excluded_locations=["West US"])  # the only write region
+    assert regions.data_requests() == {
+        "global": [], "East": [f"GET {item_path('x')}"],
+        "West": [f"GET {item_path('y')}", f"POST {DOCS_PATH}"], "North": [f"GET {item_path('z')}"],
+    }
+    with pytest.raises(aiocosmos.ValidationError, match="list of region names"):
+        await container.read_item("x", "p", excluded_locations="East US")  # type: ignore[arg-type]
+
+
 async def test_concurrent_first_requests_read_the_account_once(
     make_client: ClientFactory, regions: Regions
 ) -> None:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import string
 from collections.abc import AsyncIterator
@@ -152,8 +153,9 @@ def test_feed_range_forms_are_azure_cosmos_forms() -> None:
         flags = (rng.choice([True, False]), rng.choice([True, False]))
         azure = FeedRangeInternalEpk(AzureRange(low, high, *flags))
         mine = FeedRange(low.lower(), high, *flags)  # hex is case-insensitive; upper-cased like the SDK
-        assert mine.to_dict() == azure.to_dict()
-        assert str(mine) == str(azure)
+        assert mine.to_dict() == azure.to_dict() == mine  # a FeedRange is azure-cosmos's dict itself
+        assert json.dumps(mine) == json.dumps(azure.to_dict())
+        assert mine.to_string() == str(azure)
         assert FeedRange.from_json(str(azure)) == mine == FeedRange.from_json(azure.to_dict())
         normalized = azure.get_normalized_range()
         assert (mine.normalized().min, mine.normalized().max) == (normalized.min, normalized.max)

@@ -34,6 +34,12 @@ UserDefinedFunctions.prototype.replace = function replace(data) {
   return stored;
 };
 
+// Bug: rids are written in plain base64, so a document's rid (and its _self) can contain "/", which splits the link
+// azure-cosmos follows for a dict item. The service writes "-" for "/" (and reads it back so); do the same.
+const ResourceId = require(path.join(LIB, "account", "resource-id")).default;
+ResourceId.toBase64String = buffer => buffer.toString("base64").replace(/\//g, "-");
+ResourceId.fromBase64String = s => Buffer.from(s.replace(/-/g, "/"), "base64");
+
 const env = process.env;
 const PORT = parseInt(env.PORT || "8081", 10);
 const HOST = env.HOST || "127.0.0.1";
@@ -107,9 +113,13 @@ function authError(req, pathname) {
   if (fields.type !== "master" || !fields.sig) return "The authorization header is invalid or malformed.";
   const { type, link } = resourceOf(pathname);
   const { text, sig } = sign(req.method, type, link, date);
-  const a = Buffer.from(sig);
   const b = Buffer.from(fields.sig);
-  if (a.length === b.length && crypto.timingSafeEqual(a, b)) return undefined;
+  const matches = s => Buffer.from(s).length === b.length && crypto.timingSafeEqual(Buffer.from(s), b);
+  if (matches(sig)) return undefined;
+  // A rid-based link (an item's _self, as azure-cosmos follows it) is signed with its last rid, lowercased (spec §2.1).
+  if (link.includes("/") && matches(sign(req.method, type, link.split("/").pop().toLowerCase(), date).sig)) {
+    return undefined;
+  }
   return "The input authorization token can't serve the request. The MAC signature found in the HTTP request is " +
     `not the same as the computed signature. Server used following payload to sign: '${text.replace(/\n/g, "\\n")}'`;
 }
@@ -316,8 +326,37 @@ const readBody = req => new Promise((resolve, reject) => {
     .on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
 });
 
+// The package routes name-based links only; a rid-based one (an item's _self, which azure-cosmos follows for a dict
+// item) is rewritten to names before routing, as the service resolves either form.
+function ridLinkToNames(url) {
+  const [pathname, query] = url.split(/\?(.*)/s);
+  const segs = pathname.split("/");
+  let changed = false;
+  let parent = account;
+  const levels = [["dbs", p => p.databases, (p, id) => p.database(id)],
+    ["colls", p => p.collections, (p, id) => p.collection(id)], ["docs", p => p.documents, null]];
+  for (let i = 1, level = 0; level < levels.length && i + 1 < segs.length && parent; i += 2, level += 1) {
+    const [type, children, child] = levels[level];
+    if (segs[i] !== type) break;
+    let id;
+    try { id = decodeURIComponent(segs[i + 1]); } catch (e) { return url; }
+    let found = child ? child(parent, id) : undefined;
+    if (!(found && found.read())) {
+      const byRid = children(parent)._data.get(id);
+      const data = byRid && byRid.read();
+      if (!data) break;
+      segs[i + 1] = encodeURIComponent(data.id);
+      changed = true;
+      found = byRid;
+    }
+    parent = found;
+  }
+  return changed ? segs.join("/") + (query !== undefined ? `?${query}` : "") : url;
+}
+
 async function handle(req, res) {
   const pathname = req.url.split("?")[0];
+  if (account) req.url = ridLinkToNames(req.url);
   let status = 200;
   let body;
   let badPath = false;
