@@ -37,15 +37,14 @@
         ├── InternalServerError 500
         └── ServiceUnavailable 503
 
-Every error raised after I/O says how many attempts were made (``attempts``), how long the client
-waited between them (``total_wait``) and the activity ids of the attempts (``activity_ids``), so one
-message is enough to open a support case. ``may_have_been_applied`` (on every CosmosError) says
-whether a failed request may still have been applied: True for ``ReadError`` and for 408/500/502/
-503/504 answers, whose text then says so, and for any error of a write the client replayed after
-such a failure (``replayed``: an earlier attempt may have been applied). Only the writes that are
-safe to replay are replayed (``RetryPolicy.replay_idempotent_writes``; README, "Retries").
-Secrets (keys, tokens, the Authorization header) are never part of an error: the client does not
-put request headers into exceptions at all.
+Every error raised after I/O says how many attempts were made (``attempts``), how long the client waited between
+them (``total_wait``) and the activity ids of the attempts (``activity_ids``), so one message is enough to open a
+support case. ``may_have_been_applied`` (on every CosmosError) says whether a failed request may still have been
+applied: True for ``ReadError`` and for 408/500/502/503/504 answers, whose text then says so, and for any error of
+a write the client replayed after such a failure (``replayed``: an earlier attempt may have been applied). Only the
+writes that are safe to replay are replayed (``RetryPolicy.replay_idempotent_writes``; README, "Retries"). Secrets
+(keys, tokens, the Authorization header) are never part of an error: the client does not put request headers into
+exceptions at all.
 
 The names used by ``azure.cosmos.exceptions`` exist as aliases (``CosmosHttpResponseError``,
 ``CosmosResourceNotFoundError``, ``CosmosResourceExistsError``, ``CosmosAccessConditionFailedError``,
@@ -141,9 +140,8 @@ class PagingError(CosmosError):
 
 
 class UnsupportedQuery(CosmosError, ValueError):
-    """A cross-partition query whose plan needs a feature the client-side pipeline does not have yet
-    (COUNTIF, MAKELIST/MAKESET, a vector or hybrid search without TOP/LIMIT). Raised before any per-range
-    request, naming the query feature."""
+    """A cross-partition query whose plan needs a feature the client pipeline lacks (COUNTIF, MAKELIST/MAKESET,
+    a vector or hybrid search without TOP/LIMIT). Raised before any per-range request, naming the feature."""
 
 
 class _AttemptsMixin:
