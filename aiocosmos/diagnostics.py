@@ -201,7 +201,10 @@ class Diagnostics:
 
     @property
     def request_charge(self) -> float:
-        """Request units of every attempt together."""
+        """Request units of every attempt together (of a bulk operation: its own charge)."""
+        own = self._data.get("request_charge")
+        if own is not None:
+            return float(own)
         return float(sum(a["request_charge"] for a in self._data["attempts"]))
 
     def as_dict(self) -> dict[str, Any]:
