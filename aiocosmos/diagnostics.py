@@ -21,7 +21,7 @@ from typing import Any, Final
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["Diagnostics", "Breakdown", "ATTEMPTS_HEADER", "HEDGED_HEADER"]
+__all__ = ["Diagnostics", "Breakdown", "ATTEMPTS_HEADER", "HEDGED_HEADER", "MAX_RANGE_REQUESTS"]
 
 ATTEMPTS_HEADER: Final = "x-aiocosmos-attempts"
 """Added by the client to a response that succeeded after failed attempts: those attempts, as JSON
@@ -141,6 +141,45 @@ def failure_record(region: str | None, error: Any, wait: float, at: float) -> di
 
 def encode_failures(failures: Sequence[Mapping[str, Any]]) -> str:
     return orjson.dumps(list(failures)).decode()
+
+
+MAX_RANGE_REQUESTS: Final = 50
+"""Range requests a merged query page describes one by one (the rest are counted, ``requests_left_off``)."""
+
+
+class RangeRequests(dict[str, str]):
+    """The headers of a page merged from several range requests (a cross-partition query), holding
+    each request's headers, timing and range id (``requests``, at most ``MAX_RANGE_REQUESTS``) for its
+    ``.diagnostics``: no copy, one tuple per request."""
+
+    __slots__ = ("left_off", "requests")
+
+    def __init__(self, headers: Mapping[str, str], requests: list[tuple[Mapping[str, str], Timing | None, str]],
+                 left_off: int) -> None:
+        super().__init__(headers)
+        self.requests = requests
+        self.left_off = left_off
+
+    def absorb(self, earlier: Mapping[str, str]) -> RangeRequests:
+        """These headers, with the range requests of an earlier page that was not given out (empty)."""
+        if isinstance(earlier, RangeRequests) and (earlier.requests or earlier.left_off):
+            room = MAX_RANGE_REQUESTS - len(earlier.requests)
+            self.left_off += earlier.left_off + max(0, len(self.requests) - room)
+            self.requests = [*earlier.requests, *self.requests[:max(0, room)]]
+        return self
+
+
+def _range_request(headers: Mapping[str, str], timing: Timing | None, range_id: str) -> dict[str, Any]:
+    failures = _failures(headers.get(ATTEMPTS_HEADER))
+    sub = headers.get("x-ms-substatus")
+    duration = None
+    if timing is not None and timing[0] is headers:
+        duration = max(0.0, timing[2] - timing[1])
+    return {"range": range_id, "status_code": 200, "sub_status": int(sub) if sub and sub.isdigit() else 0,
+            "request_charge": _charge(headers), "activity_id": headers.get("x-ms-activity-id"),
+            "attempts": len(failures) + 1, "failed": [[f.get("status_code"), f.get("sub_status"), f.get("error")]
+                                                     for f in failures],
+            "duration": duration}
 
 
 def with_failures(headers: Mapping[str, str], failures: Sequence[Mapping[str, Any]]) -> Any:
@@ -289,9 +328,13 @@ def from_response(headers: Mapping[str, str], status: int, timing: Timing | None
         "failover": False,
     }
     attempts = [*_failures(headers.get(ATTEMPTS_HEADER)), last]
-    return _finish(attempts, timing, status=status, activity_id=activity_id, regions=regions,
-                   replayed="x-aiocosmos-replayed" in headers, hedged=HEDGED_HEADER in headers,
-                   session_received=headers.get(_SESSION))
+    diagnostics = _finish(attempts, timing, status=status, activity_id=activity_id, regions=regions,
+                          replayed="x-aiocosmos-replayed" in headers, hedged=HEDGED_HEADER in headers,
+                          session_received=headers.get(_SESSION))
+    if isinstance(headers, RangeRequests):  # a page merged from range requests: each of them
+        diagnostics._data["requests"] = [_range_request(*request) for request in headers.requests]
+        diagnostics._data["requests_left_off"] = headers.left_off
+    return diagnostics
 
 
 def _was_sent(error: Any) -> bool:
