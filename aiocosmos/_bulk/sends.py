@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._telemetry.tracing import BATCH_SIZE
 from .._wire.pipeline import Pipeline, RawResponse
 from ..diagnostics import Diagnostics, from_error, from_response
 from ..exceptions import CosmosError
@@ -38,6 +39,8 @@ async def send_batch(pipeline: Pipeline, core: ClientCore, batch: Sequence[Pendi
                      headers: Mapping[str, str], body: bytes, timeout: float | None) -> tuple[RawResponse, Sent]:
     """One bulk request. A failed one is noted on every operation it carried before it is raised; a
     successful one is noted by the caller with each operation's own answer (``note``)."""
+    if core.telemetry is not None:
+        BATCH_SIZE.set(len(batch))  # the span's db.operation.batch.size (tracing.py)
     started = core.clock.monotonic()
     try:
         response = await pipeline.request("POST", path, "docs", link, headers=headers, body=body, idempotent=False,
