@@ -25,7 +25,7 @@ async def test_shared_attributes_keep_each_outcome_and_target_apart(
     await other.upsert_item({"id": "a", "pk": "p"})
     start = len(otel.spans())
     expected = []
-    for round_ in range(3):
+    for _ in range(3):
         for target in (container, other):
             await target.read_item("a", "p")
             expected.append((target.id, "200", None))
@@ -46,7 +46,7 @@ async def test_shared_attributes_keep_each_outcome_and_target_apart(
     reads = [key for key in telemetry._bases if key[0] == "read_item"]
     assert len(reads) == 4  # (read_item, link) per item link: built once, reused by every round
     # The shared base dicts were not changed by any outcome.
-    for name, attributes, metric in telemetry._bases.values():
+    for _, attributes, metric in telemetry._bases.values():
         assert "db.response.status_code" not in attributes and "error.type" not in metric
     points = otel.points("db.client.operation.duration")
     by_outcome = {(p.attributes["db.collection.name"], p.attributes.get("db.response.status_code"),
