@@ -43,7 +43,8 @@ async def test_the_list_is_bounded(world: World, monkeypatch: pytest.MonkeyPatch
         container = world.sharded(client)
         page = await container.query_items(shapes()[0].text, max_item_count=10).by_page().__anext__()
     data = page.diagnostics.as_dict()
-    assert len(data["requests"]) == 2 and data["requests_left_off"] == 2  # four ranges, two described
+    # Four ranges (and any page already prefetched since): two described, the rest counted.
+    assert len(data["requests"]) == 2 and data["requests_left_off"] >= 2
     assert diagnostics.MAX_RANGE_REQUESTS == 50
     assert isinstance(page.diagnostics, aiocosmos.diagnostics.Diagnostics)
 
