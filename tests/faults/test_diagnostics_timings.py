@@ -14,6 +14,7 @@ import pytest
 import aiocosmos
 from aiocosmos.testing import FakeClock, Fault, FaultProxy
 from tests.faults.conftest import ClientFactory, through
+from tests.faults.test_failover import Topology, regional, topology  # noqa: F401 (the fixture)
 
 PARTS = ("queueing", "connecting", "signing", "sending", "waiting", "receiving", "parsing")
 LOGGER = "aiocosmos.wire.thresholds"
@@ -137,3 +138,15 @@ async def test_a_deadline_that_passes_crosses_the_latency_threshold(
     with pytest.raises(aiocosmos.OperationTimeout):
         await container.read_item("a", "p", timeout=0.5)  # one wait of 0.4 s < 1 s: not logged
     assert [r for r in caplog.records if r.name == LOGGER] == []
+
+
+async def test_with_endpoint_discovery_the_signing_is_timed_too(
+    topology: Topology, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy,  # noqa: F811
+) -> None:
+    container = regional(make_client, topology, fresh_container, clock=FakeClock(), detailed_timings=True)
+    await container.upsert_item({"id": "a", "pk": "p"})
+    topology.proxies["East"].add_rule(Fault.unavailable(), kinds="read", times=1)
+    item = await container.read_item("a", "p")
+    timings = item.diagnostics.as_dict()["timings"]
+    assert [a["region"] for a in item.diagnostics.attempts] == ["East US", "North US"]
+    assert timings["signing"] > 0.0 and timings["waiting"] > 0.0 and timings["parsing"] is not None
