@@ -257,22 +257,24 @@ class TracedPipeline(Pipeline):
         counts = _Attempts()
         reset = _attempts.set(counts)
         started = perf_counter()
+        # start_span and attach, not start_as_current_span: the same span and context without the
+        # SDK's context-manager layers (a generator and use_span's handlers) on every request.
+        span = telemetry.tracer.start_span(name, kind=telemetry.client_kind, attributes=span_attributes)
+        token = telemetry.context.attach(telemetry.trace.set_span_in_context(span))
         try:
-            with telemetry.tracer.start_as_current_span(
-                name, kind=telemetry.client_kind, attributes=span_attributes, record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                try:
-                    response = await super().request(
-                        method, path, resource_type, resource_link, headers=headers, body=body,
-                        idempotent=idempotent, replayable=replayable, timeout=timeout, hedging=hedging,
-                    )
-                except BaseException as exc:
-                    telemetry.finish(span, metric_base, started, counts, None, None, exc)
-                    raise
-                telemetry.finish(span, metric_base, started, counts, response[0], response[1], None)
-                return response
+            try:
+                response = await super().request(
+                    method, path, resource_type, resource_link, headers=headers, body=body,
+                    idempotent=idempotent, replayable=replayable, timeout=timeout, hedging=hedging,
+                )
+            except BaseException as exc:
+                telemetry.finish(span, metric_base, started, counts, None, None, exc)
+                raise
+            telemetry.finish(span, metric_base, started, counts, response[0], response[1], None)
+            return response
         finally:
+            telemetry.context.detach(token)
+            span.end()
             _attempts.reset(reset)
 
 
