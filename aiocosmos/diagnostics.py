@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
+from time import perf_counter
 from typing import Any, Final
 
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["Diagnostics", "ATTEMPTS_HEADER", "HEDGED_HEADER"]
+__all__ = ["Diagnostics", "Breakdown", "ATTEMPTS_HEADER", "HEDGED_HEADER", "MAX_RANGE_REQUESTS"]
 
 ATTEMPTS_HEADER: Final = "x-aiocosmos-attempts"
 """Added by the client to a response that succeeded after failed attempts: those attempts, as JSON
@@ -27,11 +29,93 @@ ATTEMPTS_HEADER: Final = "x-aiocosmos-attempts"
 HEDGED_HEADER: Final = "x-aiocosmos-hedged"
 """Added to the response of a hedged operation (an availability strategy sent it to more than one region)."""
 
-Timing = tuple[Any, float, float, "Mapping[str, str] | None"]
-"""(response headers it belongs to, started, ended on the client's clock, the request's own headers)."""
+
+
+class Breakdown:
+    """Where one operation's time went (``ClientOptions.detailed_timings``), in seconds of
+    ``time.perf_counter``, summed over its attempts: ``queueing`` (waiting for a pooled connection),
+    ``connecting`` (opening one), ``signing`` (the Authorization header), ``sending`` (writing the
+    request), ``waiting`` (from the request written to the response's headers: the service's time
+    and the network's), ``receiving`` (reading the body), ``parsing`` (the JSON into the result).
+    Made once per operation only when the option is on; aiohttp's trace hooks (``_wire/transport.py``)
+    and the pipeline mark it. ``queued``: attempts that had to wait for a connection."""
+
+    __slots__ = ("_connect_at", "_headers_at", "_last", "_queue_at", "_sent_at", "_start", "_this_connect",
+                 "_this_queue", "connecting", "parsing", "queued", "queueing", "receiving", "sending", "signing",
+                 "waiting")
+
+    def __init__(self) -> None:
+        self.queueing = self.connecting = self.signing = self.sending = 0.0
+        self.waiting = self.receiving = 0.0
+        self.parsing: float | None = None
+        self.queued = 0
+        self._start = self._queue_at = self._connect_at = self._sent_at = self._headers_at = 0.0
+        self._this_queue = self._this_connect = 0.0
+        self._last: float | None = None
+
+    # aiohttp's trace hooks, one attempt at a time (``_wire/transport.py``).
+    def request_start(self) -> None:
+        self._start = self._sent_at = perf_counter()
+        self._this_queue = self._this_connect = 0.0
+
+    def queue_start(self) -> None:
+        self._queue_at = perf_counter()
+        self.queued += 1
+
+    def queue_end(self) -> None:
+        self._this_queue += perf_counter() - self._queue_at
+
+    def connect_start(self) -> None:
+        self._connect_at = perf_counter()
+
+    def connect_end(self) -> None:
+        self._this_connect += perf_counter() - self._connect_at
+
+    def sent(self) -> None:
+        self._sent_at = perf_counter()  # the headers, then each body chunk: the last one counts
+
+    def headers_received(self) -> None:
+        now = self._headers_at = perf_counter()
+        sent = max(self._sent_at, self._start)
+        self.queueing += self._this_queue
+        self.connecting += self._this_connect
+        self.sending += max(0.0, sent - self._start - self._this_queue - self._this_connect)
+        self.waiting += max(0.0, now - sent)
+
+    def body_received(self) -> None:
+        now = self._last = perf_counter()
+        if self._headers_at:
+            self.receiving += now - self._headers_at
+
+    def signed(self, started: float) -> None:
+        self.signing += perf_counter() - started
+
+    def parsed(self) -> None:
+        """The result was built from the response (once: the first result that takes it)."""
+        if self.parsing is None and self._last is not None:
+            self.parsing = perf_counter() - self._last
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {"queueing": self.queueing, "connecting": self.connecting, "signing": self.signing,
+                "sending": self.sending, "waiting": self.waiting, "receiving": self.receiving,
+                "parsing": self.parsing, "queued": self.queued}
+
+
+Timing = tuple[Any, float, float, "Mapping[str, str] | None", "Breakdown | None"]
+"""(response headers it belongs to, started, ended on the client's clock, the request's own headers,
+the operation's ``Breakdown`` when ``ClientOptions.detailed_timings`` is on)."""
 
 TIMING: Final[ContextVar[Timing | None]] = ContextVar("aiocosmos_timing", default=None)
 """The last operation's timing in this task; a result takes it when its headers are the same object."""
+
+BREAKDOWN: Final[ContextVar[Breakdown | None]] = ContextVar("aiocosmos_breakdown", default=None)
+"""The running operation's ``Breakdown`` (set by the core only when detailed timings are on)."""
+
+
+def took(timing: Timing | None, headers: Any) -> None:
+    """A result was built from ``headers``: with detailed timings, the parsing ends here."""
+    if timing is not None and timing[4] is not None and timing[0] is headers:
+        timing[4].parsed()
 
 _SESSION: Final = "x-ms-session-token"
 
@@ -57,6 +141,52 @@ def failure_record(region: str | None, error: Any, wait: float, at: float) -> di
 
 def encode_failures(failures: Sequence[Mapping[str, Any]]) -> str:
     return orjson.dumps(list(failures)).decode()
+
+
+MAX_RANGE_REQUESTS: Final = 50
+"""Range requests a merged query page describes one by one (the rest are counted, ``requests_left_off``)."""
+
+
+class RangeRequests(dict[str, str]):
+    """The headers of a page merged from several range requests (a cross-partition query), holding
+    each request's headers, timing and range id (``requests``, at most ``MAX_RANGE_REQUESTS``) for its
+    ``.diagnostics``: no copy, one tuple per request."""
+
+    __slots__ = ("left_off", "requests")
+
+    def __init__(self, headers: Mapping[str, str], requests: list[tuple[Mapping[str, str], Timing | None, str]],
+                 left_off: int) -> None:
+        super().__init__(headers)
+        self.requests = requests
+        self.left_off = left_off
+
+    def absorb(self, earlier: Mapping[str, str]) -> RangeRequests:
+        """These headers, with the range requests of an earlier page that was not given out (empty)."""
+        if isinstance(earlier, RangeRequests) and (earlier.requests or earlier.left_off):
+            room = MAX_RANGE_REQUESTS - len(earlier.requests)
+            self.left_off += earlier.left_off + max(0, len(self.requests) - room)
+            self.requests = [*earlier.requests, *self.requests[:max(0, room)]]
+        return self
+
+
+def _range_request(headers: Mapping[str, str], timing: Timing | None, range_id: str) -> dict[str, Any]:
+    failures = _failures(headers.get(ATTEMPTS_HEADER))
+    sub = headers.get("x-ms-substatus")
+    duration = None
+    if timing is not None and timing[0] is headers:
+        duration = max(0.0, timing[2] - timing[1])
+    return {"range": range_id, "status_code": 200, "sub_status": int(sub) if sub and sub.isdigit() else 0,
+            "request_charge": _charge(headers), "activity_id": headers.get("x-ms-activity-id"),
+            "attempts": len(failures) + 1, "failed": [[f.get("status_code"), f.get("sub_status"), f.get("error")]
+                                                     for f in failures],
+            "duration": duration}
+
+
+def with_failures(headers: Mapping[str, str], failures: Sequence[Mapping[str, Any]]) -> Any:
+    """A copy of ``headers`` whose attempts start with ``failures`` (failure paths only)."""
+    copy = CIMultiDict(headers)
+    copy[ATTEMPTS_HEADER] = encode_failures([*failures, *_failures(headers.get(ATTEMPTS_HEADER))])
+    return CIMultiDictProxy(copy)
 
 
 def _charge(headers: Mapping[str, str]) -> float:
@@ -110,7 +240,10 @@ class Diagnostics:
 
     @property
     def request_charge(self) -> float:
-        """Request units of every attempt together."""
+        """Request units of every attempt together (of a bulk operation: its own charge)."""
+        own = self._data.get("request_charge")
+        if own is not None:
+            return float(own)
         return float(sum(a["request_charge"] for a in self._data["attempts"]))
 
     def as_dict(self) -> dict[str, Any]:
@@ -132,8 +265,9 @@ def _finish(attempts: list[dict[str, Any]], timing: Timing | None, *, status: in
     ends, the first at the operation's start), and the operation's timings."""
     started = ended = None
     session_sent = None
+    breakdown = None
     if timing is not None:
-        _, started, ended, request_headers = timing
+        _, started, ended, request_headers, breakdown = timing
         session_sent = _session_sent(request_headers)
     begin = started
     waits = 0.0
@@ -146,6 +280,10 @@ def _finish(attempts: list[dict[str, Any]], timing: Timing | None, *, status: in
     if total_wait is not None:
         waits = total_wait
     total = None if started is None or ended is None else max(0.0, ended - started)
+    timings: dict[str, Any] = {"total": total, "retry_wait": waits,
+                               "attempts": None if total is None else max(0.0, total - waits)}
+    if breakdown is not None:
+        timings.update(breakdown.as_dict())
     return Diagnostics({
         "status_code": status,
         "activity_id": activity_id,
@@ -155,8 +293,7 @@ def _finish(attempts: list[dict[str, Any]], timing: Timing | None, *, status: in
         "session_token_sent": session_sent,
         "session_token_received": session_received,
         "attempts": [{"attempt": n, **a} for n, a in enumerate(attempts, 1)],
-        "timings": {"total": total, "retry_wait": waits,
-                    "attempts": None if total is None else max(0.0, total - waits)},
+        "timings": timings,
     })
 
 
@@ -191,9 +328,13 @@ def from_response(headers: Mapping[str, str], status: int, timing: Timing | None
         "failover": False,
     }
     attempts = [*_failures(headers.get(ATTEMPTS_HEADER)), last]
-    return _finish(attempts, timing, status=status, activity_id=activity_id, regions=regions,
-                   replayed="x-aiocosmos-replayed" in headers, hedged=HEDGED_HEADER in headers,
-                   session_received=headers.get(_SESSION))
+    diagnostics = _finish(attempts, timing, status=status, activity_id=activity_id, regions=regions,
+                          replayed="x-aiocosmos-replayed" in headers, hedged=HEDGED_HEADER in headers,
+                          session_received=headers.get(_SESSION))
+    if isinstance(headers, RangeRequests):  # a page merged from range requests: each of them
+        diagnostics._data["requests"] = [_range_request(*request) for request in headers.requests]
+        diagnostics._data["requests_left_off"] = headers.left_off
+    return diagnostics
 
 
 def _was_sent(error: Any) -> bool:

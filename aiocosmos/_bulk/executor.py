@@ -10,8 +10,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
-import attrs
-
 from .._feeds.epk import effective_partition_key
 from .._feeds.routing import SPLIT_SUB_STATUSES, RoutingMap
 from .._wire import codec
@@ -43,6 +41,7 @@ from .results import (
     operation_status,
     record_answer,
 )
+from .sends import bulk_pipeline, send_batch
 
 if TYPE_CHECKING:
     from .._resources.container import ContainerProxy
@@ -59,12 +58,6 @@ MAX_OPERATION_RETRIES: Final = 100
 """Times one operation is sent again after throttles or not-applied failures before it fails."""
 
 _PKRANGE: Final = "x-ms-documentdb-partitionkeyrangeid"
-
-
-def _bulk_pipeline(pipeline: Pipeline) -> Pipeline:
-    """The client's pipeline without its own 429 retries: the executor sees every throttle (its
-    congestion signal) and retries the operations itself. Same transport, signer and connections."""
-    return pipeline.with_policy(attrs.evolve(pipeline.policy, max_throttle_retries=0))
 
 
 class BulkExecution:
@@ -160,7 +153,7 @@ class BulkExecution:
             pipeline = core.pipeline
             if pipeline is None:
                 pipeline = await core._open()  # raises ClientClosedError once closed
-            self._pipeline = _bulk_pipeline(pipeline)
+            self._pipeline = bulk_pipeline(pipeline)
             self._gauges = watch_ranges(core.telemetry, self._ranges, container._link)
             self._set_map(await core.routing_maps.get(container._link, container._path + "/pkranges",
                                                       timeout=self._timeout))
@@ -372,10 +365,8 @@ class BulkExecution:
         refused = False  # 413/3402: not an answered request, for the window and the cap
         try:
             try:
-                status, response_headers, data = await self._pipeline.request(
-                    "POST", container._docs_path, "docs", container._link,
-                    headers=headers, body=body, idempotent=False, timeout=self._timeout,
-                )
+                (status, response_headers, data), sent = await send_batch(
+                    self._pipeline, core, batch, container._docs_path, container._link, headers, body, self._timeout)
             except TooManyRequests as exc:
                 self.stats.throttles += 1
                 throttled_after = exc.retry_after if exc.retry_after is not None else 0.1
@@ -425,11 +416,14 @@ class BulkExecution:
             core.session_tokens.capture(container._link, response_headers.get("x-ms-session-token"))
             parsed = operation_results(codec.loads(data) if data else None, len(batch), status, response_headers, data)
             if isinstance(parsed, HttpResponseError):
+                for op in batch:
+                    op.result.note(sent, None)
                 self._fail_all(batch, parsed)
                 return
             reread: CosmosError | None = None
             rerouted = False
             for op, raw in zip(batch, parsed, strict=True):
+                op.result.note(sent, raw)
                 code, sub = operation_status(raw)
                 charge = raw.get("requestCharge")
                 if isinstance(charge, int | float):

@@ -8,7 +8,9 @@ from typing import Any, Final
 
 import attrs
 
+from ..diagnostics import Diagnostics
 from ..exceptions import CosmosError, Gone, HttpResponseError, error_class_for
+from .sends import Sent, operation_diagnostics
 
 __all__ = ["BulkOperationResult", "BulkStats", "BulkSummary", "NAME_CACHE_STALE", "NOT_APPLIED_STATUSES",
            "RESPONSE_SIZE_EXCEEDED", "SEND_AGAIN_AT_ONCE", "moved_error", "operation_error", "operation_results",
@@ -37,10 +39,12 @@ class BulkOperationResult:
     ambiguous failure (reads; and, with ``RetryPolicy.replay_idempotent_writes``, unconditional upserts,
     creates and deletes). ``applied_earlier``: the replay found an earlier attempt's effect (a create
     answered 409 whose stored item is the one sent, or a delete answered 404); see ``_bulk/replay.py``.
+    ``diagnostics``: every bulk request that carried it, and its own answer in each.
     """
 
-    __slots__ = ("applied_earlier", "attempts", "error", "etag", "index", "item_id", "operation", "operation_type",
-                 "partition_key", "replayed", "request_charge", "resource_body", "status_code", "sub_status")
+    __slots__ = ("_sends", "applied_earlier", "attempts", "error", "etag", "index", "item_id", "operation",
+                 "operation_type", "partition_key", "replayed", "request_charge", "resource_body", "status_code",
+                 "sub_status")
 
     def __init__(self, index: int, operation: Any, operation_type: str, item_id: str | None,
                  partition_key: str | None) -> None:
@@ -58,6 +62,21 @@ class BulkOperationResult:
         self.attempts = 0
         self.replayed = False
         self.applied_earlier = False
+        self._sends: list[tuple[Sent, Mapping[str, Any] | None]] = []
+
+    def note(self, sent: Sent, answer: Mapping[str, Any] | None) -> None:
+        """It went in the bulk request ``sent`` (``_bulk/sends.py``); ``answer``: its own result in the
+        response (None when the request failed as a whole)."""
+        self._sends.append((sent, answer))
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        """Each bulk request that carried this operation, in order: that request's attempts (status,
+        substatus, activity id, charge, retry-after, waits), timings and size, and this operation's own
+        status, substatus, charge and retry-after in its response; ``request_charge`` is the operation's.
+        Built when read."""
+        return operation_diagnostics(self._sends, status=self.status_code, sub_status=self.sub_status,
+                                     request_charge=self.request_charge, replayed=self.replayed)
 
     @property
     def succeeded(self) -> bool:

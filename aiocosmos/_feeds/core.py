@@ -18,7 +18,7 @@ from .._wire.paths import PartitionKey
 from .._wire.pipeline import Pipeline, RawResponse
 from .._wire.results import ResourceResponse
 from .._wire.session_tokens import SESSION_HEADER, SESSION_RESOURCES, SessionTokens, container_of
-from ..diagnostics import TIMING
+from ..diagnostics import BREAKDOWN, TIMING, Breakdown, failure_record, with_failures
 from ..exceptions import (
     ClientClosedError,
     CredentialError,
@@ -91,11 +91,18 @@ def _stale_session(error: HttpResponseError, headers: Mapping[str, str] | None, 
         and any(name.lower() == SESSION_HEADER for name in headers or ())
 
 
+def _stale_record(stale: HttpResponseError) -> dict[str, Any]:
+    """The stale-session answer as a failed attempt followed at once by the re-send."""
+    regions = stale.regions
+    timing = stale.timing
+    return failure_record(regions[-1] if regions else None, stale, 0.0, timing[2] if timing else 0.0)
+
+
 class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
-    __slots__ = ("_open", "account_host", "clock", "default_timeout", "models", "partition_keys", "pipeline",
-                 "routing_maps", "session_tokens", "telemetry", "thresholds")
+    __slots__ = ("_open", "account_host", "clock", "default_timeout", "detailed_timings", "models",
+                 "partition_keys", "pipeline", "routing_maps", "session_tokens", "telemetry", "thresholds")
 
     def __init__(
         self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
@@ -112,6 +119,7 @@ class ClientCore:
         self.routing_maps = RoutingMaps(self)  # container link -> partition key ranges (routing.py)
         self.telemetry: Telemetry | None = None  # spans and metrics, when ClientOptions turns them on
         self.thresholds: ThresholdLog | None = None  # slow or costly operations logged (ClientOptions.thresholds)
+        self.detailed_timings = False  # ClientOptions.detailed_timings: a Breakdown per operation
 
     def traced(self, pager: AsyncItemPaged[Any], operation: str, resource_link: str) -> AsyncItemPaged[Any]:
         """``pager`` with a whole-operation span around its pages when tracing is on (one flag check)."""
@@ -143,13 +151,17 @@ class ClientCore:
         if timeout is None:
             timeout = self.default_timeout
         started = self.clock.monotonic()
+        breakdown: Breakdown | None = None
+        if self.detailed_timings:
+            breakdown = Breakdown()
+            BREAKDOWN.set(breakdown)  # the pipeline and the transport's trace hooks mark it
         try:
             response = await pipeline.request(
                 method, path, resource_type, resource_link, headers=headers, body=body, idempotent=idempotent,
                 replayable=replayable, timeout=timeout, hedging=strategy,
             )
         except HttpResponseError as exc:
-            exc.timing = (exc.headers, started, self.clock.monotonic(), headers)  # for .diagnostics
+            exc.timing = (exc.headers, started, self.clock.monotonic(), headers, breakdown)  # for .diagnostics
             if self.thresholds is not None:
                 self.thresholds.check_error(method, resource_type, resource_link, headers, body, exc)
             LAST_RESPONSE_HEADERS.set(exc.headers)  # the task-local porting aid (last_response.py)
@@ -159,12 +171,17 @@ class ClientCore:
             if not _stale_session(exc, headers, pipeline.regions is None):
                 raise
             remaining = None if timeout is None else max(0.0, timeout - (self.clock.monotonic() - started))
-            return await self._without_session(pipeline, exc, method, path, resource_type, resource_link,
-                                               headers, body, idempotent, replayable, remaining)
-        except (TransportError, OperationTimeout, CredentialError) as exc:
-            exc.timing = (None, started, self.clock.monotonic(), headers)
+            response = await self._without_session(pipeline, exc, method, path, resource_type, resource_link,
+                                                   headers, body, idempotent, replayable, remaining)
+        except (TransportError, OperationTimeout) as exc:
+            exc.timing = (None, started, self.clock.monotonic(), headers, breakdown)
+            if self.thresholds is not None:  # a slow failure is logged as a slow answer is
+                self.thresholds.check_error(method, resource_type, resource_link, headers, body, exc)
             raise
-        timing = (response[1], started, self.clock.monotonic(), headers)
+        except CredentialError as exc:  # nothing was sent
+            exc.timing = (None, started, self.clock.monotonic(), headers, breakdown)
+            raise
+        timing = (response[1], started, self.clock.monotonic(), headers, breakdown)
         TIMING.set(timing)  # the result built from this response takes it (diagnostics.py)
         if self.thresholds is not None:
             self.thresholds.check(method, resource_type, resource_link, headers, body, response, timing)
@@ -190,13 +207,16 @@ class ClientCore:
         if stale.sub_status == COLLECTION_RID_MISMATCH:
             self.partition_keys.pop(container, None)
         fresh = {name: value for name, value in (headers or {}).items() if name.lower() != SESSION_HEADER}
-        response = await pipeline.request(
-            method, path, resource_type, resource_link,
-            headers=fresh, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
-        )
-        LAST_RESPONSE_HEADERS.set(response[1])
-        self.session_tokens.capture(container, response[1].get(SESSION_HEADER))
-        return response
+        try:
+            status, response_headers, data = await pipeline.request(
+                method, path, resource_type, resource_link,
+                headers=fresh, body=body, idempotent=idempotent, replayable=replayable, timeout=timeout,
+            )
+        except HttpResponseError as exc:
+            exc.failed_attempts = (*stale.failed_attempts, _stale_record(stale), *exc.failed_attempts)
+            raise
+        # The stale answer (and the attempts before it) are attempts of this operation (diagnostics.py).
+        return status, with_failures(response_headers, [*stale.failed_attempts, _stale_record(stale)]), data
 
     async def resource(
         self,

@@ -12,6 +12,7 @@ from .._feeds.core import query_body
 from .._feeds.paging import AsyncItemPaged
 from .._wire import codec
 from .._wire.results import Page
+from ..diagnostics import RangeRequests
 from ..exceptions import BadRequest, InvalidContinuationToken, ValidationError
 from .aggregation import aggregate_pages, dcount_pages, group_by_pages
 from .fanout import QueryTarget, Run
@@ -125,13 +126,17 @@ class QueryPaged(AsyncItemPaged[Any]):
     async def _engine_pages(self, plan: QueryPlan, state: State | None, charge: float) -> AsyncIterator[Page[Any]]:
         run = Run(self._target, plan, state)
         carried = charge
+        skipped: Mapping[str, str] = {}  # the range requests of empty pages not given out (diagnostics)
         try:
             async for items, headers, next_state in _run_pages(run):
+                if isinstance(headers, RangeRequests):
+                    headers = headers.absorb(skipped)
                 if not items and next_state is not None:
                     carried += float(headers.get("x-ms-request-charge") or 0.0)
+                    skipped = headers
                     continue
                 yield Page(items, headers, 200, None if next_state is None else self._encode(next_state), carried)
-                carried = 0.0
+                carried, skipped = 0.0, {}
         finally:
             await run.close()
 

@@ -13,6 +13,7 @@ import attrs
 from .._feeds.core import QUERY_HEADERS
 from .._feeds.routing import RoutingMap, is_split_or_merge
 from .._wire import codec
+from ..diagnostics import MAX_RANGE_REQUESTS, TIMING, RangeRequests, Timing
 from ..exceptions import Gone, PagingError
 from .ordering import SortKey, canonical_hash, compare_items, document_number, resume_index
 from .plan import QueryPlan
@@ -72,6 +73,8 @@ class Run:
         self.directions = [o == "Descending" for o in plan.order_by]
         self.semaphore = asyncio.Semaphore(max(1, target.max_concurrency))
         self.charge = 0.0
+        self.requests: list[tuple[Mapping[str, str], Timing | None, str]] = []  # since the last page (diagnostics)
+        self.left_off = 0
         self.routing: RoutingMap | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         """Every task of this run still running (page fetches, and the takes of ``gather``)."""
@@ -217,6 +220,10 @@ class Run:
                 continue
             raw_charge = response_headers.get("x-ms-request-charge")
             self.charge += float(raw_charge) if raw_charge else 0.0
+            if len(self.requests) < MAX_RANGE_REQUESTS:
+                self.requests.append((response_headers, TIMING.get(), part.id))
+            else:
+                self.left_off += 1
             parsed = codec.loads(data) if data else {}
             rows = parsed.get("Documents", []) if isinstance(parsed, dict) else []
             return list(rows), response_headers.get("x-ms-continuation") or None, None
@@ -248,8 +255,11 @@ class Run:
         return None
 
     def charge_headers(self) -> dict[str, str]:
-        headers = {"x-ms-request-charge": f"{self.charge:.2f}"}
+        """The headers of the next page: the charge of the range requests since the last one, and
+        those requests (``RangeRequests``, for the page's ``.diagnostics``)."""
+        headers = RangeRequests({"x-ms-request-charge": f"{self.charge:.2f}"}, self.requests, self.left_off)
         self.charge = 0.0
+        self.requests, self.left_off = [], 0
         return headers
 
     # -- pipelines -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, overload
 
 from .._bulk.operations import MAX_BATCH_BYTES, MAX_BATCH_OPERATIONS, BatchOperation, build_batch
+from .._telemetry.tracing import BATCH_SIZE
 from .._wire import codec
 from .._wire.paths import loose_partition_header
 from .._wire.results import ResourceResponse, ResponseMetadata
@@ -189,6 +190,8 @@ async def execute_item_batch(
         headers["x-ms-session-token"] = session
     # A batch that only reads may be replayed after an ambiguous failure; any write may not.
     read_only = all(operation_type == "Read" for operation_type, _ in described)
+    if core.telemetry is not None:
+        BATCH_SIZE.set(len(described))  # the span's db.operation.batch.size (tracing.py)
     try:
         status, response_headers, body = await core.request(
             "POST", container._docs_path, "docs", container._link,

@@ -121,6 +121,7 @@ class CosmosClient:
         self._owns_http = http_session is None
         self._core = ClientCore(self._open, self._clock, self._options.timeouts.operation)
         self._core.account_host = parts.hostname
+        self._core.detailed_timings = self._options.detailed_timings
         if self._options.thresholds is not None:
             self._core.thresholds = ThresholdLog(self._options.thresholds)
         if self._options.serializer is not None:
@@ -190,7 +191,7 @@ class CosmosClient:
             if telemetry is not None:
                 telemetry.watch_pool(self._http.connector)
             self._core.pipeline = (Pipeline if telemetry is None else TracedPipeline)(
-                Transport(self._http, self._url, self._options.timeouts),
+                Transport(self._http, self._url, self._options.timeouts, self._options.detailed_timings),
                 self._signer,
                 policy=self._options.retry,
                 clock=self._clock,
@@ -200,6 +201,7 @@ class CosmosClient:
                 regions=make_router(self._url, self._options, self._http, self._clock),
                 on_session_lost=self._core.session_tokens.forget,
                 hedging=self._options.availability_strategy,
+                detailed_timings=self._options.detailed_timings,
                 **extra,
             )
             self._state = _State.OPEN

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from .._wire.options import ThresholdOptions
 from ..diagnostics import Diagnostics, Timing, from_response
-from ..exceptions import HttpResponseError
+from ..exceptions import HttpResponseError, OperationTimeout, TransportError
 from .names import operation_name, target
 
 __all__ = ["ThresholdLog", "POINT_OPERATIONS", "THRESHOLD_LOGGER"]
@@ -29,6 +29,9 @@ POINT_OPERATIONS: Final = frozenset(
 )
 """Operations on one item (.NET's point operations): the point latency threshold applies; to every
 other request (queries, feeds, batches, management) the non-point one."""
+
+
+_NO_HEADERS: Final[Mapping[str, str]] = {}
 
 
 def _charge(headers: Mapping[str, str]) -> float:
@@ -58,12 +61,19 @@ class ThresholdLog:
             self._emit(crossed[0], crossed[1], resource_link, from_response(headers, status, timing))
 
     def check_error(self, method: str, resource_type: str, resource_link: str,
-                    request_headers: Mapping[str, str] | None, body: bytes | None, error: HttpResponseError) -> None:
+                    request_headers: Mapping[str, str] | None, body: bytes | None,
+                    error: HttpResponseError | TransportError | OperationTimeout) -> None:
+        """An error answer, a connection failure or a deadline: checked as an answer is (a failure
+        without an answer has no charge and no response body)."""
         timing = error.timing
         if timing is None:
             return
-        crossed = self._crossed(method, resource_type, resource_link, request_headers, body, error.headers,
-                                len(error.body or b""), timing[2] - timing[1])
+        if isinstance(error, HttpResponseError):
+            headers, size = error.headers, len(error.body or b"")
+        else:
+            headers, size = _NO_HEADERS, 0
+        crossed = self._crossed(method, resource_type, resource_link, request_headers, body, headers, size,
+                                timing[2] - timing[1])
         if crossed is not None:
             self._emit(crossed[0], crossed[1], resource_link, error.diagnostics)
 

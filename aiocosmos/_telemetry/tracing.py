@@ -21,7 +21,6 @@ from time import perf_counter
 from typing import Any, Final
 
 from .._version import __version__
-from .._wire import codec
 from .._wire.options import HedgingStrategy
 from .._wire.pipeline import REGIONS_HEADER, Pipeline, RawResponse
 from .._wire.results import Page
@@ -29,7 +28,7 @@ from ..exceptions import ConfigurationError, HttpResponseError, TooManyRequests,
 from . import names as n
 from .gauges import CONNECTION_COUNT, Gauges, PoolSource
 
-__all__ = ["Telemetry", "TracedPipeline", "PagerTrace"]
+__all__ = ["Telemetry", "TracedPipeline", "PagerTrace", "BATCH_SIZE"]
 
 _BATCH_OPERATIONS: Final = frozenset({"execute_batch", "execute_bulk"})
 _DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -45,6 +44,14 @@ class _Attempts:
 
 
 _attempts: contextvars.ContextVar[_Attempts | None] = contextvars.ContextVar("aiocosmos_attempts", default=None)
+
+BATCH_SIZE: Final[contextvars.ContextVar[int | None]] = contextvars.ContextVar("aiocosmos_batch_size", default=None)
+"""Operations in the batch or bulk request about to be sent (set by its sender when tracing is on):
+``db.operation.batch.size`` without parsing the body again."""
+
+_CACHE_LIMIT: Final = 4096
+"""Entries of the per-target and per-outcome attribute caches; past it they start over (links are
+few in practice; this only bounds a client that addresses unboundedly many containers)."""
 
 
 def error_type(exc: BaseException) -> str:
@@ -96,6 +103,11 @@ class Telemetry:
             common[n.CONSISTENCY_LEVEL] = consistency_level
         self.common: Mapping[str, Any] = common
         self.host = host
+        # Built once per (operation, link) and per outcome, then shared (never mutated): no dict is
+        # built per request. The span gets the base at its start and only the outcome at its end.
+        self._bases: dict[tuple[str, str], tuple[str, dict[str, Any], dict[str, Any]]] = {}
+        self._outcomes: dict[tuple[int, int | None, int | None, str | None],
+                             tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
 
     def watch_pool(self, connector: Any) -> None:
         """Observe the connections of the client's pool (``db.client.connection.count``)."""
@@ -105,7 +117,17 @@ class Telemetry:
         self.gauges.watch(CONNECTION_COUNT, source.points)
 
     def base(self, operation: str, resource_link: str) -> tuple[str, dict[str, Any]]:
-        """The span name and the low-cardinality attributes (those metrics carry too) of one operation."""
+        """The span name and the low-cardinality attributes (those metrics carry too) of one operation
+        (shared: not to be changed)."""
+        name, attributes, _ = self._base(operation, resource_link)
+        return name, attributes
+
+    def _base(self, operation: str, resource_link: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """(span name, span attributes, metric attributes) of (operation, link), cached."""
+        key = (operation, resource_link)
+        cached = self._bases.get(key)
+        if cached is not None:
+            return cached
         database, container = n.target(resource_link)
         attributes = dict(self.common)
         attributes[n.DB_OPERATION_NAME] = operation
@@ -113,7 +135,31 @@ class Telemetry:
             attributes[n.DB_NAMESPACE] = database
         if container is not None:
             attributes[n.DB_COLLECTION_NAME] = container
-        return f"{operation} {container or database or self.host}", attributes
+        metric = {k: v for k, v in attributes.items() if k != n.CONNECTION_MODE}
+        if len(self._bases) >= _CACHE_LIMIT:
+            self._bases.clear()
+        cached = self._bases[key] = (f"{operation} {container or database or self.host}", attributes, metric)
+        return cached
+
+    def _outcome(self, metric: dict[str, Any], status: int | None, sub_status: int | None,
+                 error: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the span's outcome attributes, the metric attributes) of one outcome of one base, cached."""
+        key = (id(metric), status, sub_status, error)
+        cached = self._outcomes.get(key)
+        if cached is not None:
+            return cached[0], cached[1]
+        outcome: dict[str, Any] = {}
+        if error is not None:
+            outcome[n.ERROR_TYPE] = error
+        if status is not None:
+            outcome[n.DB_RESPONSE_STATUS_CODE] = str(status)
+        if sub_status is not None:
+            outcome[n.SUB_STATUS_CODE] = sub_status
+        if len(self._outcomes) >= _CACHE_LIMIT:
+            self._outcomes.clear()
+        # The entry holds ``metric`` itself, so the id in its key stays that dict's while it exists.
+        entry = self._outcomes[key] = (outcome, {**metric, **outcome}, metric)
+        return entry[0], entry[1]
 
     def on_retry(self, region: str | None, error: HttpResponseError | TransportError, attempt: int,
                  wait: float) -> None:
@@ -133,20 +179,21 @@ class Telemetry:
             event["aiocosmos.retry.wait"] = wait
         self.trace.get_current_span().add_event("aiocosmos.failover" if wait < 0 else "aiocosmos.retry", event)
 
-    def finish(self, span: Any, metric_attributes: dict[str, Any], started: float, counts: _Attempts,
+    def finish(self, span: Any, metric_base: dict[str, Any], started: float, counts: _Attempts,
                status: int | None, headers: Mapping[str, str] | None, exc: BaseException | None) -> None:
         """Record the outcome of one request on its span and in the metrics."""
         elapsed = perf_counter() - started
         charge: float | None = None
         regions: tuple[str, ...] = ()
         sub_status: int | None = None
+        error: str | None = None
         if exc is not None:
             if isinstance(exc, HttpResponseError):
                 status, sub_status, charge = exc.status_code, exc.sub_status, exc.request_charge
             if isinstance(exc, TooManyRequests):
                 counts.throttles += 1
             regions = tuple(getattr(exc, "regions", ()) or ())
-            metric_attributes[n.ERROR_TYPE] = error_type(exc)
+            error = error_type(exc)
         elif headers is not None:
             raw = headers.get("x-ms-request-charge")
             charge = float(raw) if raw else None
@@ -154,18 +201,14 @@ class Telemetry:
             sub_status = int(raw) if raw and raw.isdigit() else None
             contacted = headers.get(REGIONS_HEADER)
             regions = tuple(contacted.split(", ")) if contacted else ()
-        if status is not None:
-            metric_attributes[n.DB_RESPONSE_STATUS_CODE] = str(status)
-        if sub_status is not None:
-            metric_attributes[n.SUB_STATUS_CODE] = sub_status
-        span.set_attributes(metric_attributes)
+        outcome, metric_attributes = self._outcome(metric_base, status, sub_status, error)
+        span.set_attributes(outcome)  # the base attributes were set when the span started
         if charge is not None:
             span.set_attribute(n.REQUEST_CHARGE, charge)
         if regions:
             span.set_attribute(n.CONTACTED_REGIONS, regions)
-        if exc is not None:
-            span.set_status(self.error_status, metric_attributes[n.ERROR_TYPE])
-        metric_attributes.pop(n.CONNECTION_MODE, None)
+        if error is not None:
+            span.set_status(self.error_status, error)
         self.duration.record(elapsed, metric_attributes)
         if charge is not None:
             self.request_units.record(charge, metric_attributes)
@@ -173,14 +216,6 @@ class Telemetry:
             self.retries.add(counts.retries, metric_attributes)
         if counts.throttles:
             self.throttles.add(counts.throttles, metric_attributes)
-
-
-def _batch_size(body: bytes | None) -> int | None:
-    try:
-        operations = codec.loads(body) if body else None
-    except ValueError:
-        return None
-    return len(operations) if isinstance(operations, list) else None
 
 
 class TracedPipeline(Pipeline):
@@ -212,33 +247,34 @@ class TracedPipeline(Pipeline):
     ) -> RawResponse:
         telemetry = self._telemetry
         operation = n.operation_name(method, resource_type, resource_link, headers)
-        name, attributes = telemetry.base(operation, resource_link)
-        span_attributes = dict(attributes)
+        name, span_attributes, metric_base = telemetry._base(operation, resource_link)
         if body:
-            span_attributes[n.REQUEST_BODY_SIZE] = len(body)
+            span_attributes = {**span_attributes, n.REQUEST_BODY_SIZE: len(body)}  # (the cached one is shared)
             if operation in _BATCH_OPERATIONS:
-                size = _batch_size(body)
+                size = BATCH_SIZE.get()
                 if size is not None:
                     span_attributes[n.BATCH_SIZE] = size
         counts = _Attempts()
         reset = _attempts.set(counts)
         started = perf_counter()
+        # start_span and attach, not start_as_current_span: the same span and context without the
+        # SDK's context-manager layers (a generator and use_span's handlers) on every request.
+        span = telemetry.tracer.start_span(name, kind=telemetry.client_kind, attributes=span_attributes)
+        token = telemetry.context.attach(telemetry.trace.set_span_in_context(span))
         try:
-            with telemetry.tracer.start_as_current_span(
-                name, kind=telemetry.client_kind, attributes=span_attributes, record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                try:
-                    response = await super().request(
-                        method, path, resource_type, resource_link, headers=headers, body=body,
-                        idempotent=idempotent, replayable=replayable, timeout=timeout, hedging=hedging,
-                    )
-                except BaseException as exc:
-                    telemetry.finish(span, attributes, started, counts, None, None, exc)
-                    raise
-                telemetry.finish(span, attributes, started, counts, response[0], response[1], None)
-                return response
+            try:
+                response = await super().request(
+                    method, path, resource_type, resource_link, headers=headers, body=body,
+                    idempotent=idempotent, replayable=replayable, timeout=timeout, hedging=hedging,
+                )
+            except BaseException as exc:
+                telemetry.finish(span, metric_base, started, counts, None, None, exc)
+                raise
+            telemetry.finish(span, metric_base, started, counts, response[0], response[1], None)
+            return response
         finally:
+            telemetry.context.detach(token)
+            span.end()
             _attempts.reset(reset)
 
 

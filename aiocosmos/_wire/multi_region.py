@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from time import perf_counter
 from typing import Any, Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ..diagnostics import ATTEMPTS_HEADER, HEDGED_HEADER, encode_failures
+from ..diagnostics import ATTEMPTS_HEADER, BREAKDOWN, HEDGED_HEADER, encode_failures
 from ..exceptions import (
     ConnectError,
     CredentialError,
@@ -64,6 +65,7 @@ class MultiRegionRequests:
     _clock: Clock
     _dates: DateCache
     _default_timeout: float | None
+    _detailed: bool
     _hedging: HedgingStrategy | None
     _on_retry: RetryHook | None
     _on_session_lost: Callable[[str], None] | None
@@ -186,7 +188,12 @@ class MultiRegionRequests:
                     raise token_error(exc, attempt - 1, state, activity_ids, replayed, contacted) from exc.__cause__
             request_headers = {**self._base_headers, **headers} if headers else dict(self._base_headers)
             request_headers["x-ms-date"] = date
+            signing = perf_counter() if self._detailed else 0.0
             request_headers["authorization"] = self._signer.sign(verb, resource_type, resource_link, date_lower)
+            if self._detailed:  # ClientOptions.detailed_timings
+                breakdown = BREAKDOWN.get()
+                if breakdown is not None:
+                    breakdown.signed(signing)
             remaining = None if deadline is None else deadline - self._clock.monotonic()
             error: HttpResponseError | TransportError
             failover = False

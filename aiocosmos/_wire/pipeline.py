@@ -16,8 +16,10 @@ import copy
 import logging
 import random
 from collections.abc import Callable, Mapping
+from time import perf_counter
 from typing import Final
 
+from ..diagnostics import BREAKDOWN
 from ..exceptions import (
     ConnectError,
     CredentialError,
@@ -49,6 +51,7 @@ class Pipeline(MultiRegionRequests):
         "_clock",
         "_dates",
         "_default_timeout",
+        "_detailed",
         "_hedging",
         "_on_retry",
         "_on_session_lost",
@@ -74,8 +77,10 @@ class Pipeline(MultiRegionRequests):
         on_session_lost: Callable[[str], None] | None = None,
         on_retry: RetryHook | None = None,
         hedging: HedgingStrategy | None = None,
+        detailed_timings: bool = False,
     ) -> None:
         self._transport = transport
+        self._detailed = detailed_timings  # ClientOptions.detailed_timings: the signing is timed
         self._signer = signer
         self._aad = aad
         self._policy = policy
@@ -154,7 +159,12 @@ class Pipeline(MultiRegionRequests):
                     raise token_error(exc, attempt - 1, state, activity_ids, replayed) from exc.__cause__
             request_headers = {**self._base_headers, **headers} if headers else dict(self._base_headers)
             request_headers["x-ms-date"] = date
+            signing = perf_counter() if self._detailed else 0.0
             request_headers["authorization"] = self._signer.sign(verb, resource_type, resource_link, date_lower)
+            if self._detailed:
+                breakdown = BREAKDOWN.get()
+                if breakdown is not None:
+                    breakdown.signed(signing)
             remaining = None if deadline is None else deadline - self._clock.monotonic()
             error: HttpResponseError | TransportError
             try:

@@ -340,5 +340,5 @@ def make_router(
         return None
     cache = LocationCache(endpoint, clock=clock, preferred=options.preferred_regions,
                           excluded=options.excluded_regions, cooldown=options.region_cooldown)
-    return RegionRouter(cache, lambda url: Transport(http, url, options.timeouts), clock=clock,
-                        refresh_interval=options.account_refresh_interval)
+    return RegionRouter(cache, lambda url: Transport(http, url, options.timeouts, options.detailed_timings),
+                        clock=clock, refresh_interval=options.account_refresh_interval)

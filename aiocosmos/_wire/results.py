@@ -7,7 +7,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ..diagnostics import TIMING, Diagnostics, Timing, from_response
+from ..diagnostics import TIMING, Diagnostics, Timing, from_response, took
 
 __all__ = ["ResourceResponse", "Page", "ResponseMetadata", "REPLAYED_HEADER", "APPLIED_EARLIER", "with_header"]
 
@@ -89,7 +89,9 @@ class ResourceResponse(ResponseMetadata, dict[str, Any]):
         dict.__init__(self, body)
         self.headers = headers
         self.status_code = status_code
-        self._timing = TIMING.get()  # the task's last operation; used only if it has these headers
+        timing = self._timing = TIMING.get()  # the task's last operation; used only if it has these headers
+        if timing is not None and timing[4] is not None:  # detailed timings: the parsing ends here
+            took(timing, headers)
 
     @property
     def body(self) -> dict[str, Any]:
@@ -141,7 +143,9 @@ class Page(ResponseMetadata, Generic[T]):
         self.status_code = status_code
         self._continuation = continuation
         self._carried_charge = carried_charge
-        self._timing = TIMING.get()
+        timing = self._timing = TIMING.get()
+        if timing is not None and timing[4] is not None:
+            took(timing, headers)
 
     @property
     def continuation(self) -> str | None:

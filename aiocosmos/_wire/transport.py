@@ -10,10 +10,11 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from ..diagnostics import BREAKDOWN, Breakdown
 from ..exceptions import ConnectError, ConnectTimeout, ReadError, ReadTimeout, StaleConnectionError
 from .options import ClientOptions, Timeouts
 
-__all__ = ["PoolConnector", "Transport", "open_http_session"]
+__all__ = ["PoolConnector", "Transport", "open_http_session", "timing_hooks"]
 
 _LARGE_BODY = 2**20
 
@@ -34,6 +35,30 @@ class PoolConnector(aiohttp.TCPConnector):
         return await super()._create_connection(*args, **kwargs)
 
 
+def _hook(mark: Any) -> Any:
+    async def hook(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+        breakdown = context.trace_request_ctx
+        if isinstance(breakdown, Breakdown):
+            mark(breakdown)
+    return hook
+
+
+def timing_hooks() -> aiohttp.TraceConfig:
+    """aiohttp's trace hooks marking the operation's ``Breakdown`` (passed as ``trace_request_ctx``):
+    installed only with ``ClientOptions.detailed_timings``, as aiohttp then makes a context object and
+    awaits the hooks on every request."""
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(_hook(Breakdown.request_start))
+    config.on_connection_queued_start.append(_hook(Breakdown.queue_start))
+    config.on_connection_queued_end.append(_hook(Breakdown.queue_end))
+    config.on_connection_create_start.append(_hook(Breakdown.connect_start))
+    config.on_connection_create_end.append(_hook(Breakdown.connect_end))
+    config.on_request_headers_sent.append(_hook(Breakdown.sent))
+    config.on_request_chunk_sent.append(_hook(Breakdown.sent))
+    config.on_request_end.append(_hook(Breakdown.headers_received))
+    return config
+
+
 def open_http_session(options: ClientOptions) -> aiohttp.ClientSession:
     """A ClientSession with the client's pool limits and timeouts (call inside the running loop)."""
     limits = options.limits
@@ -50,7 +75,8 @@ def open_http_session(options: ClientOptions) -> aiohttp.ClientSession:
     )
     # Cosmos bodies are JSON the client parses itself; aiohttp need not add cookies or raise.
     session = aiohttp.ClientSession(
-        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False
+        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False,
+        trace_configs=[timing_hooks()] if options.detailed_timings else None,
     )
     # aiohttp silently resends PUT and DELETE once when a pooled connection drops. For Cosmos a PUT
     # (replace) or DELETE may already have been applied, so only our retry policy may decide to
@@ -63,10 +89,11 @@ def open_http_session(options: ClientOptions) -> aiohttp.ClientSession:
 class Transport:
     """Sends one request and returns ``(status, headers, body)``; raises only TransportError."""
 
-    __slots__ = ("_base", "_connect_timeout", "_http", "_pool", "_read_timeout")
+    __slots__ = ("_base", "_connect_timeout", "_detailed", "_http", "_pool", "_read_timeout")
 
-    def __init__(self, http: aiohttp.ClientSession, endpoint: str, timeouts: Timeouts) -> None:
+    def __init__(self, http: aiohttp.ClientSession, endpoint: str, timeouts: Timeouts, detailed: bool = False) -> None:
         self._http = http
+        self._detailed = detailed  # ClientOptions.detailed_timings: mark the operation's Breakdown
         self._base = endpoint.rstrip("/")
         self._connect_timeout = timeouts.connect
         self._read_timeout = timeouts.read
@@ -92,7 +119,18 @@ class Transport:
         pool = self._pool
         opened = pool.opened if pool is not None else -1
         answered = False
+        breakdown = BREAKDOWN.get() if self._detailed else None
         try:
+            if breakdown is not None:  # detailed timings (off by default: the branch below is the hot path)
+                extra: dict[str, Any] = {"trace_request_ctx": breakdown}
+                if timeout is not None:
+                    extra["timeout"] = aiohttp.ClientTimeout(
+                        total=timeout, sock_connect=self._connect_timeout, sock_read=self._read_timeout)
+                async with self._http.request(method, url, headers=headers, data=data, **extra) as resp:
+                    answered = True
+                    read = await resp.read()
+                    breakdown.body_received()
+                    return resp.status, resp.headers, read
             if timeout is None:
                 async with self._http.request(method, url, headers=headers, data=data) as resp:
                     answered = True

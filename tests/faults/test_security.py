@@ -117,7 +117,8 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             # Every operation crosses the charge threshold: each logs its diagnostics (scanned too).
-            client = make_client(thresholds=aiocosmos.ThresholdOptions(request_charge=0.01), **otel.options())
+            client = make_client(thresholds=aiocosmos.ThresholdOptions(request_charge=0.01), detailed_timings=True,
+                                 **otel.options())
             container = through(client, fresh_container)
             database = container.database
             seen.extend([client, database, container])
@@ -147,6 +148,11 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
             rules = list(proxy.rules)
             proxy.clear_rules()
             await attempt(lambda: container.bulk_upsert([{"id": f"v{n}", "pk": "p"} for n in range(10)]))
+
+            async def bulk_results() -> None:  # each result's diagnostics are scanned
+                operations = (("upsert", ({"id": f"w{n}", "pk": "p"},)) for n in range(5))
+                seen.extend([r async for r in container.bulk(operations)])
+            await attempt(bulk_results)
             await attempt(lambda: _pages(container.query_items("SELECT * FROM c", max_item_count=7), seen))
             for rule in rules:
                 proxy.rules.append(rule)
@@ -206,6 +212,7 @@ async def test_no_secret_anywhere_in_a_full_run_under_faults(
     thresholds = [line for line in capture.lines if line.startswith("aiocosmos.wire.thresholds WARNING")]
     assert len(thresholds) > 50 and any('"attempts"' in line for line in thresholds)
     assert any(len(v.diagnostics.attempts) > 1 for v in seen if isinstance(v, aiocosmos.ResourceResponse))
+    assert any(isinstance(v, aiocosmos.BulkOperationResult) and v.diagnostics.as_dict()["requests"] for v in seen)
     # ... and the telemetry: spans of every operation, retry events on them, the operation metrics.
     assert len(spans) > 100 and any(e.name == "aiocosmos.retry" for s in spans for e in s.events)
     assert any(s.name.startswith("execute_bulk") for s in spans) and any(s.kind.name == "INTERNAL" for s in spans)
