@@ -35,7 +35,7 @@ from ._resources.users import Permission, PermissionProperties, UserProxy
 from ._version import __version__
 from ._wire.clock import Clock, SystemClock
 from ._wire.last_response import ClientConnection, last_response_headers
-from ._wire.options import ClientOptions, ConnectionLimits, HedgingStrategy, Timeouts
+from ._wire.options import ClientOptions, ConnectionLimits, HedgingStrategy, PartitionCircuitBreaker, Timeouts
 from ._wire.paths import NonePartitionKeyValue, PartitionKey
 from ._wire.regions import excluded_regions
 from ._wire.request_options import MatchConditions
@@ -93,6 +93,7 @@ __all__ = [
     "ConnectionLimits",
     "Timeouts",
     "HedgingStrategy",
+    "PartitionCircuitBreaker",
     "RetryPolicy",
     "WatchBackoff",
     "excluded_regions",

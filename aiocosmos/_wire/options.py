@@ -8,10 +8,11 @@ from typing import Any, Final
 import attrs
 
 from ..exceptions import ConfigurationError
+from .partition_health import PartitionCircuitBreaker, circuit_breaker_option
 from .retry import RetryPolicy
 
-__all__ = ["ConnectionLimits", "Timeouts", "ClientOptions", "HedgingOption", "HedgingStrategy", "availability_strategy",
-           "parse_connection_string"]
+__all__ = ["ConnectionLimits", "Timeouts", "ClientOptions", "HedgingOption", "HedgingStrategy",
+           "PartitionCircuitBreaker", "availability_strategy", "parse_connection_string"]
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -142,6 +143,12 @@ class ClientOptions:
     region within the threshold is also sent to the next one (``aiocosmos._wire.hedging``). Needs
     endpoint discovery; writes are hedged only on multi-write accounts and only when safe to replay.
     Each read may override it (``availability_strategy=`` on ``read_item``; False turns it off)."""
+    partition_circuit_breaker: PartitionCircuitBreaker | None = attrs.field(default=None,
+                                                                           converter=circuit_breaker_option)
+    """Per-partition circuit breaker and automatic failover (``aiocosmos._wire.partition_health``): True
+    or a ``PartitionCircuitBreaker`` with thresholds. Off by default, as in azure-cosmos; needs endpoint
+    discovery. A partition key range that keeps failing in one region moves to the next region while
+    the region keeps serving the others."""
     tracing: bool = False
     """OpenTelemetry spans and metrics (needs ``pip install 'aiocosmos[otel]'``), with the global tracer
     and meter providers. Off by default: a globally configured provider alone does not turn it on."""
