@@ -18,6 +18,7 @@ from .._wire.results import ResourceResponse
 from .._wire.session_tokens import SESSION_HEADER, SESSION_RESOURCES, SessionTokens, container_of
 from ..exceptions import ClientClosedError, Gone, HttpResponseError, ValidationError
 from .paging import AsyncItemPaged, check_max_item_count, request_fingerprint
+from .partition_scope import SCOPED_RESOURCES, partition_scope
 from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
 __all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "FEED_GONE_RETRIES"]
@@ -114,10 +115,14 @@ class ClientCore:
         if timeout is None:
             timeout = self.default_timeout
         started = None if timeout is None else self.clock.monotonic()
+        partition = None
+        regions = pipeline.regions  # None without endpoint discovery: the breaker needs regions
+        if regions is not None and regions.health is not None and resource_type in SCOPED_RESOURCES and headers:
+            partition = await partition_scope(self, path, resource_link, headers, timeout)
         try:
             response = await pipeline.request(
                 method, path, resource_type, resource_link, headers=headers, body=body, idempotent=idempotent,
-                replayable=replayable, timeout=timeout, hedging=strategy,
+                replayable=replayable, timeout=timeout, hedging=strategy, partition=partition,
             )
         except HttpResponseError as exc:
             LAST_RESPONSE_HEADERS.set(exc.headers)  # the task-local porting aid (last_response.py)

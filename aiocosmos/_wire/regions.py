@@ -35,6 +35,7 @@ import orjson
 
 from .clock import Clock
 from .options import ClientOptions
+from .partition_health import PartitionHealth
 from .transport import Transport
 
 __all__ = [
@@ -111,8 +112,8 @@ class Region:
 class AccountRegions:
     """The parts of the database account that routing needs (and a few callers may want)."""
 
-    __slots__ = ("default_consistency", "multiple_write_locations", "query_engine_configuration",
-                 "readable", "writable")
+    __slots__ = ("default_consistency", "multiple_write_locations", "per_partition_failover",
+                 "query_engine_configuration", "readable", "writable")
 
     def __init__(
         self,
@@ -122,8 +123,10 @@ class AccountRegions:
         multiple_write_locations: bool = False,
         default_consistency: str | None = None,
         query_engine_configuration: Mapping[str, Any] | None = None,
+        per_partition_failover: bool = False,
     ) -> None:
         self.writable = tuple(writable)
+        self.per_partition_failover = per_partition_failover
         self.readable = tuple(readable)
         self.multiple_write_locations = multiple_write_locations
         self.default_consistency = default_consistency
@@ -159,6 +162,7 @@ def parse_account(body: Any) -> AccountRegions:
         multiple_write_locations=body.get("enableMultipleWriteLocations") is True,
         default_consistency=consistency if isinstance(consistency, str) else None,
         query_engine_configuration=config if isinstance(config, Mapping) else None,
+        per_partition_failover=body.get("enablePerPartitionFailoverBehavior") is True,
     )
 
 
@@ -204,6 +208,11 @@ class LocationCache:
     @property
     def multiple_write_locations(self) -> bool:
         return self.account is not None and self.account.multiple_write_locations
+
+    @property
+    def per_partition_failover(self) -> bool:
+        """The account's ``enablePerPartitionFailoverBehavior`` (per-partition automatic failover)."""
+        return self.account is not None and self.account.per_partition_failover
 
     # -- health ----------------------------------------------------------------------------------
 
@@ -270,8 +279,11 @@ class RegionRouter:
         clock: Clock,
         refresh_interval: float = 300.0,
         refresh_timeout: float = 3.0,
+        health: PartitionHealth | None = None,
     ) -> None:
         self.cache = cache
+        self.health = health
+        """The per-partition circuit breaker (None: off, the default)."""
         self._transport_for = transport_for
         self._transports: dict[str, Transport] = {}
         self._clock = clock
@@ -331,5 +343,7 @@ def make_router(
         return None
     cache = LocationCache(endpoint, clock=clock, preferred=options.preferred_regions,
                           excluded=options.excluded_regions, cooldown=options.region_cooldown)
+    breaker = options.partition_circuit_breaker
     return RegionRouter(cache, lambda url: Transport(http, url, options.timeouts), clock=clock,
-                        refresh_interval=options.account_refresh_interval)
+                        refresh_interval=options.account_refresh_interval,
+                        health=None if breaker is None else PartitionHealth(breaker, clock))
