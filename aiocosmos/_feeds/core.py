@@ -116,8 +116,7 @@ class ClientCore:
             timeout = self.default_timeout
         started = None if timeout is None else self.clock.monotonic()
         partition = None
-        regions = pipeline.regions  # None without endpoint discovery: the breaker needs regions
-        if regions is not None and regions.health is not None and resource_type in SCOPED_RESOURCES and headers:
+        if pipeline.partition_health is not None and resource_type in SCOPED_RESOURCES and headers:
             partition = await partition_scope(self, path, resource_link, headers, timeout)
         try:
             response = await pipeline.request(

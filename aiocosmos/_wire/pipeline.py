@@ -57,6 +57,7 @@ class Pipeline(MultiRegionRequests):
         "_regions",
         "_signer",
         "_transport",
+        "partition_health",
     )
 
     def __init__(
@@ -85,6 +86,8 @@ class Pipeline(MultiRegionRequests):
         self._default_timeout = default_timeout
         self._random = jitter
         self._regions = regions
+        self.partition_health = None if regions is None else regions.health
+        """The per-partition circuit breaker (None: off): callers pass ``partition=`` only when set."""
         self._on_session_lost = on_session_lost
         self._on_retry = on_retry
         self._hedging = hedging

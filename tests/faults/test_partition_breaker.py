@@ -111,6 +111,10 @@ async def test_one_failing_partition_moves_to_the_next_region_and_comes_back(
     assert await read(bad[1]) == "East US"  # the probe succeeds: range 2 is back
     assert [await read(pk) for pk in bad + good] == ["East US"] * 6
     assert len(docs(north, "read", failing=True)) == 3 + 6 + 2  # nothing more went to North
+    # A query with the breaker on: all eight ranges answer, from East.
+    rows = [row async for row in container.query_items("SELECT * FROM c")]
+    assert sorted(row["pk"] for row in rows) == sorted(bad + good)
+    assert [r for r in east.seen if r.kind == "query"] and [r for r in north.seen if r.kind == "query"] == []
 
 
 async def test_without_the_breaker_a_503_cools_down_the_whole_region(
@@ -158,3 +162,59 @@ async def test_single_write_account_moves_one_partitions_writes_on_403_3(
     assert len(docs(west, "write", failing=False)) == 3
     assert len([r for r in west.seen if r.kind == "account"]) == refreshes  # no account re-read for it
     assert (await container.read_item("d", partition_key=bad[0]))["v"] == 2
+
+
+async def test_single_write_account_moves_one_partitions_writes_on_503_never_replaying_a_patch(
+    topology: Topology, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy,
+    pks: tuple[list[str], list[str]],
+) -> None:
+    bad, good = pks
+    split_everywhere(topology, fresh_container)
+    for proxy in topology.proxies.values():
+        with_account_flag(proxy)
+    await fresh_container.create_item({"id": "d", "pk": bad[0], "n": 0})
+    container = regional(make_client, topology, fresh_container, clock=FakeClock(), partition_circuit_breaker=True)
+    west, east = topology.proxies["West"], topology.proxies["East"]
+    rule = west.add_rule(Fault.unavailable(), kinds="write", where=in_failing_range, times=1)
+
+    # A patch is never sent twice after an ambiguous answer: it fails, but the partition has moved.
+    with pytest.raises(aiocosmos.ServiceUnavailable):
+        await container.patch_item("d", bad[0], [{"op": "incr", "path": "/n", "value": 1}])
+    patched = await container.patch_item("d", bad[0], [{"op": "incr", "path": "/n", "value": 1}])
+    assert patched.headers[REGIONS_HEADER] == "East US" and patched["n"] == 1
+    assert rule.fired == 1
+    # Now East refuses range 2 too: an upsert (safe to replay) moves on within the same operation.
+    east.add_rule(Fault.unavailable(), kinds="write", where=in_failing_range, times=1)
+    upserted = await container.upsert_item({"id": "e", "pk": bad[1]})  # another range-2 key
+    assert upserted.headers[REGIONS_HEADER] == "East US, North US"
+    assert (await container.upsert_item({"id": "e", "pk": good[0]})).headers[REGIONS_HEADER] == "West US"
+    assert len(docs(east, "write", failing=True)) == 2 and docs(east, "write", failing=False) == []
+    assert len(docs(topology.proxies["North"], "write", failing=True)) == 1
+
+
+async def test_per_range_feed_requests_are_scoped_by_their_range_id(
+    topology: Topology, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy,
+    pks: tuple[list[str], list[str]],
+) -> None:
+    """The change feed reads each range with ``x-ms-documentdb-partitionkeyrangeid``: range 2's pages
+    fail in East and move to North after the threshold; the seven other ranges keep reading in East."""
+    bad, good = pks
+    split_everywhere(topology, fresh_container)
+    breaker = aiocosmos.PartitionCircuitBreaker(consecutive_error_count_tolerated_for_read=3)
+    container = regional(make_client, topology, fresh_container, clock=FakeClock(), partition_circuit_breaker=breaker)
+    east, north = topology.proxies["East"], topology.proxies["North"]
+    for pk in bad + good:
+        await container.create_item({"id": "d", "pk": pk})
+
+    def range_of(request: ProxyRequest) -> str | None:
+        return request.headers.get("x-ms-documentdb-partitionkeyrangeid")
+
+    rule = east.add_rule(Fault.unavailable(), kinds="feed", where=lambda r: range_of(r) == "2")
+    for _ in range(4):
+        changes = [item async for item in container.query_items_change_feed(start_time="Beginning")]
+        assert changes  # every pass completes, range 2 served by North
+    east_feed = [range_of(r) for r in east.seen if r.kind == "feed"]
+    north_feed = [range_of(r) for r in north.seen if r.kind == "feed"]
+    assert rule.fired == 3 and east_feed.count("2") == 3  # tripped after 3: then straight to North
+    assert set(north_feed) == {"2"} and len(north_feed) > 3
+    assert {str(n) for n in range(1, 9)} - {"2"} <= set(east_feed)
