@@ -88,6 +88,8 @@ class MultiRegionRequests:
             await router.refresh(self.fetch_account, deadline=deadline)
         regions = hedge_regions(router, method, headers, resource_type,
                                 safe_write=idempotent or (replayable and self._policy.replay_idempotent_writes))
+        if partition is not None and router.health is not None:
+            regions = router.health.order(partition, regions)  # start where the partition is healthy
         if len(regions) < 2:
             return await self._request_regions(method, path, resource_type, resource_link, headers=headers,
                                                body=body, idempotent=idempotent, replayable=replayable,

@@ -218,3 +218,26 @@ async def test_per_range_feed_requests_are_scoped_by_their_range_id(
     assert rule.fired == 3 and east_feed.count("2") == 3  # tripped after 3: then straight to North
     assert set(north_feed) == {"2"} and len(north_feed) > 3
     assert {str(n) for n in range(1, 9)} - {"2"} <= set(east_feed)
+
+
+async def test_hedged_reads_start_where_the_partition_is_healthy(
+    topology: Topology, make_client: ClientFactory, fresh_container: aiocosmos.ContainerProxy,
+    pks: tuple[list[str], list[str]],
+) -> None:
+    bad, good = pks
+    split_everywhere(topology, fresh_container)
+    topology.readable = ["East", "North"]
+    breaker = aiocosmos.PartitionCircuitBreaker(consecutive_error_count_tolerated_for_read=2)
+    container = regional(make_client, topology, fresh_container, clock=FakeClock(), partition_circuit_breaker=breaker,
+                         availability_strategy=True)
+    east = topology.proxies["East"]
+    await container.create_item({"id": "d", "pk": bad[0]})
+    await container.create_item({"id": "d", "pk": good[0]})
+    east.add_rule(Fault.unavailable(), kinds="read", where=in_failing_range)
+    # The attempt pinned to East retries its 503s there (the table above) while North answers: tripped.
+    assert (await container.read_item("d", bad[0])).headers[REGIONS_HEADER] == "East US, North US"
+    assert len(docs(east, "read", failing=True)) >= 2
+    # (A FakeClock fires the hedging timer at once, so the second region is always started too.)
+    for _ in range(3):
+        assert (await container.read_item("d", bad[0])).headers[REGIONS_HEADER].startswith("North US")
+        assert (await container.read_item("d", good[0])).headers[REGIONS_HEADER].startswith("East US")
