@@ -36,7 +36,14 @@ from ._version import __version__
 from ._wire.clock import Clock, SystemClock
 from ._wire.last_response import ClientConnection, last_response_headers
 from ._wire.models import ModelSerializer
-from ._wire.options import ClientOptions, ConnectionLimits, HedgingStrategy, ThresholdOptions, Timeouts
+from ._wire.options import (
+    ClientOptions,
+    ConnectionLimits,
+    HedgingStrategy,
+    PartitionCircuitBreaker,
+    ThresholdOptions,
+    Timeouts,
+)
 from ._wire.paths import NonePartitionKeyValue, PartitionKey
 from ._wire.regions import excluded_regions
 from ._wire.request_options import MatchConditions
@@ -98,6 +105,7 @@ __all__ = [
     "Timeouts",
     "HedgingStrategy",
     "ModelSerializer",
+    "PartitionCircuitBreaker",
     "RetryPolicy",
     "WatchBackoff",
     "excluded_regions",

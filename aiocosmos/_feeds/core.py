@@ -29,6 +29,7 @@ from ..exceptions import (
     ValidationError,
 )
 from .paging import AsyncItemPaged, check_max_item_count, request_fingerprint
+from .partition_scope import SCOPED_RESOURCES, partition_scope
 from .routing import SPLIT_SUB_STATUSES, RoutingMaps
 
 __all__ = ["ClientCore", "QUERY_HEADERS", "query_body", "query_spec", "FEED_GONE_RETRIES"]
@@ -155,10 +156,13 @@ class ClientCore:
         if self.detailed_timings:
             breakdown = Breakdown()
             BREAKDOWN.set(breakdown)  # the pipeline and the transport's trace hooks mark it
+        partition = None
+        if pipeline.partition_health is not None and resource_type in SCOPED_RESOURCES and headers:
+            partition = await partition_scope(self, path, resource_link, headers, timeout)
         try:
             response = await pipeline.request(
                 method, path, resource_type, resource_link, headers=headers, body=body, idempotent=idempotent,
-                replayable=replayable, timeout=timeout, hedging=strategy,
+                replayable=replayable, timeout=timeout, hedging=strategy, partition=partition,
             )
         except HttpResponseError as exc:
             exc.timing = (exc.headers, started, self.clock.monotonic(), headers, breakdown)  # for .diagnostics

@@ -244,6 +244,7 @@ class TracedPipeline(Pipeline):
         replayable: bool = False,
         timeout: float | None = None,
         hedging: HedgingStrategy | bool | None = None,
+        partition: str | None = None,
     ) -> RawResponse:
         telemetry = self._telemetry
         operation = n.operation_name(method, resource_type, resource_link, headers)
@@ -266,6 +267,7 @@ class TracedPipeline(Pipeline):
                 response = await super().request(
                     method, path, resource_type, resource_link, headers=headers, body=body,
                     idempotent=idempotent, replayable=replayable, timeout=timeout, hedging=hedging,
+                    partition=partition,
                 )
             except BaseException as exc:
                 telemetry.finish(span, metric_base, started, counts, None, None, exc)

@@ -29,8 +29,9 @@ from .auth import AadTokenCache, Signer, token_error
 from .clock import Clock, DateCache
 from .hedging import HedgingStrategy, hedge_regions, run_hedged
 from .outcomes import deadline_error, describe, finish, note, with_regions
+from .partition_health import PartitionHealth, counts_as_failure
 from .regions import MULTI_WRITE_RESOURCES as _MULTI_WRITE_RESOURCES
-from .regions import Region, RegionRouter, request_exclusions
+from .regions import LocationCache, Region, RegionRouter, request_exclusions
 from .regions import is_read as _is_read
 from .results import REPLAYED_HEADER
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
@@ -77,7 +78,7 @@ class MultiRegionRequests:
     async def _hedged(
         self, strategy: HedgingStrategy | bool | None, method: str, path: str, resource_type: str,
         resource_link: str, headers: Mapping[str, str] | None, body: bytes | None, idempotent: bool,
-        replayable: bool, timeout: float | None,
+        replayable: bool, timeout: float | None, partition: str | None = None,
     ) -> RawResponse:
         """``_request_regions`` under an availability strategy (``hedging.py``): reads, and on
         multi-write accounts item writes that are safe to replay, go to several regions in turn."""
@@ -90,15 +91,18 @@ class MultiRegionRequests:
             await router.refresh(self.fetch_account, deadline=deadline)
         regions = hedge_regions(router, method, headers, resource_type,
                                 safe_write=idempotent or (replayable and self._policy.replay_idempotent_writes))
+        if partition is not None and router.health is not None:
+            regions = router.health.order(partition, regions)  # start where the partition is healthy
         if len(regions) < 2:
             return await self._request_regions(method, path, resource_type, resource_link, headers=headers,
                                                body=body, idempotent=idempotent, replayable=replayable,
-                                               timeout=timeout)
+                                               timeout=timeout, partition=partition)
 
         def attempt(region: Region) -> Awaitable[RawResponse]:
             remaining = None if deadline is None else max(0.0, deadline - self._clock.monotonic())
             return self._request_regions(method, path, resource_type, resource_link, headers=headers, body=body,
-                                         idempotent=idempotent, replayable=replayable, timeout=remaining)
+                                         idempotent=idempotent, replayable=replayable, timeout=remaining,
+                                         partition=partition)
 
         def stamp(response: RawResponse, started: list[str]) -> RawResponse:
             headers = CIMultiDict(response[1])
@@ -134,6 +138,7 @@ class MultiRegionRequests:
         idempotent: bool,
         replayable: bool,
         timeout: float | None,
+        partition: str | None = None,
     ) -> RawResponse:
         """``request`` for a client with endpoint discovery: the same retry rule, plus regions.
 
@@ -149,6 +154,10 @@ class MultiRegionRequests:
           region: a write that is not replayable is still never replayed.
         * 404/1002 on a read: once more at once, to the write region; if that fails too, the
           container's session token is dropped and the error raised.
+        * ``partition`` (given only when the circuit breaker is on, ``partition_health.py``): the
+          partition's unavailable regions go last; its 503s count against it, not the region; on a
+          single-write account with per-partition failover its writes may go to any read region, and
+          503 or 403/3 moves them on at once.
         """
         router = self._regions
         assert router is not None
@@ -167,6 +176,18 @@ class MultiRegionRequests:
                 {"x-ms-cosmos-allow-tentative-writes": "true"}
         use_write_regions = not is_read
         excluded = request_exclusions()
+        health: PartitionHealth | None = None
+        ppaf = False  # this write moves by per-partition automatic failover
+        scope = partition or ""
+        if partition is not None and router.health is not None:
+            health = router.health
+            if not is_read:
+                if resource_type not in _MULTI_WRITE_RESOURCES:
+                    health = None
+                elif not cache.multiple_write_locations:
+                    ppaf = health.automatic_failover(cache.per_partition_failover) and len(cache.read_regions()) > 1
+                    if not ppaf:
+                        health = None
         state: RetryState | None = None
         activity_ids: list[str] = []
         contacted: list[str] = []
@@ -176,9 +197,7 @@ class MultiRegionRequests:
         attempt = 0
         while True:
             attempt += 1
-            regions = cache.write_regions(hub=hub) if use_write_regions else cache.read_regions()
-            if excluded:
-                regions = cache.without(regions, excluded)
+            regions = _candidates(cache, use_write_regions, hub, excluded, health, scope, ppaf)
             region = _first_untried(regions, tried)
             date, date_lower = self._dates.get()
             if self._aad is not None:
@@ -214,6 +233,8 @@ class MultiRegionRequests:
                     replayed = replayed or not idempotent
                     state = note(state, region.name, error, 0.0, self._clock)
                     continue
+                if health is not None:
+                    health.record_failure(scope, region.endpoint, write=not is_read, failover=ppaf)
                 cache.mark_unavailable(region.endpoint)
                 failover = not_sent or may_replay
                 if not_sent and use_write_regions:
@@ -221,6 +242,8 @@ class MultiRegionRequests:
                     await router.refresh(self.fetch_account, force=True, deadline=deadline)
             else:
                 if status < 400:
+                    if health is not None:
+                        health.record_success(scope, region.endpoint, failover=ppaf)
                     regions_header = CIMultiDict(response_headers)
                     regions_header[REGIONS_HEADER] = ", ".join(contacted)
                     if replayed:
@@ -239,6 +262,19 @@ class MultiRegionRequests:
                     aad_refreshed = True
                     state = note(state, region.name, error, 0.0, self._clock)
                     continue
+                if health is not None:
+                    if ppaf and (status == 503 or (status == 403 and error.sub_status == 3)):
+                        health.fail_over(scope, region.endpoint)
+                        if status == 403 and write_failovers < MAX_WRITE_FAILOVERS:
+                            write_failovers += 1  # refused, so not applied: on to the partition's next region
+                            tried.add(region.endpoint)
+                            if _has_untried(_candidates(cache, True, hub, excluded, None, scope, ppaf), tried):
+                                if self._on_retry is not None:
+                                    self._on_retry(region.name, error, attempt, -1.0)
+                                state = note(state, region.name, error, -1.0, self._clock)
+                                continue
+                    elif counts_as_failure(status):
+                        health.record_failure(scope, region.endpoint, write=not is_read, failover=ppaf)
                 if status == 403 and error.sub_status in _FAILOVER_SUB_STATUSES \
                         and write_failovers < MAX_WRITE_FAILOVERS:
                     # Refused, so not applied: learn the new write region and send it there.
@@ -271,17 +307,15 @@ class MultiRegionRequests:
                         self._on_session_lost(container)  # the next read starts a fresh session
                     raise with_regions(finish(error, attempt, state or RetryState(), activity_ids, replayed),
                                         contacted)
-                if status == 503:
+                if status == 503 and health is None:  # with a partition scope, the partition takes the blame
                     cache.mark_unavailable(region.endpoint)
                 failover = kind is FailureKind.AMBIGUOUS and may_replay
             if state is None:
                 state = RetryState()
             if failover:
                 tried.add(region.endpoint)
-                following = cache.write_regions(hub=hub) if use_write_regions else cache.read_regions()
-                if excluded:
-                    following = cache.without(following, excluded)
-                if any(r.endpoint not in tried for r in following):
+                if _has_untried(_candidates(cache, use_write_regions, hub, excluded, None, scope, ppaf),
+                                tried):
                     if _log.isEnabledFor(logging.DEBUG):
                         _log.debug("%s %s failed in %s (%s); trying the next region", method, path,
                                    region.name, describe(error))
@@ -308,6 +342,27 @@ class MultiRegionRequests:
                 replayed = True
             state.total_wait += delay
             await self._clock.sleep(delay)
+
+
+def _candidates(cache: LocationCache, use_write_regions: bool, hub: bool, excluded: frozenset[str],
+                health: PartitionHealth | None, partition: str, ppaf: bool) -> list[Region]:
+    """The regions to try, best first: by kind, less the excluded ones, then by the partition's health.
+    A write under per-partition failover may go to every read region after the write region."""
+    if use_write_regions:
+        regions = cache.write_regions(hub=hub)
+        if ppaf:
+            regions = regions + [r for r in cache.read_regions() if r not in regions]
+    else:
+        regions = cache.read_regions()
+    if excluded:
+        regions = cache.without(regions, excluded)
+    if health is not None:
+        regions = health.order(partition, regions, failover=ppaf)
+    return regions
+
+
+def _has_untried(regions: list[Region], tried: set[str]) -> bool:
+    return any(r.endpoint not in tried for r in regions)
 
 
 def _first_untried(regions: list[Region], tried: set[str]) -> Region:

@@ -9,11 +9,11 @@ import attrs
 
 from ..exceptions import ConfigurationError
 from .models import ModelSerializer
+from .partition_health import PartitionCircuitBreaker, circuit_breaker_option
 from .retry import RetryPolicy
 
-__all__ = ["ConnectionLimits", "Timeouts", "ThresholdOptions",
-           "ClientOptions", "HedgingOption", "HedgingStrategy", "availability_strategy",
-           "parse_connection_string"]
+__all__ = ["ConnectionLimits", "Timeouts", "ThresholdOptions", "ClientOptions", "HedgingOption", "HedgingStrategy",
+           "PartitionCircuitBreaker", "availability_strategy", "parse_connection_string"]
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -172,6 +172,12 @@ class ClientOptions:
     serializer: ModelSerializer | None = attrs.field(default=None, eq=False)
     """Turns item bodies that are not dicts into dicts and stored items into ``model=`` types (``to_document``,
     ``from_document``); None: dataclasses, attrs classes and pydantic v2 models (``aiocosmos._wire.models``)."""
+    partition_circuit_breaker: PartitionCircuitBreaker | None = attrs.field(default=None,
+                                                                           converter=circuit_breaker_option)
+    """Per-partition circuit breaker and automatic failover (``aiocosmos._wire.partition_health``): True
+    or a ``PartitionCircuitBreaker`` with thresholds. Off by default, as in azure-cosmos; needs endpoint
+    discovery. A partition key range that keeps failing in one region moves to the next region while
+    the region keeps serving the others."""
     tracing: bool = False
     """OpenTelemetry spans and metrics (needs ``pip install 'aiocosmos[otel]'``), with the global tracer
     and meter providers. Off by default: a globally configured provider alone does not turn it on."""

@@ -60,6 +60,7 @@ class Pipeline(MultiRegionRequests):
         "_regions",
         "_signer",
         "_transport",
+        "partition_health",
     )
 
     def __init__(
@@ -90,6 +91,8 @@ class Pipeline(MultiRegionRequests):
         self._default_timeout = default_timeout
         self._random = jitter
         self._regions = regions
+        self.partition_health = None if regions is None else regions.health
+        """The per-partition circuit breaker (None: off): callers pass ``partition=`` only when set."""
         self._on_session_lost = on_session_lost
         self._on_retry = on_retry
         self._hedging = hedging
@@ -123,6 +126,7 @@ class Pipeline(MultiRegionRequests):
         replayable: bool = False,
         timeout: float | None = None,
         hedging: HedgingStrategy | bool | None = None,
+        partition: str | None = None,
     ) -> RawResponse:
         """Send one operation; return the first successful response (status < 400).
 
@@ -132,14 +136,15 @@ class Pipeline(MultiRegionRequests):
         policy's ``replay_idempotent_writes`` is on, and then the response carries ``REPLAYED_HEADER``
         and any error ``replayed=True``. Every other write is never sent again after an ambiguous
         failure. ``hedging``: this operation's availability strategy (False: off; None: the client's).
+        ``partition``: the partition key range it addresses, for the circuit breaker (only when on).
         """
         if self._regions is not None:
             if hedging is not False and (hedging is not None or self._hedging is not None):
                 return await self._hedged(hedging or self._hedging, method, path, resource_type, resource_link,
-                                          headers, body, idempotent, replayable, timeout)
+                                          headers, body, idempotent, replayable, timeout, partition)
             return await self._request_regions(method, path, resource_type, resource_link, headers=headers,
                                                body=body, idempotent=idempotent, replayable=replayable,
-                                               timeout=timeout)
+                                               timeout=timeout, partition=partition)
         may_replay = idempotent or (replayable and self._policy.replay_idempotent_writes)
         verb = method.lower()
         if timeout is None:

@@ -35,6 +35,7 @@ import orjson
 
 from .clock import Clock
 from .options import ClientOptions
+from .partition_health import PartitionHealth
 from .transport import Transport
 
 __all__ = [
@@ -120,8 +121,8 @@ class Region:
 class AccountRegions:
     """The parts of the database account that routing needs (and a few callers may want)."""
 
-    __slots__ = ("default_consistency", "multiple_write_locations", "query_engine_configuration",
-                 "readable", "writable")
+    __slots__ = ("default_consistency", "multiple_write_locations", "per_partition_failover",
+                 "query_engine_configuration", "readable", "writable")
 
     def __init__(
         self,
@@ -131,8 +132,10 @@ class AccountRegions:
         multiple_write_locations: bool = False,
         default_consistency: str | None = None,
         query_engine_configuration: Mapping[str, Any] | None = None,
+        per_partition_failover: bool = False,
     ) -> None:
         self.writable = tuple(writable)
+        self.per_partition_failover = per_partition_failover
         self.readable = tuple(readable)
         self.multiple_write_locations = multiple_write_locations
         self.default_consistency = default_consistency
@@ -168,6 +171,7 @@ def parse_account(body: Any) -> AccountRegions:
         multiple_write_locations=body.get("enableMultipleWriteLocations") is True,
         default_consistency=consistency if isinstance(consistency, str) else None,
         query_engine_configuration=config if isinstance(config, Mapping) else None,
+        per_partition_failover=body.get("enablePerPartitionFailoverBehavior") is True,
     )
 
 
@@ -213,6 +217,11 @@ class LocationCache:
     @property
     def multiple_write_locations(self) -> bool:
         return self.account is not None and self.account.multiple_write_locations
+
+    @property
+    def per_partition_failover(self) -> bool:
+        """The account's ``enablePerPartitionFailoverBehavior`` (per-partition automatic failover)."""
+        return self.account is not None and self.account.per_partition_failover
 
     # -- health ----------------------------------------------------------------------------------
 
@@ -279,8 +288,11 @@ class RegionRouter:
         clock: Clock,
         refresh_interval: float = 300.0,
         refresh_timeout: float = 3.0,
+        health: PartitionHealth | None = None,
     ) -> None:
         self.cache = cache
+        self.health = health
+        """The per-partition circuit breaker (None: off, the default)."""
         self._transport_for = transport_for
         self._transports: dict[str, Transport] = {}
         self._clock = clock
@@ -340,5 +352,7 @@ def make_router(
         return None
     cache = LocationCache(endpoint, clock=clock, preferred=options.preferred_regions,
                           excluded=options.excluded_regions, cooldown=options.region_cooldown)
+    breaker = options.partition_circuit_breaker
     return RegionRouter(cache, lambda url: Transport(http, url, options.timeouts, options.detailed_timings),
-                        clock=clock, refresh_interval=options.account_refresh_interval)
+                        clock=clock, refresh_interval=options.account_refresh_interval,
+                        health=None if breaker is None else PartitionHealth(breaker, clock))
