@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from .._telemetry.names import operation_name
 from .._telemetry.tracing import PagerTrace, Telemetry
+from .._throughput.throttler import ThroughputGates
 from .._wire import codec
 from .._wire.clock import Clock
 from .._wire.last_response import LAST_RESPONSE_HEADERS
@@ -68,7 +69,7 @@ class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
     __slots__ = ("_open", "account_host", "clock", "default_timeout", "partition_keys", "pipeline", "routing_maps",
-                 "session_tokens", "telemetry")
+                 "session_tokens", "telemetry", "throughput")
 
     def __init__(
         self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
@@ -83,6 +84,7 @@ class ClientCore:
         self._open = open_pipeline
         self.routing_maps = RoutingMaps(self)  # container link -> partition key ranges (routing.py)
         self.telemetry: Telemetry | None = None  # spans and metrics, when ClientOptions turns them on
+        self.throughput = ThroughputGates()  # throughput control groups by container (the pipeline's gates)
 
     def traced(self, pager: AsyncItemPaged[Any], operation: str, resource_link: str) -> AsyncItemPaged[Any]:
         """``pager`` with a whole-operation span around its pages when tracing is on (one flag check)."""

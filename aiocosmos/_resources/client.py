@@ -146,6 +146,7 @@ class CosmosClient:
                 regions=make_router(self._url, self._options, self._http, self._clock),
                 on_session_lost=self._core.session_tokens.forget,
                 hedging=self._options.availability_strategy,
+                gates=self._core.throughput.gates,
                 **extra,
             )
             self._state = _State.OPEN
@@ -165,6 +166,7 @@ class CosmosClient:
         if self._state is _State.CLOSED:
             return
         self._state = _State.CLOSED
+        await self._core.throughput.close()  # leave throughput control groups (needs the pipeline still)
         self._core.pipeline = None
         if self._aad is not None:
             self._aad.close()  # a token refresh in flight is not left running

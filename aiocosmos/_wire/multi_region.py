@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -32,7 +32,11 @@ from .regions import Region, RegionRouter, request_exclusions
 from .regions import is_read as _is_read
 from .results import REPLAYED_HEADER, with_header
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
+from .session_tokens import container_of
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .._throughput.throttler import RequestThrottler
 
 __all__ = ["MultiRegionRequests", "RawResponse", "RetryHook", "REGIONS_HEADER"]
 
@@ -63,6 +67,7 @@ class MultiRegionRequests:
     _clock: Clock
     _dates: DateCache
     _default_timeout: float | None
+    _gates: dict[str, RequestThrottler]
     _hedging: HedgingStrategy | None
     _on_retry: RetryHook | None
     _on_session_lost: Callable[[str], None] | None
@@ -167,8 +172,10 @@ class MultiRegionRequests:
         aad_refreshed = session_retried = replayed = stale_retried = False
         aad_generation = write_failovers = 0
         attempt = 0
+        gate = self._gates.get(container_of(resource_link)) if self._gates else None
         while True:
             attempt += 1
+            reserved = 0.0 if gate is None else await gate.acquire(headers)  # waits when over budget
             regions = cache.write_regions(hub=hub) if use_write_regions else cache.read_regions()
             if excluded:
                 regions = cache.without(regions, excluded)
@@ -193,6 +200,8 @@ class MultiRegionRequests:
                     method, path, request_headers, body, remaining
                 )
             except TransportError as exc:
+                if gate is not None:
+                    gate.settle(reserved, None)
                 error = exc
                 not_sent = isinstance(exc, ConnectError)
                 kind = FailureKind.NOT_APPLIED if not_sent else FailureKind.AMBIGUOUS
@@ -207,6 +216,8 @@ class MultiRegionRequests:
                     # The write region may be gone for good: ask the account where writes go now.
                     await router.refresh(self.fetch_account, force=True, deadline=deadline)
             else:
+                if gate is not None:
+                    gate.settle(reserved, response_headers)
                 if status < 400:
                     regions_header = CIMultiDict(response_headers)
                     regions_header[REGIONS_HEADER] = ", ".join(contacted)

@@ -16,7 +16,7 @@ import copy
 import logging
 import random
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..exceptions import (
     ConnectError,
@@ -35,7 +35,11 @@ from .outcomes import deadline_error, describe, finish
 from .regions import RegionRouter
 from .results import REPLAYED_HEADER, with_header
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
+from .session_tokens import container_of
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .._throughput.throttler import RequestThrottler
 
 __all__ = ["Pipeline", "RawResponse", "RetryHook", "API_VERSION", "REGIONS_HEADER", "REPLAYED_HEADER"]
 
@@ -49,6 +53,7 @@ class Pipeline(MultiRegionRequests):
         "_clock",
         "_dates",
         "_default_timeout",
+        "_gates",
         "_hedging",
         "_on_retry",
         "_on_session_lost",
@@ -74,6 +79,7 @@ class Pipeline(MultiRegionRequests):
         on_session_lost: Callable[[str], None] | None = None,
         on_retry: RetryHook | None = None,
         hedging: HedgingStrategy | None = None,
+        gates: dict[str, RequestThrottler] | None = None,
     ) -> None:
         self._transport = transport
         self._signer = signer
@@ -88,6 +94,7 @@ class Pipeline(MultiRegionRequests):
         self._on_session_lost = on_session_lost
         self._on_retry = on_retry
         self._hedging = hedging
+        self._gates = gates if gates is not None else {}  # throughput control: container link -> gate
 
     @property
     def policy(self) -> RetryPolicy:
@@ -144,8 +151,10 @@ class Pipeline(MultiRegionRequests):
         activity_ids: list[str] = []
         aad_refreshed = replayed = stale_retried = False
         aad_generation = attempt = 0
+        gate = self._gates.get(container_of(resource_link)) if self._gates else None
         while True:
             attempt += 1
+            reserved = 0.0 if gate is None else await gate.acquire(headers)  # waits when over budget
             date, date_lower = self._dates.get()
             if self._aad is not None:
                 try:
@@ -164,6 +173,8 @@ class Pipeline(MultiRegionRequests):
                     method, path, request_headers, body, remaining
                 )
             except TransportError as exc:
+                if gate is not None:
+                    gate.settle(reserved, None)
                 error = exc
                 kind = FailureKind.NOT_APPLIED if isinstance(exc, ConnectError) else FailureKind.AMBIGUOUS
                 retry_after = None
@@ -173,6 +184,8 @@ class Pipeline(MultiRegionRequests):
                     replayed = replayed or not idempotent
                     continue
             else:
+                if gate is not None:
+                    gate.settle(reserved, response_headers)
                 if status < 400:
                     if replayed:
                         return status, with_header(response_headers, REPLAYED_HEADER, "true"), response_body

@@ -1,0 +1,210 @@
+"""The gate of a throughput control group: 1-second cycles of ``budget`` RU, checked before each send.
+
+* A request passes while the cycle has RU left; it reserves the mean charge seen so far, and the real
+  charge (``x-ms-request-charge``, 429 answers included) replaces the reservation when it answers. So a
+  burst of concurrent requests stops at the budget instead of all going out before the first answers.
+* Overuse is debt: the next cycle starts with ``budget - debt``. Unused budget is not saved up.
+* A request that finds the cycle spent waits for the next cycle instead of going out (no 429 from the
+  service, no retry). Low-priority requests (``x-ms-cosmos-priority-level: Low``, or a Low group) pass
+  only while no high-priority request is waiting, so they yield first when the budget is short.
+* Each finished cycle's use (used / budget) goes to ``LoadTracker``: the load factor a global group
+  shares by.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Mapping
+from typing import Final, Protocol
+
+from .._wire.clock import Clock
+from .._wire.session_tokens import container_of as container_key
+
+__all__ = ["CYCLE", "LoadTracker", "RequestThrottler", "ThroughputGates", "container_key"]
+
+CYCLE: Final = 1.0
+MIN_LOAD_FACTOR: Final = 0.1
+_PRIORITY_HEADER: Final = "x-ms-cosmos-priority-level"
+_CHARGE_HEADER: Final = "x-ms-request-charge"
+_EPSILON: Final = 1e-6  # RU; float sums of charges that should leave exactly 0 leave 1e-14
+
+
+class LoadTracker:
+    """The mean of the last ``window`` cycles' use ratios (used RU / budget), at least ``MIN_LOAD_FACTOR``.
+
+    Java weights 300 one-second samples (and, by its weight function, the older ones more); a shorter,
+    evenly weighted window follows a client's demand within seconds, which is what lets a group hand a
+    departed or idle client's share to the busy ones quickly. A client without history counts as fully
+    loaded (1.0): a newcomer starts by asking for an equal share.
+    """
+
+    __slots__ = ("_samples", "window")
+
+    def __init__(self, window: int = 10) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window!r}")
+        self.window = window
+        self._samples: collections.deque[float] = collections.deque(maxlen=window)
+
+    def record(self, used: float, budget: float, idle_cycles: int = 0) -> None:
+        for _ in range(min(idle_cycles, self.window)):
+            self._samples.append(0.0)
+        self._samples.append(used / budget if budget > 0 else 0.0)
+
+    @property
+    def load_factor(self) -> float:
+        if not self._samples:
+            return 1.0
+        return max(MIN_LOAD_FACTOR, sum(self._samples) / len(self._samples))
+
+
+class RequestThrottler:
+    """The gate for one container's group in one client (see the module docstring).
+
+    ``ru_per_second``: this client's budget (the group's target x this client's share; the global
+    controller changes it with ``set_budget``). ``low_priority``: the group's default priority.
+    """
+
+    __slots__ = (
+        "_available",
+        "_budget",
+        "_clock",
+        "_cycle",
+        "_estimate",
+        "_high_waiting",
+        "_history",
+        "_used",
+        "_used_total",
+        "delayed",
+        "group",
+        "load",
+        "low_priority",
+        "requests",
+    )
+
+    def __init__(self, group: str, ru_per_second: float, *, clock: Clock, low_priority: bool = False,
+                 load: LoadTracker | None = None) -> None:
+        if not ru_per_second > 0:
+            raise ValueError(f"ru_per_second must be > 0, got {ru_per_second!r}")
+        self.group = group
+        self._clock = clock
+        self._budget = float(ru_per_second) * CYCLE
+        self._available = self._budget
+        self._cycle = math.floor(clock.monotonic() / CYCLE)
+        self._used = 0.0
+        self._used_total = 0.0
+        self._estimate = 1.0  # RU reserved per request until the first answer says what they cost
+        self._high_waiting = 0
+        self._history: collections.deque[float] = collections.deque(maxlen=5)  # RU of recent cycles
+        self.low_priority = low_priority
+        self.load = load or LoadTracker()
+        self.requests = 0
+        self.delayed = 0
+
+    @property
+    def budget(self) -> float:
+        """RU per second this client may use now."""
+        return self._budget / CYCLE
+
+    @property
+    def available(self) -> float:
+        self._roll(self._clock.monotonic())
+        return self._available
+
+    def set_budget(self, ru_per_second: float) -> None:
+        if not ru_per_second > 0:
+            raise ValueError(f"ru_per_second must be > 0, got {ru_per_second!r}")
+        new = float(ru_per_second) * CYCLE
+        self._available = min(new, self._available + (new - self._budget))
+        self._budget = new
+
+    def ru_per_second(self) -> float:
+        """RU/s used over the last finished cycles (up to 5)."""
+        self._roll(self._clock.monotonic())
+        return sum(self._history) / (len(self._history) * CYCLE) if self._history else 0.0
+
+    def _roll(self, now: float) -> None:
+        cycle = math.floor(now / CYCLE)
+        if cycle <= self._cycle:
+            return
+        elapsed = cycle - self._cycle
+        self.load.record(self._used, self._budget, idle_cycles=elapsed - 1)
+        self._history.append(self._used)
+        for _ in range(min(elapsed - 1, 5)):
+            self._history.append(0.0)
+        self._available = min(self._budget, self._available + elapsed * self._budget)
+        self._used = 0.0
+        self._cycle = cycle
+
+    async def acquire(self, headers: Mapping[str, str] | None) -> float:
+        """Wait until this request may go; returns the RU it reserved (pass it to ``settle``)."""
+        low = self.low_priority
+        if headers:
+            level = headers.get(_PRIORITY_HEADER)
+            if level is not None:
+                low = level == "Low"
+        self.requests += 1
+        waited = False
+        while True:
+            now = self._clock.monotonic()
+            self._roll(now)
+            if self._available > _EPSILON and not (low and self._high_waiting):
+                reserved = self._estimate
+                self._available -= reserved
+                return reserved
+            if not waited:
+                waited = True
+                self.delayed += 1
+            pause = (self._cycle + 1) * CYCLE - now
+            if low:
+                await self._clock.sleep(pause)
+                continue
+            self._high_waiting += 1
+            try:
+                await self._clock.sleep(pause)
+            finally:
+                self._high_waiting -= 1
+
+    def settle(self, reserved: float, headers: Mapping[str, str] | None) -> None:
+        """The answer came (or the request failed without one: then the reservation stands)."""
+        charge = reserved
+        if headers is not None:
+            value = headers.get(_CHARGE_HEADER)
+            if value:
+                try:
+                    charge = float(value)
+                except ValueError:
+                    pass
+                else:
+                    self._estimate += (charge - self._estimate) * 0.2
+        self._roll(self._clock.monotonic())
+        self._available -= charge - reserved
+        self._used += charge
+        self._used_total += charge
+
+    @property
+    def used_total(self) -> float:
+        """RU charged to this gate since it was made."""
+        return self._used_total
+
+
+class ThroughputGates:
+    """A client's groups: container link -> gate (the dict the pipeline reads; empty when none), and
+    the controllers to stop when the client closes."""
+
+    __slots__ = ("controllers", "gates")
+
+    def __init__(self) -> None:
+        self.gates: dict[str, RequestThrottler] = {}
+        self.controllers: dict[str, _Closable] = {}
+
+    async def close(self) -> None:
+        controllers, self.controllers = list(self.controllers.values()), {}
+        for controller in controllers:
+            await controller.close()
+        self.gates.clear()
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
