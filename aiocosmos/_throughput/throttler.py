@@ -4,6 +4,9 @@
   charge (``x-ms-request-charge``, 429 answers included) replaces the reservation when it answers. So a
   burst of concurrent requests stops at the budget instead of all going out before the first answers.
 * Overuse is debt: the next cycle starts with ``budget - debt``. Unused budget is not saved up.
+* Within a cycle the budget is paced: at a fraction ``f`` of the cycle, at most ``burst_fraction + f``
+  of it may be spent. Clients of one group start their cycles together (the monotonic clock is the
+  host's), and a service that refills its RU continuously would throttle a whole budget spent at once.
 * A request that finds the cycle spent waits for the next cycle instead of going out (no 429 from the
   service, no retry). Low-priority requests (``x-ms-cosmos-priority-level: Low``, or a Low group) pass
   only while no high-priority request is waiting, so they yield first when the budget is short.
@@ -24,6 +27,11 @@ from .._wire.session_tokens import container_of as container_key
 __all__ = ["CYCLE", "LoadTracker", "RequestThrottler", "ThroughputGates", "container_key"]
 
 CYCLE: Final = 1.0
+BURST_FRACTION: Final = 0.2
+"""Of a cycle's budget, what may go at the cycle's start (the rest follows in step with the clock)."""
+MIN_WAIT: Final = 0.005
+INITIAL_ESTIMATE: Final = 10.0
+"""RU reserved per request before any answered: a write of a small item costs 5-10 RU."""
 MIN_LOAD_FACTOR: Final = 0.1
 _PRIORITY_HEADER: Final = "x-ms-cosmos-priority-level"
 _CHARGE_HEADER: Final = "x-ms-request-charge"
@@ -74,6 +82,7 @@ class RequestThrottler:
         "_estimate",
         "_high_waiting",
         "_history",
+        "_pace",
         "_used",
         "_used_total",
         "delayed",
@@ -84,9 +93,12 @@ class RequestThrottler:
     )
 
     def __init__(self, group: str, ru_per_second: float, *, clock: Clock, low_priority: bool = False,
-                 load: LoadTracker | None = None) -> None:
+                 load: LoadTracker | None = None, burst_fraction: float = BURST_FRACTION) -> None:
         if not ru_per_second > 0:
             raise ValueError(f"ru_per_second must be > 0, got {ru_per_second!r}")
+        if not 0 < burst_fraction <= 1:
+            raise ValueError(f"burst_fraction must be in (0, 1], got {burst_fraction!r}")
+        self._pace = burst_fraction
         self.group = group
         self._clock = clock
         self._budget = float(ru_per_second) * CYCLE
@@ -94,7 +106,7 @@ class RequestThrottler:
         self._cycle = math.floor(clock.monotonic() / CYCLE)
         self._used = 0.0
         self._used_total = 0.0
-        self._estimate = 1.0  # RU reserved per request until the first answer says what they cost
+        self._estimate = INITIAL_ESTIMATE  # RU reserved per request until answers say what they cost
         self._high_waiting = 0
         self._history: collections.deque[float] = collections.deque(maxlen=5)  # RU of recent cycles
         self.low_priority = low_priority
@@ -149,14 +161,23 @@ class RequestThrottler:
         while True:
             now = self._clock.monotonic()
             self._roll(now)
-            if self._available > _EPSILON and not (low and self._high_waiting):
+            start = self._cycle * CYCLE
+            allowed = min(1.0, self._pace + (now - start) / CYCLE)  # the paced part of the budget
+            # RU to wait for (<= 0: none); while paced, room for this request's reservation too.
+            short = (1.0 - allowed) * self._budget - self._available
+            if allowed < 1.0:
+                short += self._estimate - 2 * _EPSILON  # room for the reservation is enough
+            if short < -_EPSILON and not (low and self._high_waiting):
                 reserved = self._estimate
                 self._available -= reserved
                 return reserved
             if not waited:
                 waited = True
                 self.delayed += 1
-            pause = (self._cycle + 1) * CYCLE - now
+            end = start + CYCLE
+            pause = end - now
+            if allowed < 1.0 and self._available > _EPSILON:
+                pause = min(pause, max(MIN_WAIT, (short + _EPSILON) / self._budget * CYCLE))
             if low:
                 await self._clock.sleep(pause)
                 continue
@@ -167,9 +188,11 @@ class RequestThrottler:
                 self._high_waiting -= 1
 
     def settle(self, reserved: float, headers: Mapping[str, str] | None) -> None:
-        """The answer came (or the request failed without one: then the reservation stands)."""
+        """The answer came: its ``x-ms-request-charge`` (none: 0, as on a 429) replaces the reservation.
+        No answer (``headers`` None: the request failed on the way): the reservation stands."""
         charge = reserved
         if headers is not None:
+            charge = 0.0
             value = headers.get(_CHARGE_HEADER)
             if value:
                 try:

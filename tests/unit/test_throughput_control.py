@@ -34,7 +34,7 @@ async def send(gate: RequestThrottler, ru: float, headers: dict[str, str] | None
 
 async def test_requests_pass_without_waiting_while_the_cycle_has_budget() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 100, clock=clock)
+    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0)
     for _ in range(10):
         await send(gate, 10)
     assert clock.sleeps == [] and gate.delayed == 0
@@ -43,9 +43,24 @@ async def test_requests_pass_without_waiting_while_the_cycle_has_budget() -> Non
     assert gate.ru_per_second() == pytest.approx(100 / 1)  # the finished cycle used the whole budget
 
 
+async def test_the_budget_is_paced_through_the_cycle() -> None:
+    clock = FakeClock(start_monotonic=1000.0)
+    gate = RequestThrottler("g", 100, clock=clock)  # 20 % at the cycle's start, the rest with the clock
+    for _ in range(2):
+        await send(gate, 10)
+    assert clock.sleeps == []
+    await send(gate, 10)  # 20 RU spent at the cycle's start: this one waits for the pace
+    assert len(clock.sleeps) == 1 and 0 < clock.sleeps[0] < 0.1
+    for _ in range(7):
+        await send(gate, 10)
+    assert 0.6 <= clock.monotonic() - 1000.0 < 1.0  # 100 RU went in the first cycle, paced through most of it
+    await send(gate, 10)
+    assert clock.monotonic() >= 1001.0  # the 11th waited for the next cycle
+
+
 async def test_overuse_is_debt_carried_into_the_next_cycles_and_unused_budget_is_lost() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 100, clock=clock)
+    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0)
     await send(gate, 250)  # one request dearer than 2.5 cycles
     assert gate.available == pytest.approx(-150)
     await send(gate, 1)  # waits two cycles: the debt is paid first
@@ -57,7 +72,7 @@ async def test_overuse_is_debt_carried_into_the_next_cycles_and_unused_budget_is
 
 async def test_reservations_stop_a_concurrent_burst_at_the_budget() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 50, clock=clock)
+    gate = RequestThrottler("g", 50, clock=clock, burst_fraction=1.0)
     await send(gate, 5)  # teaches the gate what a request costs (its estimate moves toward 5)
     estimate = gate._estimate
     reservations = []
@@ -71,17 +86,19 @@ async def test_reservations_stop_a_concurrent_burst_at_the_budget() -> None:
 
 async def test_429_answers_are_charged_and_a_failed_send_keeps_its_reservation() -> None:
     clock = FakeClock()
-    gate = RequestThrottler("g", 100, clock=clock)
+    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0)
     reserved = await gate.acquire(None)
     gate.settle(reserved, {"x-ms-request-charge": "2.5"})
     reserved = await gate.acquire(None)
-    gate.settle(reserved, None)
+    gate.settle(reserved, {})  # an answer without a charge (a 429 from a proxy) cost nothing
+    reserved = await gate.acquire(None)
+    gate.settle(reserved, None)  # no answer at all: the reservation stands
     assert gate.used_total == pytest.approx(2.5 + reserved)
 
 
 async def test_low_priority_yields_to_high_priority_when_the_budget_is_short() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 10, clock=clock)
+    gate = RequestThrottler("g", 10, clock=clock, burst_fraction=1.0)
     await send(gate, 10)
     order: list[str] = []
 
@@ -97,7 +114,7 @@ async def test_low_priority_yields_to_high_priority_when_the_budget_is_short() -
 
 async def test_a_low_priority_group_yields_and_a_request_header_overrides_it() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 10, clock=clock, low_priority=True)
+    gate = RequestThrottler("g", 10, clock=clock, burst_fraction=1.0, low_priority=True)
     await send(gate, 10)
     order: list[str] = []
 
@@ -112,7 +129,7 @@ async def test_a_low_priority_group_yields_and_a_request_header_overrides_it() -
 
 async def test_set_budget_changes_the_cycle_and_keeps_debt() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 100, clock=clock)
+    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0)
     await send(gate, 130)
     gate.set_budget(50)
     assert gate.budget == 50 and gate.available == pytest.approx(-80)
@@ -134,7 +151,7 @@ def test_load_factor_is_the_recent_use_ratio_with_a_floor() -> None:
 
 async def test_the_gate_feeds_its_load_tracker_per_cycle() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 100, clock=clock, load=LoadTracker(window=3))
+    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0, load=LoadTracker(window=3))
     await send(gate, 50)
     clock.advance(1.0)
     await send(gate, 100)
