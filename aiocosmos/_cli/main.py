@@ -41,17 +41,15 @@ import sys
 from collections.abc import Sequence
 from typing import IO, TextIO
 
-import orjson
-
 from .._resources.client import CosmosClient
 from .._wire.options import ClientOptions, parse_connection_string
 from ..exceptions import CosmosError
 from .changefeed import add_parser as add_changefeed_parser
 from .changefeed import lag
-from .ingest import DEFAULT_MAX_PENDING, SYSTEM_PROPERTIES, ingest, prepare
+from .export import DEFAULT_PARALLEL, export
+from .ingest import DEFAULT_MAX_PENDING, ingest, prepare
 from .throughput import add_arguments as add_throughput_arguments
 from .throughput import check as check_throughput
-from .throughput import enable as enable_throughput
 
 __all__ = ["main", "EMULATOR_ENDPOINT", "EMULATOR_KEY"]
 
@@ -92,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--query", default=None, help="SQL query (default: every item)")
     export.add_argument("--keep-system-properties", action="store_true", help="keep _rid, _etag, _ts, ...")
     export.add_argument("--output", "-o", default="-", help="output file (default stdout)")
+    export.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
+                        help="feed ranges read at once, without --query (default 4)")
     for p in (ingest, export):
         add_throughput_arguments(p)
     add_changefeed_parser(sub)
@@ -128,25 +128,11 @@ async def _lag(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 async def _export(args: argparse.Namespace, out: IO[bytes], err: TextIO) -> int:
-    count = 0
     check_throughput(args)
+    if args.parallel < 1:
+        raise CosmosError(f"--parallel must be >= 1, got {args.parallel}")
     async with _client(args) as client:
-        container = client.get_database_client(args.database).get_container_client(args.container)
-        await enable_throughput(client, container, args)
-        pager = container.query_items(args.query, max_item_count=1000) if args.query \
-            else container.read_all_items(max_item_count=1000)
-        async for page in pager.by_page():
-            chunk = []
-            for item in page:
-                if isinstance(item, dict) and not args.keep_system_properties:
-                    item = {k: v for k, v in item.items() if k not in SYSTEM_PROPERTIES}
-                chunk.append(orjson.dumps(item))
-            if chunk:
-                out.write(b"\n".join(chunk) + b"\n")
-            count += len(chunk)
-    out.flush()
-    err.write(f"exported {count:,} items\n")
-    return 0
+        return await export(args, client, out, err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,6 +49,12 @@ async def test_ingest_in_a_throughput_group_stays_within_the_budget(
             # It waited for its budget instead (the control container's own requests are not gated: few).
             assert budget.throttled <= 3, budget.throttled
             assert budget.charged >= 200 * 6
+
+            # Export reads the feed ranges in parallel, inside a local group.
+            code, out, err = await run_cli("--connection-string", conn, "export", "-d", database.id, "-c", "items",
+                                           "--parallel", "2", "--throughput-group", "cli", "--target-ru", "300")
+            assert code == 0, err
+            assert sorted(orjson.loads(line)["id"] for line in out.splitlines()) == sorted(f"i{i}" for i in range(200))
         control = database.get_container_client("control")
         ids = [i async for i in control.query_items("SELECT VALUE c.id FROM c")]
         assert ids == ["Y2xp.info"], ids  # the run left the group: only the config item stays
@@ -65,3 +71,6 @@ async def test_bad_throughput_flags_fail_before_any_io(tmp_path: Path) -> None:
     code, _, err = await run_cli("--connection-string", "AccountEndpoint=http://127.0.0.1:1/;AccountKey=a2V5;",
                                  "export", "-d", "d", "-c", "c", "--throughput-group", "g", "--target-ru", "-1")
     assert code == 2 and "--target-ru must be > 0, got -1.0" in err, err
+    code, _, err = await run_cli("--connection-string", "AccountEndpoint=http://127.0.0.1:1/;AccountKey=a2V5;",
+                                 "export", "-d", "d", "-c", "c", "--parallel", "0")
+    assert code == 2 and "--parallel must be >= 1, got 0" in err, err
