@@ -5,8 +5,10 @@
   burst of concurrent requests stops at the budget instead of all going out before the first answers.
 * Overuse is debt: the next cycle starts with ``budget - debt``. Unused budget is not saved up.
 * Within a cycle the budget is paced: at a fraction ``f`` of the cycle, at most ``burst_fraction + f``
-  of it may be spent. Clients of one group start their cycles together (the monotonic clock is the
-  host's), and a service that refills its RU continuously would throttle a whole budget spent at once.
+  of it may be spent; a service that refills its RU continuously would throttle a whole budget spent
+  at once. Each gate's cycles start at a random phase of the second, so that the clients of a group
+  (on hosts sharing a clock) do not all send at the same instants (a bulk batch dearer than a client's
+  whole cycle goes when its cycle ends).
 * A request that finds the cycle spent waits for the next cycle instead of going out (no 429 from the
   service, no retry). Low-priority requests (``x-ms-cosmos-priority-level: Low``, or a Low group) pass
   only while no high-priority request is waiting, so they yield first when the budget is short.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import math
+import random
 from collections.abc import Mapping
 from typing import Final, Protocol
 
@@ -30,6 +33,11 @@ CYCLE: Final = 1.0
 BURST_FRACTION: Final = 0.2
 """Of a cycle's budget, what may go at the cycle's start (the rest follows in step with the clock)."""
 MIN_WAIT: Final = 0.005
+PROBE_WAIT: Final = 0.01
+PROBE_TIMEOUT: Final = 2.0
+"""A first request of its kind that has not answered by then (cancelled, timed out) no longer holds
+the others back."""
+_BATCH_HEADER: Final = "x-ms-cosmos-is-batch-request"
 INITIAL_ESTIMATE: Final = 10.0
 """RU reserved per request before any answered: a write of a small item costs 5-10 RU."""
 MIN_LOAD_FACTOR: Final = 0.1
@@ -79,10 +87,14 @@ class RequestThrottler:
         "_budget",
         "_clock",
         "_cycle",
-        "_estimate",
+        "_estimates",
         "_high_waiting",
         "_history",
+        "_known",
         "_pace",
+        "_phase",
+        "_probe_started",
+        "_probes",
         "_used",
         "_used_total",
         "delayed",
@@ -93,20 +105,27 @@ class RequestThrottler:
     )
 
     def __init__(self, group: str, ru_per_second: float, *, clock: Clock, low_priority: bool = False,
-                 load: LoadTracker | None = None, burst_fraction: float = BURST_FRACTION) -> None:
+                 load: LoadTracker | None = None, burst_fraction: float = BURST_FRACTION,
+                 phase: float | None = None) -> None:
         if not ru_per_second > 0:
             raise ValueError(f"ru_per_second must be > 0, got {ru_per_second!r}")
         if not 0 < burst_fraction <= 1:
             raise ValueError(f"burst_fraction must be in (0, 1], got {burst_fraction!r}")
         self._pace = burst_fraction
+        self._phase = random.random() * CYCLE if phase is None else phase
         self.group = group
         self._clock = clock
         self._budget = float(ru_per_second) * CYCLE
         self._available = self._budget
-        self._cycle = math.floor(clock.monotonic() / CYCLE)
+        self._cycle = math.floor((clock.monotonic() - self._phase) / CYCLE)
         self._used = 0.0
         self._used_total = 0.0
-        self._estimate = INITIAL_ESTIMATE  # RU reserved per request until answers say what they cost
+        # RU reserved per request, for single operations [0] and bulk batches [1]: the mean of recent
+        # charges, once the first answer of the kind said what one costs.
+        self._estimates = [INITIAL_ESTIMATE, INITIAL_ESTIMATE]
+        self._known = [False, False]
+        self._probes = [0, 0]
+        self._probe_started = [0.0, 0.0]
         self._high_waiting = 0
         self._history: collections.deque[float] = collections.deque(maxlen=5)  # RU of recent cycles
         self.low_priority = low_priority
@@ -137,7 +156,7 @@ class RequestThrottler:
         return sum(self._history) / (len(self._history) * CYCLE) if self._history else 0.0
 
     def _roll(self, now: float) -> None:
-        cycle = math.floor(now / CYCLE)
+        cycle = math.floor((now - self._phase) / CYCLE)
         if cycle <= self._cycle:
             return
         elapsed = cycle - self._cycle
@@ -152,25 +171,40 @@ class RequestThrottler:
     async def acquire(self, headers: Mapping[str, str] | None) -> float:
         """Wait until this request may go; returns the RU it reserved (pass it to ``settle``)."""
         low = self.low_priority
+        kind = 0
         if headers:
             level = headers.get(_PRIORITY_HEADER)
             if level is not None:
                 low = level == "Low"
+            if _BATCH_HEADER in headers:
+                kind = 1
         self.requests += 1
         waited = False
         while True:
+            if self._probes[kind] and not self._known[kind] and \
+                    self._clock.monotonic() - self._probe_started[kind] < PROBE_TIMEOUT:
+                # The first request of its kind is out: wait to learn what one costs (a bulk batch
+                # may cost hundreds of RU; a guess would let many go at once).
+                if not waited:
+                    waited = True
+                    self.delayed += 1
+                await self._clock.sleep(PROBE_WAIT)
+                continue
+            estimate = self._estimates[kind]
             now = self._clock.monotonic()
             self._roll(now)
-            start = self._cycle * CYCLE
+            start = self._cycle * CYCLE + self._phase
             allowed = min(1.0, self._pace + (now - start) / CYCLE)  # the paced part of the budget
-            # RU to wait for (<= 0: none); while paced, room for this request's reservation too.
+            # RU to wait for (<= 0: none). Any room will do: a request may overshoot the paced part by
+            # its own charge, as the cycle's budget (a bulk batch dearer than the whole cycle still goes,
+            # at a cycle's start, and its debt holds the next ones back).
             short = (1.0 - allowed) * self._budget - self._available
-            if allowed < 1.0:
-                short += self._estimate - 2 * _EPSILON  # room for the reservation is enough
             if short < -_EPSILON and not (low and self._high_waiting):
-                reserved = self._estimate
-                self._available -= reserved
-                return reserved
+                if not self._known[kind]:
+                    self._probes[kind] += 1
+                    self._probe_started[kind] = now
+                self._available -= estimate
+                return estimate
             if not waited:
                 waited = True
                 self.delayed += 1
@@ -187,9 +221,14 @@ class RequestThrottler:
             finally:
                 self._high_waiting -= 1
 
-    def settle(self, reserved: float, headers: Mapping[str, str] | None) -> None:
+    def settle(self, reserved: float, headers: Mapping[str, str] | None,
+               request_headers: Mapping[str, str] | None = None) -> None:
         """The answer came: its ``x-ms-request-charge`` (none: 0, as on a 429) replaces the reservation.
-        No answer (``headers`` None: the request failed on the way): the reservation stands."""
+        No answer (``headers`` None: the request failed on the way): the reservation stands.
+        ``request_headers``: the request's, which tell a bulk batch from a single operation."""
+        kind = 1 if request_headers and _BATCH_HEADER in request_headers else 0
+        if not self._known[kind] and self._probes[kind]:
+            self._probes[kind] -= 1
         charge = reserved
         if headers is not None:
             charge = 0.0
@@ -200,7 +239,10 @@ class RequestThrottler:
                 except ValueError:
                     pass
                 else:
-                    self._estimate += (charge - self._estimate) * 0.2
+                    if charge > 0 and self._known[kind]:
+                        self._estimates[kind] += (charge - self._estimates[kind]) * 0.3
+                    elif charge > 0:
+                        self._estimates[kind], self._known[kind] = charge, True
         self._roll(self._clock.monotonic())
         self._available -= charge - reserved
         self._used += charge

@@ -201,7 +201,7 @@ class MultiRegionRequests:
                 )
             except TransportError as exc:
                 if gate is not None:
-                    gate.settle(reserved, None)
+                    gate.settle(reserved, None, headers)
                 error = exc
                 not_sent = isinstance(exc, ConnectError)
                 kind = FailureKind.NOT_APPLIED if not_sent else FailureKind.AMBIGUOUS
@@ -217,7 +217,7 @@ class MultiRegionRequests:
                     await router.refresh(self.fetch_account, force=True, deadline=deadline)
             else:
                 if gate is not None:
-                    gate.settle(reserved, response_headers)
+                    gate.settle(reserved, response_headers, headers)
                 if status < 400:
                     regions_header = CIMultiDict(response_headers)
                     regions_header[REGIONS_HEADER] = ", ".join(contacted)

@@ -174,7 +174,7 @@ class Pipeline(MultiRegionRequests):
                 )
             except TransportError as exc:
                 if gate is not None:
-                    gate.settle(reserved, None)
+                    gate.settle(reserved, None, headers)
                 error = exc
                 kind = FailureKind.NOT_APPLIED if isinstance(exc, ConnectError) else FailureKind.AMBIGUOUS
                 retry_after = None
@@ -185,7 +185,7 @@ class Pipeline(MultiRegionRequests):
                     continue
             else:
                 if gate is not None:
-                    gate.settle(reserved, response_headers)
+                    gate.settle(reserved, response_headers, headers)
                 if status < 400:
                     if replayed:
                         return status, with_header(response_headers, REPLAYED_HEADER, "true"), response_body

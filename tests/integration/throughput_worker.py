@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("stats")
     parser.add_argument("--renew", type=float, default=1.0)
     parser.add_argument("--expire", type=float, default=3.0)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--no-group", action="store_true")
     asyncio.run(run(parser.parse_args()))
 

@@ -34,7 +34,7 @@ async def send(gate: RequestThrottler, ru: float, headers: dict[str, str] | None
 
 async def test_requests_pass_without_waiting_while_the_cycle_has_budget() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0)
+    gate = RequestThrottler("g", 100, clock=clock, phase=0.0, burst_fraction=1.0)
     for _ in range(10):
         await send(gate, 10)
     assert clock.sleeps == [] and gate.delayed == 0
@@ -45,7 +45,7 @@ async def test_requests_pass_without_waiting_while_the_cycle_has_budget() -> Non
 
 async def test_the_budget_is_paced_through_the_cycle() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 100, clock=clock)  # 20 % at the cycle's start, the rest with the clock
+    gate = RequestThrottler("g", 100, clock=clock, phase=0.0)  # 20 % at the cycle's start, the rest with the clock
     for _ in range(2):
         await send(gate, 10)
     assert clock.sleeps == []
@@ -60,7 +60,7 @@ async def test_the_budget_is_paced_through_the_cycle() -> None:
 
 async def test_overuse_is_debt_carried_into_the_next_cycles_and_unused_budget_is_lost() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0)
+    gate = RequestThrottler("g", 100, clock=clock, phase=0.0, burst_fraction=1.0)
     await send(gate, 250)  # one request dearer than 2.5 cycles
     assert gate.available == pytest.approx(-150)
     await send(gate, 1)  # waits two cycles: the debt is paid first
@@ -72,9 +72,9 @@ async def test_overuse_is_debt_carried_into_the_next_cycles_and_unused_budget_is
 
 async def test_reservations_stop_a_concurrent_burst_at_the_budget() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 50, clock=clock, burst_fraction=1.0)
+    gate = RequestThrottler("g", 50, clock=clock, phase=0.0, burst_fraction=1.0)
     await send(gate, 5)  # teaches the gate what a request costs (its estimate moves toward 5)
-    estimate = gate._estimate
+    estimate = gate._estimates[0]
     reservations = []
     while gate.available > 1e-6 and len(reservations) < 100:  # none answered yet
         reservations.append(await gate.acquire(None))
@@ -84,9 +84,24 @@ async def test_reservations_stop_a_concurrent_burst_at_the_budget() -> None:
     assert gate.available == pytest.approx(45 - 5 * len(reservations))
 
 
+async def test_the_first_bulk_batch_goes_alone_and_teaches_what_a_batch_costs() -> None:
+    clock = FakeClock(start_monotonic=1000.0)
+    gate = RequestThrottler("g", 1000, clock=clock, phase=0.0, burst_fraction=1.0)
+    batch = {"x-ms-cosmos-is-batch-request": "True"}
+    first = await gate.acquire(batch)
+    second = asyncio.ensure_future(gate.acquire(batch))
+    await asyncio.sleep(0)
+    assert not second.done()  # waits for the first batch's answer
+    gate.settle(first, charge(600), batch)
+    reserved = await second
+    assert reserved == 600 and gate.delayed == 1
+    assert await gate.acquire(None) == 10.0  # single operations have their own estimate
+    gate.settle(reserved, charge(600), batch)
+
+
 async def test_429_answers_are_charged_and_a_failed_send_keeps_its_reservation() -> None:
     clock = FakeClock()
-    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0)
+    gate = RequestThrottler("g", 100, clock=clock, phase=0.0, burst_fraction=1.0)
     reserved = await gate.acquire(None)
     gate.settle(reserved, {"x-ms-request-charge": "2.5"})
     reserved = await gate.acquire(None)
@@ -98,7 +113,7 @@ async def test_429_answers_are_charged_and_a_failed_send_keeps_its_reservation()
 
 async def test_low_priority_yields_to_high_priority_when_the_budget_is_short() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 10, clock=clock, burst_fraction=1.0)
+    gate = RequestThrottler("g", 10, clock=clock, phase=0.0, burst_fraction=1.0)
     await send(gate, 10)
     order: list[str] = []
 
@@ -114,7 +129,7 @@ async def test_low_priority_yields_to_high_priority_when_the_budget_is_short() -
 
 async def test_a_low_priority_group_yields_and_a_request_header_overrides_it() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 10, clock=clock, burst_fraction=1.0, low_priority=True)
+    gate = RequestThrottler("g", 10, clock=clock, phase=0.0, burst_fraction=1.0, low_priority=True)
     await send(gate, 10)
     order: list[str] = []
 
@@ -129,7 +144,7 @@ async def test_a_low_priority_group_yields_and_a_request_header_overrides_it() -
 
 async def test_set_budget_changes_the_cycle_and_keeps_debt() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0)
+    gate = RequestThrottler("g", 100, clock=clock, phase=0.0, burst_fraction=1.0)
     await send(gate, 130)
     gate.set_budget(50)
     assert gate.budget == 50 and gate.available == pytest.approx(-80)
@@ -151,7 +166,7 @@ def test_load_factor_is_the_recent_use_ratio_with_a_floor() -> None:
 
 async def test_the_gate_feeds_its_load_tracker_per_cycle() -> None:
     clock = FakeClock(start_monotonic=1000.0)
-    gate = RequestThrottler("g", 100, clock=clock, burst_fraction=1.0, load=LoadTracker(window=3))
+    gate = RequestThrottler("g", 100, clock=clock, phase=0.0, burst_fraction=1.0, load=LoadTracker(window=3))
     await send(gate, 50)
     clock.advance(1.0)
     await send(gate, 100)
