@@ -171,8 +171,9 @@ def test_to_cosmos_inside_a_global_throughput_group(
     try:
         spec = new_container(cosmos_server, proxy.proxy.url)
         asyncio.run(_create_control(cosmos_server, spec.database))
-        budget = proxy.proxy.set_budget(900.0, charges=per_operation)
-        group = ThroughputControlGroupConfig("dask-writers", target_throughput=600)
+        budget = proxy.proxy.set_budget(1500.0, charges=per_operation)
+        # Each worker's share (600 RU/s) holds a whole bulk batch (100 writes, 600 RU).
+        group = ThroughputControlGroupConfig("dask-writers", target_throughput=1200)
         report = to_cosmos(frame(1200, 4), spec, failed_dir=str(tmp_path), throughput_group=group,
                            global_control_container="control")
         assert report.ok, report.describe()
