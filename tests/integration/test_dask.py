@@ -169,7 +169,8 @@ def test_to_cosmos_inside_a_global_throughput_group(
 ) -> None:
     proxy = ProxyThread(cosmos_server.url)
     try:
-        spec = new_container(cosmos_server, proxy.proxy.url)
+        # Renewed every second: a worker that joins first holds the whole target until its next renewal.
+        spec = attrs.evolve(new_container(cosmos_server, proxy.proxy.url), renew_interval=1.0)
         asyncio.run(_create_control(cosmos_server, spec.database))
         budget = proxy.proxy.set_budget(1500.0, charges=per_operation)
         # Each worker's share (600 RU/s) holds a whole bulk batch (100 writes, 600 RU).
