@@ -31,7 +31,9 @@ from ._resources.database import DatabaseProxy
 from ._resources.offers import ThroughputProperties, ThroughputResponse
 from ._resources.read_many import ReadManyResult
 from ._resources.scripts import ScriptResult, ScriptsProxy
+from ._resources.throughput_control import ThroughputControl
 from ._resources.users import Permission, PermissionProperties, UserProxy
+from ._throughput.config import GlobalThroughputControlConfig, ThroughputControlGroupConfig, ThroughputControlStats
 from ._version import __version__
 from ._wire.clock import Clock, SystemClock
 from ._wire.last_response import ClientConnection, last_response_headers
@@ -142,6 +144,11 @@ __all__ = [
     "LeaseLag",
     "LeaseLost",
     "ProcessorStats",
+    # throughput control
+    "ThroughputControlGroupConfig",
+    "GlobalThroughputControlConfig",
+    "ThroughputControl",
+    "ThroughputControlStats",
     # errors (the full tree is in aiocosmos.exceptions)
     "CosmosError",
     "ConfigurationError",

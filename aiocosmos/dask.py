@@ -33,6 +33,7 @@ import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in the de
 from dask.base import tokenize
 from dask.delayed import delayed
 
+from ._throughput.config import ThroughputControlGroupConfig
 from .integrations import runtime, state
 from .integrations.connection import CosmosConnection
 from .integrations.plan import ReadPartition
@@ -170,9 +171,14 @@ def to_cosmos(
     partitions: Sequence[int] | None = None,
     bulk_options: Mapping[str, Any] | None = None,
     client: distributed.Client | None = None,
+    throughput_group: ThroughputControlGroupConfig | None = None,
+    global_control_container: str | None = None,
 ) -> WriteReport:
     """Write every partition of ``data`` (or only ``partitions``, e.g. ``report.rerun``); see the module
-    docstring. Runs on ``client`` or the current distributed client, else on Dask's local threads."""
+    docstring. Runs on ``client`` or the current distributed client, else on Dask's local threads.
+    ``throughput_group`` (with ``global_control_container``, shared by every worker): the write stays
+    inside that group's target (``CosmosConnection``, README "Throughput control")."""
+    connection = connection.in_group(throughput_group, global_control_container)
     options = WriteOptions(connection, failed_dir=failed_dir, operation=operation, bulk_options=bulk_options)
     parts = data.to_delayed()  # type: ignore[no-untyped-call]
     chosen = list(range(len(parts))) if partitions is None else sorted(set(partitions))

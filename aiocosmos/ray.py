@@ -32,6 +32,7 @@ import ray  # noqa: F401  # the real ray (absolute import): makes sure it is ins
 from ray.data import Datasink, Datasource, ReadTask
 from ray.data.block import BlockMetadata
 
+from ._throughput.config import ThroughputControlGroupConfig
 from .integrations import state
 from .integrations.connection import CosmosConnection
 from .integrations.plan import ReadPartition
@@ -116,7 +117,10 @@ class CosmosDatasink(Datasink[PartitionWriteSummary]):
         failed_dir: str,
         operation: str = "upsert",
         bulk_options: Mapping[str, Any] | None = None,
+        throughput_group: ThroughputControlGroupConfig | None = None,
+        global_control_container: str | None = None,
     ) -> None:
+        connection = connection.in_group(throughput_group, global_control_container)  # as dask.to_cosmos
         self.options = WriteOptions(connection, failed_dir=failed_dir, operation=operation, bulk_options=bulk_options)
         self.report: WriteReport | None = None
 

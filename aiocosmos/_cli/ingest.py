@@ -47,6 +47,7 @@ from ..exceptions import CosmosError
 from .checkpoint import FLUSH_INTERVAL, Checkpoint, CheckpointError, Settled, checkpoint_path, identify, options_of
 from .failures import FailedFile
 from .source import InputSource, open_input
+from .throughput import enable as enable_throughput
 
 __all__ = ["EXIT_CODES", "SYSTEM_PROPERTIES", "IngestPlan", "ingest", "prepare", "rerun_hint", "resume_hint",
            "same_document"]
@@ -287,6 +288,7 @@ async def ingest(args: argparse.Namespace, client: CosmosClient, err: TextIO, pl
     async def consume() -> None:
         nonlocal execution
         run.container = await _container(client, args)
+        await enable_throughput(client, run.container, args)
         execution = BulkExecution(run.container, source.operations(), max_pending=args.max_pending,
                                   max_concurrency_per_range=args.max_concurrency_per_range)
         show = not args.no_progress

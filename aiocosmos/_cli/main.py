@@ -5,6 +5,7 @@
     aiocosmos ingest orders.jsonl.gz --database shop --container orders \\
         [--create-container --partition-key /customerId] [--mode upsert|create] [--failed failed.jsonl]
         [--checkpoint orders.jsonl.gz.checkpoint.json] [--resume] [--max-pending 10000]
+        [--throughput-group NAME --target-ru N [--global-control CONTAINER]]   (also for export)
     aiocosmos export --database shop --container orders [--query "SELECT * FROM c"] > orders.jsonl
     aiocosmos changefeed lag --processor projections -d shop -c orders --lease-container leases
 
@@ -40,14 +41,15 @@ import sys
 from collections.abc import Sequence
 from typing import IO, TextIO
 
-import orjson
-
 from .._resources.client import CosmosClient
 from .._wire.options import ClientOptions, parse_connection_string
 from ..exceptions import CosmosError
 from .changefeed import add_parser as add_changefeed_parser
 from .changefeed import lag
-from .ingest import DEFAULT_MAX_PENDING, SYSTEM_PROPERTIES, ingest, prepare
+from .export import DEFAULT_PARALLEL, export
+from .ingest import DEFAULT_MAX_PENDING, ingest, prepare
+from .throughput import add_arguments as add_throughput_arguments
+from .throughput import check as check_throughput
 
 __all__ = ["main", "EMULATOR_ENDPOINT", "EMULATOR_KEY"]
 
@@ -88,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--query", default=None, help="SQL query (default: every item)")
     export.add_argument("--keep-system-properties", action="store_true", help="keep _rid, _etag, _ts, ...")
     export.add_argument("--output", "-o", default="-", help="output file (default stdout)")
+    export.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
+                        help="feed ranges read at once, without --query (default 4)")
+    for p in (ingest, export):
+        add_throughput_arguments(p)
     add_changefeed_parser(sub)
     return parser
 
@@ -107,6 +113,7 @@ def _client(args: argparse.Namespace, connection_string: str | None = None) -> C
 
 
 async def _ingest(args: argparse.Namespace, err: TextIO) -> int:
+    check_throughput(args)
     plan = prepare(args)  # the checkpoint is checked before any I/O
     async with _client(args) as client:
         return await ingest(args, client, err, plan)
@@ -121,23 +128,11 @@ async def _lag(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 async def _export(args: argparse.Namespace, out: IO[bytes], err: TextIO) -> int:
-    count = 0
+    check_throughput(args)
+    if args.parallel < 1:
+        raise CosmosError(f"--parallel must be >= 1, got {args.parallel}")
     async with _client(args) as client:
-        container = client.get_database_client(args.database).get_container_client(args.container)
-        pager = container.query_items(args.query, max_item_count=1000) if args.query \
-            else container.read_all_items(max_item_count=1000)
-        async for page in pager.by_page():
-            chunk = []
-            for item in page:
-                if isinstance(item, dict) and not args.keep_system_properties:
-                    item = {k: v for k, v in item.items() if k not in SYSTEM_PROPERTIES}
-                chunk.append(orjson.dumps(item))
-            if chunk:
-                out.write(b"\n".join(chunk) + b"\n")
-            count += len(chunk)
-    out.flush()
-    err.write(f"exported {count:,} items\n")
-    return 0
+        return await export(args, client, out, err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from typing import Any, Final
 from .._telemetry.names import operation_name
 from .._telemetry.thresholds import ThresholdLog
 from .._telemetry.tracing import PagerTrace, Telemetry
+from .._throughput.throttler import ThroughputGates
 from .._wire import codec
 from .._wire.clock import Clock
 from .._wire.last_response import LAST_RESPONSE_HEADERS
@@ -103,7 +104,8 @@ class ClientCore:
     """The pipeline (opened lazily, inside the running loop), session tokens and container metadata."""
 
     __slots__ = ("_open", "account_host", "clock", "default_timeout", "detailed_timings", "models",
-                 "partition_keys", "pipeline", "routing_maps", "session_tokens", "telemetry", "thresholds")
+                 "partition_keys", "pipeline", "routing_maps", "session_tokens", "telemetry", "thresholds",
+                 "throughput")
 
     def __init__(
         self, open_pipeline: Callable[[], Awaitable[Pipeline]], clock: Clock, default_timeout: float | None
@@ -121,6 +123,7 @@ class ClientCore:
         self.telemetry: Telemetry | None = None  # spans and metrics, when ClientOptions turns them on
         self.thresholds: ThresholdLog | None = None  # slow or costly operations logged (ClientOptions.thresholds)
         self.detailed_timings = False  # ClientOptions.detailed_timings: a Breakdown per operation
+        self.throughput = ThroughputGates()  # throughput control groups by container (the pipeline's gates)
 
     def traced(self, pager: AsyncItemPaged[Any], operation: str, resource_link: str) -> AsyncItemPaged[Any]:
         """``pager`` with a whole-operation span around its pages when tracing is on (one flag check)."""

@@ -202,6 +202,7 @@ class CosmosClient:
                 on_session_lost=self._core.session_tokens.forget,
                 hedging=self._options.availability_strategy,
                 detailed_timings=self._options.detailed_timings,
+                gates=self._core.throughput.gates,
                 **extra,
             )
             self._state = _State.OPEN
@@ -221,6 +222,7 @@ class CosmosClient:
         if self._state is _State.CLOSED:
             return
         self._state = _State.CLOSED
+        await self._core.throughput.close()  # leave throughput control groups (needs the pipeline still)
         self._core.pipeline = None
         if self._aad is not None:
             self._aad.close()  # a token refresh in flight is not left running

@@ -27,6 +27,7 @@ from .items import ItemOperations
 from .offers import get_throughput, replace_throughput
 from .read_many import read_items
 from .scripts import ScriptsProxy
+from .throughput_control import ThroughputControl, enable_global, enable_local
 
 if TYPE_CHECKING:
     from .._bulk.executor import BulkSummary
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .._feeds.core import ClientCore
     from .._feeds.routing import FeedRangeListing
     from .._feeds.watch import ChangeFeedWatcher, WatchBackoff
+    from .._throughput.config import GlobalThroughputControlConfig, ThroughputControlGroupConfig
     from .attachments import AttachmentsProxy
     from .batch import BatchResponse
     from .database import DatabaseProxy
@@ -265,6 +267,18 @@ class ContainerProxy(ItemOperations):
         """Set the container's dedicated throughput: an int (manual RU/s, >= 400 in steps of 100) or
         ``ThroughputProperties(auto_scale_max_throughput=...)`` for an autoscale container."""
         return await replace_throughput(self, throughput, timeout=timeout)
+
+    async def enable_local_throughput_control_group(self, group: ThroughputControlGroupConfig) -> ThroughputControl:
+        """Throttle this client's requests to this container to the group's target, in this process
+        (README, "Throughput control"). Returns the handle: ``stats()``, ``close()``."""
+        return await enable_local(self, group)
+
+    async def enable_global_throughput_control_group(
+        self, group: ThroughputControlGroupConfig, global_config: GlobalThroughputControlConfig
+    ) -> ThroughputControl:
+        """As ``enable_local_throughput_control_group``, the target shared with every client of the group
+        (in any process or host) through ``global_config.control_container``."""
+        return await enable_global(self, group, global_config)
 
     # -- transactional batch, read-many, delete by partition key (batch.py, read_many.py) ------
 

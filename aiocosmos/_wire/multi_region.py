@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -35,7 +35,11 @@ from .regions import LocationCache, Region, RegionRouter, request_exclusions
 from .regions import is_read as _is_read
 from .results import REPLAYED_HEADER
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
+from .session_tokens import container_of
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .._throughput.throttler import RequestThrottler
 
 __all__ = ["MultiRegionRequests", "RawResponse", "RetryHook", "REGIONS_HEADER"]
 
@@ -67,6 +71,7 @@ class MultiRegionRequests:
     _dates: DateCache
     _default_timeout: float | None
     _detailed: bool
+    _gates: dict[str, RequestThrottler]
     _hedging: HedgingStrategy | None
     _on_retry: RetryHook | None
     _on_session_lost: Callable[[str], None] | None
@@ -195,8 +200,10 @@ class MultiRegionRequests:
         aad_refreshed = session_retried = replayed = stale_retried = False
         aad_generation = write_failovers = 0
         attempt = 0
+        gate = self._gates.get(container_of(resource_link)) if self._gates else None
         while True:
             attempt += 1
+            reserved = 0.0 if gate is None else await gate.acquire(headers)  # waits when over budget
             regions = _candidates(cache, use_write_regions, hub, excluded, health, scope, ppaf)
             region = _first_untried(regions, tried)
             date, date_lower = self._dates.get()
@@ -224,6 +231,8 @@ class MultiRegionRequests:
                     method, path, request_headers, body, remaining
                 )
             except TransportError as exc:
+                if gate is not None:
+                    gate.settle(reserved, None, headers)
                 error = exc
                 not_sent = isinstance(exc, ConnectError)
                 kind = FailureKind.NOT_APPLIED if not_sent else FailureKind.AMBIGUOUS
@@ -241,6 +250,8 @@ class MultiRegionRequests:
                     # The write region may be gone for good: ask the account where writes go now.
                     await router.refresh(self.fetch_account, force=True, deadline=deadline)
             else:
+                if gate is not None:
+                    gate.settle(reserved, response_headers, headers)
                 if status < 400:
                     if health is not None:
                         health.record_success(scope, region.endpoint, failover=ppaf)

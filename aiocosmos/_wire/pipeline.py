@@ -17,7 +17,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from time import perf_counter
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..diagnostics import BREAKDOWN
 from ..exceptions import (
@@ -37,7 +37,11 @@ from .outcomes import annotated, deadline_error, describe, finish, note
 from .regions import RegionRouter
 from .results import REPLAYED_HEADER
 from .retry import FailureKind, RetryPolicy, RetryState, classify_status
+from .session_tokens import container_of
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .._throughput.throttler import RequestThrottler
 
 __all__ = ["Pipeline", "RawResponse", "RetryHook", "API_VERSION", "REGIONS_HEADER", "REPLAYED_HEADER"]
 
@@ -52,6 +56,7 @@ class Pipeline(MultiRegionRequests):
         "_dates",
         "_default_timeout",
         "_detailed",
+        "_gates",
         "_hedging",
         "_on_retry",
         "_on_session_lost",
@@ -79,6 +84,7 @@ class Pipeline(MultiRegionRequests):
         on_retry: RetryHook | None = None,
         hedging: HedgingStrategy | None = None,
         detailed_timings: bool = False,
+        gates: dict[str, RequestThrottler] | None = None,
     ) -> None:
         self._transport = transport
         self._detailed = detailed_timings  # ClientOptions.detailed_timings: the signing is timed
@@ -96,6 +102,7 @@ class Pipeline(MultiRegionRequests):
         self._on_session_lost = on_session_lost
         self._on_retry = on_retry
         self._hedging = hedging
+        self._gates = gates if gates is not None else {}  # throughput control: container link -> gate
 
     @property
     def policy(self) -> RetryPolicy:
@@ -154,8 +161,10 @@ class Pipeline(MultiRegionRequests):
         activity_ids: list[str] = []
         aad_refreshed = replayed = stale_retried = False
         aad_generation = attempt = 0
+        gate = self._gates.get(container_of(resource_link)) if self._gates else None
         while True:
             attempt += 1
+            reserved = 0.0 if gate is None else await gate.acquire(headers)  # waits when over budget
             date, date_lower = self._dates.get()
             if self._aad is not None:
                 try:
@@ -179,6 +188,8 @@ class Pipeline(MultiRegionRequests):
                     method, path, request_headers, body, remaining
                 )
             except TransportError as exc:
+                if gate is not None:
+                    gate.settle(reserved, None, headers)
                 error = exc
                 kind = FailureKind.NOT_APPLIED if isinstance(exc, ConnectError) else FailureKind.AMBIGUOUS
                 retry_after = None
@@ -189,6 +200,8 @@ class Pipeline(MultiRegionRequests):
                     state = note(state, None, error, 0.0, self._clock)
                     continue
             else:
+                if gate is not None:
+                    gate.settle(reserved, response_headers, headers)
                 if status < 400:
                     if replayed or state is not None:  # after a failure: say so (diagnostics.py)
                         return status, annotated(response_headers, state, replayed), response_body

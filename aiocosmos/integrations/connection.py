@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .._throughput.config import GlobalThroughputControlConfig, ThroughputControlGroupConfig
 from .._wire.options import ClientOptions
 from ..exceptions import ConfigurationError
 
@@ -30,8 +31,13 @@ class CosmosConnection:
     the key never leaves the machines that already have it). ``options`` are the client's
     :class:`~aiocosmos.ClientOptions`.
 
-    It is hashable: the runtime keeps one client per process for each distinct spec. A future
-    throughput group (issue 17, part 1) belongs here too, so that every worker's client joins it.
+    It is hashable: the runtime keeps one client per process for each distinct spec.
+
+    ``throughput_group``: every worker process's client joins this throughput control group on the
+    container before its first request (README, "Throughput control"). With ``global_control_container``
+    (a container of the same database, partitioned by ``/groupId``) the group's target is shared by all
+    the workers, renewed every ``renew_interval`` seconds; without it each process enforces the whole
+    target on its own, which across N workers means N times the target.
     """
 
     endpoint: str = attrs.field(validator=_check_text)
@@ -40,6 +46,9 @@ class CosmosConnection:
     key: str | None = attrs.field(default=None, eq=False)
     key_env: str | None = None
     options: ClientOptions | None = None
+    throughput_group: ThroughputControlGroupConfig | None = None
+    global_control_container: str | None = None
+    renew_interval: float = 5.0
     _key_digest: str = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -49,9 +58,28 @@ class CosmosConnection:
             raise ConfigurationError(f"key must be a string, got {type(self.key).__name__}")
         if self.options is not None and not isinstance(self.options, ClientOptions):
             raise ConfigurationError(f"options must be a ClientOptions, got {type(self.options).__name__}")
+        if self.throughput_group is not None and not isinstance(self.throughput_group, ThroughputControlGroupConfig):
+            raise ConfigurationError("throughput_group must be a ThroughputControlGroupConfig, got "
+                                     f"{type(self.throughput_group).__name__}")
+        if self.global_control_container is not None:
+            if self.throughput_group is None:
+                raise ConfigurationError("global_control_container needs throughput_group")
+            if self.global_control_container in ("", self.container):
+                raise ConfigurationError("global_control_container must name another container, got "
+                                         f"{self.global_control_container!r}")
+            GlobalThroughputControlConfig(None, renew_interval=self.renew_interval)  # type: ignore[arg-type]
         # Equality and hashing use a digest, so two specs with different keys get different clients.
         digest = hashlib.sha256((self.key or "").encode()).hexdigest()
         object.__setattr__(self, "_key_digest", digest)
+
+    def in_group(self, throughput_group: ThroughputControlGroupConfig | None,
+                 global_control_container: str | None) -> CosmosConnection:
+        """This spec with the writers' throughput group (``to_cosmos``/``CosmosDatasink``); unchanged
+        when neither is given."""
+        if throughput_group is None and global_control_container is None:
+            return self
+        return attrs.evolve(self, throughput_group=throughput_group or self.throughput_group,
+                            global_control_container=global_control_container or self.global_control_container)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> CosmosConnection:
@@ -79,4 +107,5 @@ class CosmosConnection:
     def __dask_tokenize__(self) -> tuple[str, ...]:
         # Dask names graph keys after a hash of the arguments; this one has no key in it.
         return ("aiocosmos.CosmosConnection", self.endpoint, self.database, self.container, self.key_env or "",
-                repr(self.options))
+                repr(self.options), repr(self.throughput_group), self.global_control_container or "",
+                str(self.renew_interval))

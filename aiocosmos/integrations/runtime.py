@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from .._resources.client import CosmosClient
 from .._resources.container import ContainerProxy
+from .._throughput.config import GlobalThroughputControlConfig
 from .connection import CosmosConnection
 
 __all__ = ["run", "shutdown", "client_count"]
@@ -39,6 +40,7 @@ class _Runtime:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         self.clients: dict[CosmosConnection, CosmosClient] = {}
+        self.joined: dict[CosmosConnection, asyncio.Task[None]] = {}  # the throughput group, once per spec
         self.thread = threading.Thread(target=self._serve, name="aiocosmos-runtime", daemon=True)
         self.thread.start()
 
@@ -52,10 +54,21 @@ class _Runtime:
             client = CosmosClient(spec.endpoint, credential=spec.credential(), options=spec.options)
             self.clients[spec] = client
             _log.debug("opened a client for %r in process %d", spec, self.pid)
-        return client.get_database_client(spec.database).get_container_client(spec.container)
+        container = client.get_database_client(spec.database).get_container_client(spec.container)
+        if spec.throughput_group is not None:
+            joining = self.joined.get(spec)
+            if joining is None:
+                joining = self.joined[spec] = asyncio.ensure_future(_join(spec, client, container))
+            try:
+                await asyncio.shield(joining)  # every task of the process waits until its client joined
+            except BaseException:
+                if joining.done():
+                    self.joined.pop(spec, None)  # failed: the next task tries again
+                raise
+        return container
 
     async def close(self) -> None:
-        clients, self.clients = list(self.clients.values()), {}
+        clients, self.clients, self.joined = list(self.clients.values()), {}, {}
         await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
 
     def stop(self) -> None:
@@ -70,6 +83,17 @@ class _Runtime:
         self.thread.join(_CLOSE_TIMEOUT)
         if not self.thread.is_alive():
             self.loop.close()
+
+
+async def _join(spec: CosmosConnection, client: CosmosClient, container: ContainerProxy) -> None:
+    group = spec.throughput_group
+    assert group is not None
+    if spec.global_control_container is None:
+        await container.enable_local_throughput_control_group(group)
+        return
+    control = client.get_database_client(spec.database).get_container_client(spec.global_control_container)
+    await container.enable_global_throughput_control_group(
+        group, GlobalThroughputControlConfig(control, renew_interval=spec.renew_interval))
 
 
 _lock = threading.Lock()

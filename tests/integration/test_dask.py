@@ -7,6 +7,7 @@ uses ROUND_TRIP documents, not the 50,000 of issue 17: see that constant.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -22,9 +23,12 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
+import aiocosmos
+from aiocosmos import ThroughputControlGroupConfig
 from aiocosmos.dask import CosmosWorkerPlugin, commit_read, read_cosmos, read_cosmos_bag, to_cosmos
 from aiocosmos.integrations import WriteReport
 from aiocosmos.testing import Fault
+from aiocosmos.testing.rules import ProxyRequest
 from tests.integration.engines import ProxyThread, documents, new_container, stored
 from tests.server import CosmosTestServer
 
@@ -151,3 +155,44 @@ def test_incremental_read_starts_where_the_committed_one_stopped(
     # The local server's change feed answers any saved position with 304 (no changes; its stub
     # keeps no history), so what is checked here is that the saved continuation is the one sent.
     assert read_cosmos_bag(spec, state_dir=state_dir).compute() == []
+
+
+def per_operation(request: ProxyRequest) -> float:
+    """6 RU per write, in a bulk batch too."""
+    if request.kind == "batch":
+        return 6.0 * request.body.count(b'"operationType"')
+    return 0.0  # the rest (metadata, the control container) is not the group's
+
+
+def test_to_cosmos_inside_a_global_throughput_group(
+    dask_client: Client, cosmos_server: CosmosTestServer, tmp_path: Path
+) -> None:
+    proxy = ProxyThread(cosmos_server.url)
+    try:
+        # Renewed every second: a worker that joins first holds the whole target until its next renewal.
+        spec = attrs.evolve(new_container(cosmos_server, proxy.proxy.url), renew_interval=1.0)
+        asyncio.run(_create_control(cosmos_server, spec.database))
+        budget = proxy.proxy.set_budget(1500.0, charges=per_operation)
+        # Each worker's share (600 RU/s) holds a whole bulk batch (100 writes, 600 RU).
+        group = ThroughputControlGroupConfig("dask-writers", target_throughput=1200)
+        report = to_cosmos(frame(1200, 4), spec, failed_dir=str(tmp_path), throughput_group=group,
+                           global_control_container="control")
+        assert report.ok, report.describe()
+        assert budget.charged >= 1200 * 6 and budget.throttled <= 3, (budget.charged, budget.throttled)
+        clients = asyncio.run(_client_items(cosmos_server, spec.database))
+        assert len(clients) == 2, clients  # both worker processes joined the one group
+        assert all(c["groupId"].endswith("/items/dask-writers.client") for c in clients)
+    finally:
+        proxy.close()
+
+
+async def _create_control(server: CosmosTestServer, database: str) -> None:
+    async with aiocosmos.CosmosClient(server.url, credential=server.key) as client:
+        await client.get_database_client(database).create_container(
+            "control", partition_key=aiocosmos.PartitionKey("/groupId"))
+
+
+async def _client_items(server: CosmosTestServer, database: str) -> list[dict[str, object]]:
+    async with aiocosmos.CosmosClient(server.url, credential=server.key) as client:
+        control = client.get_database_client(database).get_container_client("control")
+        return [i async for i in control.query_items("SELECT * FROM c WHERE ENDSWITH(c.groupId, '.client')")]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aiocosmos import FeedRange, PartitionKey
+from aiocosmos import FeedRange, PartitionKey, ThroughputControlGroupConfig
 from aiocosmos._feeds.routing import feed_range_for_partition_key
 from aiocosmos.exceptions import ConfigurationError, ValidationError
 from aiocosmos.integrations import CosmosConnection, PartitionWriteSummary, ReadPartition, WriteReport, state
@@ -115,3 +115,23 @@ def test_incremental_state_moves_only_when_committed(tmp_path: Path) -> None:
     assert state.load(directory) == [ReadPartition(0, halves[0], "acf1.a"), ReadPartition(1, halves[1], "acf1.b")]
     with pytest.raises(ValidationError):
         state.commit(directory)  # nothing pending any more
+
+
+def test_a_connection_carries_a_throughput_group_to_every_worker() -> None:
+    spec = CosmosConnection("https://a.documents.azure.com", "db", "items", key="secret")
+    group = ThroughputControlGroupConfig("load", target_throughput=1000)
+    assert spec.in_group(None, None) is spec
+    shared = spec.in_group(group, "control")
+    assert (shared.throughput_group, shared.global_control_container) == (group, "control")
+    assert pickle.loads(pickle.dumps(shared)) == shared and shared != spec  # a separate client per spec
+    assert "secret" not in repr(shared)
+    with pytest.raises(ConfigurationError, match="global_control_container needs throughput_group"):
+        CosmosConnection("https://a.documents.azure.com", "db", "items", key="k", global_control_container="c")
+    with pytest.raises(ConfigurationError, match="must name another container, got 'items'"):
+        spec.in_group(group, "items")
+    with pytest.raises(ConfigurationError, match="renew_interval"):
+        CosmosConnection("https://a.documents.azure.com", "db", "items", key="k", throughput_group=group,
+                         global_control_container="c", renew_interval=0.1)
+    with pytest.raises(ConfigurationError, match="throughput_group must be a ThroughputControlGroupConfig"):
+        CosmosConnection("https://a.documents.azure.com", "db", "items", key="k",
+                         throughput_group="load")  # type: ignore[arg-type]

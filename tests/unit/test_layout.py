@@ -31,6 +31,8 @@ LAYERS: dict[str, int] = {
     "_wire": 1,
     # OpenTelemetry spans and metrics around the pipeline, and the logger hierarchy (beside _wire).
     "_telemetry": 1,
+    # Throughput control's policy (the gate the pipeline consults, the share); its I/O is in _resources.
+    "_throughput": 1,
     "testing": 1,
     "_feeds": 2,
     "_query": 3,
