@@ -70,7 +70,8 @@ def test_the_sdist_and_the_wheel_pass_twine_check_and_carry_the_version(dist: Pa
     assert "aiocosmos = aiocosmos.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     with tarfile.open(sdist) as archive:
         members = {m.name.split("/", 1)[1] for m in archive.getmembers() if "/" in m.name}
-    assert {"README.md", "pyproject.toml", "aiocosmos/__init__.py", "aiocosmos/py.typed"} <= members
+    expected = {"README.md", "CHANGELOG.md", "LICENSE", "pyproject.toml", "aiocosmos/__init__.py", "aiocosmos/py.typed"}
+    assert expected <= members, expected - members
 
 
 def test_the_wheel_installs_with_every_extra_and_imports_from_the_virtualenv(venv: Path, tmp_path: Path) -> None:
