@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import platform
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self, overload
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ from .._wire.options import ClientOptions, parse_connection_string
 from .._wire.paths import validate_id
 from .._wire.pipeline import API_VERSION, Pipeline
 from .._wire.regions import make_router
-from .._wire.request_options import ResponseHook, call_hook, check_hook, initial
+from .._wire.request_options import HeadersHook, check_hook, initial
 from .._wire.results import ResourceResponse
 from .._wire.transport import Transport, open_http_session
 from ..exceptions import ClientClosedError, ConfigurationError, Conflict, NotFound
@@ -294,21 +294,22 @@ class CosmosClient:
     async def create_database(self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
                               return_properties: Literal[False] = False,
                               initial_headers: Mapping[str, str] | None = None,
-                              throughput_bucket: int | None = None, response_hook: ResponseHook | None = None,
+                              throughput_bucket: int | None = None, response_hook: HeadersHook | None = None,
                               ) -> DatabaseProxy: ...
     @overload
     async def create_database(self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
                               return_properties: Literal[True], initial_headers: Mapping[str, str] | None = None,
-                              throughput_bucket: int | None = None, response_hook: ResponseHook | None = None,
+                              throughput_bucket: int | None = None, response_hook: HeadersHook | None = None,
                               ) -> tuple[DatabaseProxy, ResourceResponse]: ...
 
     async def create_database(
         self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
         return_properties: bool = False, initial_headers: Mapping[str, str] | None = None,
-        throughput_bucket: int | None = None, response_hook: ResponseHook | None = None,
+        throughput_bucket: int | None = None, response_hook: HeadersHook | None = None,
     ) -> DatabaseProxy | tuple[DatabaseProxy, ResourceResponse]:
         """Create a database (409 Conflict if it exists). ``offer_throughput`` provisions shared RU/s.
-        ``return_properties=True`` returns ``(proxy, properties)``, as azure-cosmos does."""
+        ``return_properties=True`` returns ``(proxy, properties)``, as azure-cosmos does; ``response_hook``
+        is called as ``hook(headers)``, as azure-cosmos calls it here."""
         validate_id(id, "database id")
         check_hook(response_hook)
         headers = throughput_headers(offer_throughput)
@@ -317,7 +318,8 @@ class CosmosClient:
             "POST", "/dbs", "dbs", "", headers=initial(headers, initial_headers, throughput_bucket),
             body=codec.dumps({"id": id}), idempotent=False, timeout=timeout,
         )
-        call_hook(response_hook, response.headers, response)
+        if response_hook is not None:
+            response_hook(response.headers)
         database = DatabaseProxy(self._core, id, properties=response)
         return (database, response) if return_properties else database
 
@@ -325,26 +327,29 @@ class CosmosClient:
     async def create_database_if_not_exists(
         self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
         return_properties: Literal[False] = False, initial_headers: Mapping[str, str] | None = None,
-        throughput_bucket: int | None = None, response_hook: ResponseHook | None = None) -> DatabaseProxy: ...
+        throughput_bucket: int | None = None, response_hook: Callable[..., object] | None = None,
+    ) -> DatabaseProxy: ...
     @overload
     async def create_database_if_not_exists(
         self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
         return_properties: Literal[True], initial_headers: Mapping[str, str] | None = None,
-        throughput_bucket: int | None = None, response_hook: ResponseHook | None = None,
+        throughput_bucket: int | None = None, response_hook: Callable[..., object] | None = None,
     ) -> tuple[DatabaseProxy, ResourceResponse]: ...
 
     async def create_database_if_not_exists(
         self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
         return_properties: bool = False, initial_headers: Mapping[str, str] | None = None,
-        throughput_bucket: int | None = None, response_hook: ResponseHook | None = None,
+        throughput_bucket: int | None = None, response_hook: Callable[..., object] | None = None,
     ) -> DatabaseProxy | tuple[DatabaseProxy, ResourceResponse]:
         """Read the database, or create it if it does not exist (safe against concurrent creators).
         ``return_properties=True`` returns ``(proxy, properties)`` (the read's or the create's); the
-        per-call keywords apply to each request, ``response_hook`` is called once, with the last."""
+        per-call keywords apply to each request. ``response_hook`` is called once, as azure-cosmos calls
+        it: ``hook(headers, properties)`` when the database existed, ``hook(headers)`` when it was created."""
         database = self.get_database_client(id)
         throughput_headers(offer_throughput)  # validate before any I/O
         check_hook(response_hook)
         initial(None, initial_headers, throughput_bucket)
+        created = False
         try:
             properties = await database.read(timeout=timeout, initial_headers=initial(
                 None, initial_headers, throughput_bucket))
@@ -354,36 +359,37 @@ class CosmosClient:
                                                       initial_headers=initial_headers,
                                                       throughput_bucket=throughput_bucket)
                 assert database.properties is not None
-                properties = database.properties
+                properties, created = database.properties, True
             except Conflict:  # someone else created it between our read and create
                 properties = await database.read(timeout=timeout, initial_headers=initial(
                     None, initial_headers, throughput_bucket))
-        call_hook(response_hook, properties.headers, properties)
+        if response_hook is not None:
+            response_hook(properties.headers) if created else response_hook(properties.headers, properties)
         return (database, properties) if return_properties else database
 
     async def delete_database(
         self, database: str | DatabaseProxy | Mapping[str, Any], *, timeout: float | None = None,
         initial_headers: Mapping[str, str] | None = None, throughput_bucket: int | None = None,
-        response_hook: ResponseHook | None = None,
+        response_hook: HeadersHook | None = None,
     ) -> ResourceResponse:
-        """Delete a database and all it holds; ``response_hook(headers, None)`` as azure-cosmos calls it."""
+        """Delete a database and all it holds; ``response_hook(headers)`` as azure-cosmos calls it."""
         proxy = self.get_database_client(database)
         check_hook(response_hook)
         response = await self._core.resource(
             "DELETE", proxy._path, "dbs", proxy._link, idempotent=False, timeout=timeout,
             headers=initial(None, initial_headers, throughput_bucket),
         )
-        call_hook(response_hook, response.headers, None)
+        if response_hook is not None:
+            response_hook(response.headers)
         proxy._forget_containers()
         return response
 
     def list_databases(
         self, *, max_item_count: int | None = None, timeout: float | None = None,
         initial_headers: Mapping[str, str] | None = None, throughput_bucket: int | None = None,
-        session_token: str | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
         return self._core.feed("/dbs", "dbs", "", "Databases", max_item_count=max_item_count, timeout=timeout,
-                               headers=initial(None, initial_headers, throughput_bucket, session_token))
+                               headers=initial(None, initial_headers, throughput_bucket))
 
     def query_databases(
         self,
@@ -394,11 +400,10 @@ class CosmosClient:
         timeout: float | None = None,
         initial_headers: Mapping[str, str] | None = None,
         throughput_bucket: int | None = None,
-        session_token: str | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
         return self._core.feed("/dbs", "dbs", "", "Databases", query=query, parameters=parameters,
                                max_item_count=max_item_count, timeout=timeout,
-                               headers=initial(None, initial_headers, throughput_bucket, session_token))
+                               headers=initial(None, initial_headers, throughput_bucket))
 
     # -- offers (throughput) ---------------------------------------------------------------------
 

@@ -10,11 +10,13 @@ from typing import Any, Final
 
 from ..exceptions import ValidationError
 
-__all__ = ["MatchConditions", "ResponseHook", "call_hook", "check_hook", "check_priority", "conditions",
+__all__ = ["HeadersHook", "MatchConditions", "ResponseHook", "call_hook", "check_hook", "check_priority", "conditions",
            "initial", "query_option_headers", "with_call_headers"]
 
 ResponseHook = Callable[[Mapping[str, str], Any], object]
 """Called as ``hook(response_headers, result)`` after the operation succeeded (as azure-cosmos does)."""
+HeadersHook = Callable[[Mapping[str, str]], object]
+"""``create_database``/``delete_database``'s: called as ``hook(response_headers)``, as azure-cosmos does."""
 
 
 class MatchConditions(enum.Enum):
@@ -156,11 +158,11 @@ def query_option_headers(
 
 
 def initial(headers: dict[str, str] | None, initial_headers: Mapping[str, str] | None,
-            throughput_bucket: int | None = None, session_token: str | None = None) -> dict[str, str] | None:
+            throughput_bucket: int | None = None) -> dict[str, str] | None:
     """A resource operation's ``headers`` plus the per-call ones (checked as above); no copy when none is given."""
-    if not initial_headers and throughput_bucket is None and session_token is None:
+    if not initial_headers and throughput_bucket is None:
         return headers
-    return with_call_headers(dict(headers or {}), session_token=session_token, initial_headers=initial_headers,
+    return with_call_headers(dict(headers or {}), session_token=None, initial_headers=initial_headers,
                              priority=None, throughput_bucket=throughput_bucket)
 
 

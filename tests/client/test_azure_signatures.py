@@ -85,6 +85,10 @@ ACCOUNTED: Final[dict[tuple[str, str, str], tuple[str, str]]] = {
     (ANY, "query_users", "response_hook"): (DIFFERENT, _PAGER_HOOK),
     (ANY, "list_permissions", "response_hook"): (DIFFERENT, _PAGER_HOOK),
     (ANY, "query_permissions", "response_hook"): (DIFFERENT, _PAGER_HOOK),
+    ("CosmosClient", "list_databases", "session_token"):
+        (DIFFERENT, "databases have no session: azure-cosmos ignores it too (with a DeprecationWarning)"),
+    ("CosmosClient", "query_databases", "session_token"):
+        (DIFFERENT, "databases have no session: azure-cosmos ignores it too (with a DeprecationWarning)"),
     # -- features aiocosmos does not have
     ("DatabaseProxy", ANY, "change_feed_policy"):
         (DIFFERENT, "all-versions-and-deletes retention is not supported (the latest-version feed is)"),
