@@ -140,7 +140,7 @@ class ContainerProxy(ItemOperations):
         max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
         throughput_bucket: int | None = None, session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
-        excluded_locations: object = None, response_hook: object = None,
+        excluded_locations: object = None, response_hook: ResponseHook | None = None,
         enable_cross_partition_query: bool | None = None, full_text_score_scope: str | None = None,
         model: None = None,
     ) -> AsyncItemPaged[Any]: ...
@@ -155,7 +155,7 @@ class ContainerProxy(ItemOperations):
         max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
         throughput_bucket: int | None = None, session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
-        excluded_locations: object = None, response_hook: object = None,
+        excluded_locations: object = None, response_hook: ResponseHook | None = None,
         enable_cross_partition_query: bool | None = None, full_text_score_scope: str | None = None,
         model: type[M],
     ) -> ModelPaged[M]: ...
@@ -180,7 +180,7 @@ class ContainerProxy(ItemOperations):
         throughput_bucket: int | None = None,
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
-        excluded_locations: object = None, response_hook: object = None,
+        excluded_locations: object = None, response_hook: ResponseHook | None = None,
         enable_cross_partition_query: bool | None = None, full_text_score_scope: str | None = None,
         model: type[M] | None = None,
     ) -> AsyncItemPaged[Any] | ModelPaged[M]:
@@ -199,6 +199,7 @@ class ContainerProxy(ItemOperations):
         ``session_token`` and ``initial_headers`` send the headers azure-cosmos sends, on every page's request.
         ``model=Order`` builds each item as ``Order`` (``ClientOptions.serializer``); pages keep the metadata.
         ``enable_cross_partition_query`` is taken and changes nothing (azure.cosmos.aio ignores it too).
+        ``response_hook(headers, items)`` is called for each page fetched, with that page's headers and items.
         """
         if full_text_score_scope is not None and full_text_score_scope != "Global":
             raise TypeError(f"query_items(full_text_score_scope={full_text_score_scope!r}): aiocosmos computes "
@@ -206,9 +207,7 @@ class ContainerProxy(ItemOperations):
         if excluded_locations is not None:
             raise TypeError("query_items(excluded_locations=...): wrap the iteration in "
                             "`with aiocosmos.excluded_regions([...]):` (a pager runs after this call returns)")
-        if response_hook is not None:
-            raise TypeError("query_items(response_hook=...): iterate pager.by_page(); each page has its headers, "
-                            "request_charge and continuation")
+        check_hook(response_hook)
         if model is not None and not isinstance(model, type):
             raise ValidationError(f"model must be a class (dataclass, attrs or pydantic), got {model!r}")
         headers = with_call_headers(query_option_headers(
@@ -221,6 +220,7 @@ class ContainerProxy(ItemOperations):
                             max_item_count=max_item_count, enable_scan_in_query=enable_scan_in_query,
                             populate_query_metrics=populate_query_metrics, timeout=timeout,
                             max_concurrency=max_concurrency, headers=headers)
+        pager._hook = response_hook  # called per page with its headers and items (README, porting)
         if model is None:
             return pager
         models, target = self._core.models, model

@@ -68,7 +68,6 @@ ACCOUNTED: Final[dict[tuple[str, str, str], tuple[str, str]]] = {
         (DIFFERENT, "per call on read_item only; otherwise CosmosClient(availability_strategy=...)"),
     ("ContainerProxy", ANY, "retry_write"): (DIFFERENT, "client-wide: CosmosClient(retry_write=...)"),
     # -- pagers run after the call returns
-    ("ContainerProxy", "query_items", "response_hook"): (REFUSED, "by_page()"),
     ("ContainerProxy", "query_items", "excluded_locations"): (REFUSED, "aiocosmos.excluded_regions"),
     ("ContainerProxy", "query_items_change_feed", "response_hook"): (REFUSED, "by_page()"),
     ("ContainerProxy", "query_items_change_feed", "excluded_locations"): (REFUSED, "aiocosmos.excluded_regions"),

@@ -232,3 +232,31 @@ async def test_read_items_sends_the_consistency_level_it_is_given(
     await container.read_items([("z", "b")], consistency_level="Session")
     assert server.requests_to("POST", DOCS_PATH)[-1].headers["x-ms-consistency-level"] == "Eventual"
     assert server.requests_to("GET", item_path("z"))[-1].headers["x-ms-consistency-level"] == "Session"
+
+
+async def test_a_query_response_hook_sees_each_page_as_azure_cosmos_shows_it(
+    server: RecordingServer, make_client: ClientFactory
+) -> None:
+    # azure-cosmos calls the hook once per request with the response headers and body; aiocosmos once
+    # per page with its headers and items (for a query in one partition, a page is one request).
+    def script() -> None:
+        server.script(
+            Reply.json({"_rid": "r", "Documents": [{"id": "1"}], "_count": 1},
+                       **{"x-ms-continuation": "c1", "x-ms-request-charge": "2"}),
+            Reply.json({"_rid": "r", "Documents": [{"id": "2"}], "_count": 1}, **{"x-ms-request-charge": "3"}),
+            method="POST", path_prefix=DOCS_PATH)
+
+    calls: dict[str, list[tuple[Mapping[str, str], Any]]] = {"azure": [], "ours": []}
+    script()
+    async with AzureClient(server.url, credential=KEY) as azure_client:
+        theirs = await _drain(_container(azure_client).query_items(
+            "SELECT * FROM c", partition_key="a",
+            response_hook=lambda headers, body: calls["azure"].append((headers, body))))
+    script()
+    ours = await _drain(_container(make_client()).query_items(
+        "SELECT * FROM c", partition_key="a", response_hook=lambda headers, items: calls["ours"].append(
+            (headers, items))))
+    assert ours == theirs == [{"id": "1"}, {"id": "2"}]
+    assert [h["x-ms-request-charge"] for h, _ in calls["ours"]] == \
+        [h["x-ms-request-charge"] for h, _ in calls["azure"]] == ["2", "3"]
+    assert [items for _, items in calls["ours"]] == [body["Documents"] for _, body in calls["azure"]]
