@@ -92,20 +92,28 @@ class AsyncItemPaged(Generic[T]):
     is a copy of the headers of the last page fetched (empty before the first).
     """
 
-    __slots__ = ("_fetch", "_fingerprint", "_headers", "_trace")
+    __slots__ = ("_fetch", "_fingerprint", "_headers", "_hook", "_trace")
 
     def __init__(self, fetch: FetchPage[T], fingerprint: str) -> None:
         self._fetch = fetch
         self._fingerprint = fingerprint
         self._trace: PagerTrace | None = None  # the whole-query span, when tracing is on
         self._headers: Mapping[str, Any] = {}
+        # azure-cosmos's query response_hook: hook(page headers, page items), once per page fetched
+        self._hook: Callable[[Mapping[str, str], list[Any]], object] | None = None
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._iter_items()
 
     def _pages(self, token: str | None) -> AsyncIterator[Page[T]]:
-        pages = self._iter_pages(token)
+        pages = self._iter_pages(token) if self._hook is None else self._hooked(token, self._hook)
         return pages if self._trace is None else self._trace.wrap(pages)
+
+    async def _hooked(self, token: str | None,
+                      hook: Callable[[Mapping[str, str], list[Any]], object]) -> AsyncIterator[Page[T]]:
+        async for page in self._iter_pages(token):
+            hook(page.headers, page.items)
+            yield page
 
     async def _iter_items(self) -> AsyncIterator[T]:
         async for page in self._pages(None):

@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any, Final, overload
 from .._bulk.operations import MAX_BATCH_BYTES, MAX_BATCH_OPERATIONS, BatchOperation, build_batch
 from .._telemetry.tracing import BATCH_SIZE
 from .._wire import codec
+from .._wire.documents import write_options
 from .._wire.paths import loose_partition_header
+from .._wire.regions import end_exclusion, exclude_for_call
+from .._wire.request_options import ResponseHook, call_hook, check_hook, with_call_headers
 from .._wire.results import ResourceResponse, ResponseMetadata
 from ..exceptions import BatchOperationError, HttpResponseError, ValidationError
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from .container import ContainerProxy
 
 __all__ = [
+    "BatchCall",
     "BatchOperation",
     "BatchOperationResult",
     "BatchResponse",
@@ -175,8 +179,41 @@ class BatchResponse(ResponseMetadata, Sequence[BatchOperationResult]):
 # Transactional batch
 
 
+class BatchCall:
+    """azure-cosmos's per-call keywords of a batch (or a delete by partition key), checked before any I/O."""
+
+    __slots__ = ("excluded", "headers", "hook")
+
+    def __init__(self, pre_trigger_include: str | Sequence[str] | None,
+                 post_trigger_include: str | Sequence[str] | None,
+                 session_token: str | None, priority: str | None, throughput_bucket: int | None,
+                 excluded_locations: Sequence[str] | None, response_hook: ResponseHook | None) -> None:
+        check_hook(response_hook)
+        if excluded_locations is not None and (isinstance(excluded_locations, str)
+                                               or not isinstance(excluded_locations, Sequence)):
+            raise ValidationError(f"excluded_locations must be a list of region names, got {excluded_locations!r}")
+        self.headers = with_call_headers(write_options(None, pre_trigger_include, post_trigger_include),
+                                         session_token=session_token, initial_headers=None, priority=priority,
+                                         throughput_bucket=throughput_bucket)
+        self.excluded = excluded_locations or None
+        self.hook = response_hook
+
+    async def run(self, operation: Any, *, hook_result: bool = True) -> Any:
+        """``operation`` (the request) for these regions only, then ``hook(headers, result)`` (``None`` in
+        place of the result for a delete, as azure-cosmos calls it)."""
+        excluded = None if self.excluded is None else exclude_for_call(self.excluded)
+        try:
+            result = await operation
+        finally:
+            if excluded is not None:
+                end_exclusion(excluded)
+        call_hook(self.hook, result.headers, result if hook_result else None)
+        return result
+
+
 async def execute_item_batch(
-    container: ContainerProxy, batch_operations: object, partition_key: Any, *, timeout: float | None
+    container: ContainerProxy, batch_operations: object, partition_key: Any, *, timeout: float | None,
+    call: BatchCall | None = None,
 ) -> BatchResponse:
     data, wire, described = build_batch(batch_operations)
     loose_partition_header(partition_key)  # the value itself, before any I/O
@@ -188,6 +225,8 @@ async def execute_item_batch(
     session = core.session_tokens.get(container._link)
     if session is not None:
         headers["x-ms-session-token"] = session
+    if call is not None:
+        headers.update(call.headers)  # a given session_token replaces the tracked one
     # A batch that only reads may be replayed after an ambiguous failure; any write may not.
     read_only = all(operation_type == "Read" for operation_type, _ in described)
     if core.telemetry is not None:
@@ -308,14 +347,17 @@ def _batch_error(response: BatchResponse, body: bytes) -> BatchOperationError:
 
 
 async def delete_all_items_by_partition_key(
-    container: ContainerProxy, partition_key: Any, *, timeout: float | None
+    container: ContainerProxy, partition_key: Any, *, timeout: float | None, call: BatchCall | None = None,
 ) -> ResourceResponse:
     loose_partition_header(partition_key)  # the value itself, before any I/O
     pk_header, timeout = await container._partition_header(partition_key, timeout)
     core = container._core
+    request_headers = {_PK: pk_header, "Content-Type": "application/json"}
+    if call is not None:
+        request_headers.update(call.headers)
     status, headers, body = await core.request(
         "POST", container._path + "/operations/partitionkeydelete", "colls", container._link,
-        headers={_PK: pk_header, "Content-Type": "application/json"}, idempotent=False, timeout=timeout,
+        headers=request_headers, idempotent=False, timeout=timeout,
     )
     core.session_tokens.capture(container._link, headers.get("x-ms-session-token"))
     parsed = codec.loads(body) if body else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import platform
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self, overload
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from .._wire.options import ClientOptions, parse_connection_string
 from .._wire.paths import validate_id
 from .._wire.pipeline import API_VERSION, Pipeline
 from .._wire.regions import make_router
+from .._wire.request_options import HeadersHook, check_hook, initial
 from .._wire.results import ResourceResponse
 from .._wire.transport import Transport, open_http_session
 from ..exceptions import ClientClosedError, ConfigurationError, Conflict, NotFound
@@ -159,11 +160,41 @@ class CosmosClient:
         options: ClientOptions | None = None,
         http_session: aiohttp.ClientSession | None = None,
         clock: Clock | None = None,
+        consistency_level: str | None = None, preferred_locations: Sequence[str] | None = None,
+        excluded_locations: Sequence[str] | None = None, enable_endpoint_discovery: bool | None = None,
+        multiple_write_locations: bool | None = None, connection_timeout: float | None = None,
+        read_timeout: float | None = None, timeout: float | None = None, connection_verify: bool | None = None,
+        retry_total: int | None = None, retry_backoff_max: float | None = None,
+        retry_fixed_interval: float | None = None, retry_write: bool | int | None = None,
+        user_agent_suffix: str | None = None, availability_strategy: bool | Mapping[str, Any] | None = None,
+        connection_mode: object = None, proxy_config: object = None, ssl_config: object = None,
+        connection_cert: object = None, connection_policy: object = None, retry_connect: object = None,
+        retry_read: object = None, retry_status: object = None, retry_on_status_codes: object = None,
+        retry_backoff_factor: object = None, retry_mode: object = None, logger: object = None,
+        enable_diagnostics_logging: object = None, throughput_bucket: object = None, priority: object = None,
+        no_response_on_write: object = None, availability_strategy_max_concurrency: object = None,
+        enable_compact_utf8_item_writes: object = None,
     ) -> CosmosClient:
-        """``AccountEndpoint=https://...;AccountKey=...;`` (``credential`` overrides the key)."""
+        """``AccountEndpoint=https://...;AccountKey=...;`` (``credential`` overrides the key); the other
+        keywords are the constructor's (azure-cosmos forwards them too)."""
         endpoint, key = parse_connection_string(conn_str)
-        return cls(endpoint, credential if credential is not None else key,
-                   options=options, http_session=http_session, clock=clock)
+        return cls(
+            endpoint, credential if credential is not None else key, options=options, http_session=http_session,
+            clock=clock, consistency_level=consistency_level, preferred_locations=preferred_locations,
+            excluded_locations=excluded_locations, enable_endpoint_discovery=enable_endpoint_discovery,
+            multiple_write_locations=multiple_write_locations, connection_timeout=connection_timeout,
+            read_timeout=read_timeout, timeout=timeout, connection_verify=connection_verify, retry_total=retry_total,
+            retry_backoff_max=retry_backoff_max, retry_fixed_interval=retry_fixed_interval, retry_write=retry_write,
+            user_agent_suffix=user_agent_suffix, availability_strategy=availability_strategy,
+            connection_mode=connection_mode, proxy_config=proxy_config, ssl_config=ssl_config,
+            connection_cert=connection_cert, connection_policy=connection_policy, retry_connect=retry_connect,
+            retry_read=retry_read, retry_status=retry_status, retry_on_status_codes=retry_on_status_codes,
+            retry_backoff_factor=retry_backoff_factor, retry_mode=retry_mode, logger=logger,
+            enable_diagnostics_logging=enable_diagnostics_logging, throughput_bucket=throughput_bucket,
+            priority=priority, no_response_on_write=no_response_on_write,
+            availability_strategy_max_concurrency=availability_strategy_max_concurrency,
+            enable_compact_utf8_item_writes=enable_compact_utf8_item_writes,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -265,69 +296,104 @@ class CosmosClient:
 
     @overload
     async def create_database(self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
-                              return_properties: Literal[False] = False) -> DatabaseProxy: ...
+                              return_properties: Literal[False] = False,
+                              initial_headers: Mapping[str, str] | None = None,
+                              throughput_bucket: int | None = None, response_hook: HeadersHook | None = None,
+                              ) -> DatabaseProxy: ...
     @overload
     async def create_database(self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
-                              return_properties: Literal[True]) -> tuple[DatabaseProxy, ResourceResponse]: ...
+                              return_properties: Literal[True], initial_headers: Mapping[str, str] | None = None,
+                              throughput_bucket: int | None = None, response_hook: HeadersHook | None = None,
+                              ) -> tuple[DatabaseProxy, ResourceResponse]: ...
 
     async def create_database(
         self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
-        return_properties: bool = False,
+        return_properties: bool = False, initial_headers: Mapping[str, str] | None = None,
+        throughput_bucket: int | None = None, response_hook: HeadersHook | None = None,
     ) -> DatabaseProxy | tuple[DatabaseProxy, ResourceResponse]:
         """Create a database (409 Conflict if it exists). ``offer_throughput`` provisions shared RU/s.
-        ``return_properties=True`` returns ``(proxy, properties)``, as azure-cosmos does."""
+        ``return_properties=True`` returns ``(proxy, properties)``, as azure-cosmos does; ``response_hook``
+        is called as ``hook(headers)``, as azure-cosmos calls it here."""
         validate_id(id, "database id")
+        check_hook(response_hook)
         headers = throughput_headers(offer_throughput)
         headers["Content-Type"] = "application/json"
         response = await self._core.resource(
-            "POST", "/dbs", "dbs", "", headers=headers, body=codec.dumps({"id": id}),
-            idempotent=False, timeout=timeout,
+            "POST", "/dbs", "dbs", "", headers=initial(headers, initial_headers, throughput_bucket),
+            body=codec.dumps({"id": id}), idempotent=False, timeout=timeout,
         )
+        if response_hook is not None:
+            response_hook(response.headers)
         database = DatabaseProxy(self._core, id, properties=response)
         return (database, response) if return_properties else database
 
     @overload
     async def create_database_if_not_exists(
         self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
-        return_properties: Literal[False] = False) -> DatabaseProxy: ...
+        return_properties: Literal[False] = False, initial_headers: Mapping[str, str] | None = None,
+        throughput_bucket: int | None = None, response_hook: Callable[..., object] | None = None,
+    ) -> DatabaseProxy: ...
     @overload
     async def create_database_if_not_exists(
         self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
-        return_properties: Literal[True]) -> tuple[DatabaseProxy, ResourceResponse]: ...
+        return_properties: Literal[True], initial_headers: Mapping[str, str] | None = None,
+        throughput_bucket: int | None = None, response_hook: Callable[..., object] | None = None,
+    ) -> tuple[DatabaseProxy, ResourceResponse]: ...
 
     async def create_database_if_not_exists(
         self, id: str, *, offer_throughput: int | Any = None, timeout: float | None = None,
-        return_properties: bool = False,
+        return_properties: bool = False, initial_headers: Mapping[str, str] | None = None,
+        throughput_bucket: int | None = None, response_hook: Callable[..., object] | None = None,
     ) -> DatabaseProxy | tuple[DatabaseProxy, ResourceResponse]:
         """Read the database, or create it if it does not exist (safe against concurrent creators).
-        ``return_properties=True`` returns ``(proxy, properties)`` (the read's or the create's)."""
+        ``return_properties=True`` returns ``(proxy, properties)`` (the read's or the create's); the
+        per-call keywords apply to each request. ``response_hook`` is called once, as azure-cosmos calls
+        it: ``hook(headers, properties)`` when the database existed, ``hook(headers)`` when it was created."""
         database = self.get_database_client(id)
         throughput_headers(offer_throughput)  # validate before any I/O
+        check_hook(response_hook)
+        initial(None, initial_headers, throughput_bucket)
+        created = False
         try:
-            properties = await database.read(timeout=timeout)
+            properties = await database.read(timeout=timeout, initial_headers=initial(
+                None, initial_headers, throughput_bucket))
         except NotFound:
             try:
-                database = await self.create_database(id, offer_throughput=offer_throughput, timeout=timeout)
+                database = await self.create_database(id, offer_throughput=offer_throughput, timeout=timeout,
+                                                      initial_headers=initial_headers,
+                                                      throughput_bucket=throughput_bucket)
                 assert database.properties is not None
-                properties = database.properties
+                properties, created = database.properties, True
             except Conflict:  # someone else created it between our read and create
-                properties = await database.read(timeout=timeout)
+                properties = await database.read(timeout=timeout, initial_headers=initial(
+                    None, initial_headers, throughput_bucket))
+        if response_hook is not None:
+            response_hook(properties.headers) if created else response_hook(properties.headers, properties)
         return (database, properties) if return_properties else database
 
     async def delete_database(
-        self, database: str | DatabaseProxy | Mapping[str, Any], *, timeout: float | None = None
+        self, database: str | DatabaseProxy | Mapping[str, Any], *, timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None, throughput_bucket: int | None = None,
+        response_hook: HeadersHook | None = None,
     ) -> ResourceResponse:
+        """Delete a database and all it holds; ``response_hook(headers)`` as azure-cosmos calls it."""
         proxy = self.get_database_client(database)
+        check_hook(response_hook)
         response = await self._core.resource(
-            "DELETE", proxy._path, "dbs", proxy._link, idempotent=False, timeout=timeout
+            "DELETE", proxy._path, "dbs", proxy._link, idempotent=False, timeout=timeout,
+            headers=initial(None, initial_headers, throughput_bucket),
         )
+        if response_hook is not None:
+            response_hook(response.headers)
         proxy._forget_containers()
         return response
 
     def list_databases(
-        self, *, max_item_count: int | None = None, timeout: float | None = None
+        self, *, max_item_count: int | None = None, timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None, throughput_bucket: int | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
-        return self._core.feed("/dbs", "dbs", "", "Databases", max_item_count=max_item_count, timeout=timeout)
+        return self._core.feed("/dbs", "dbs", "", "Databases", max_item_count=max_item_count, timeout=timeout,
+                               headers=initial(None, initial_headers, throughput_bucket))
 
     def query_databases(
         self,
@@ -336,9 +402,12 @@ class CosmosClient:
         parameters: Sequence[Mapping[str, Any]] | None = None,
         max_item_count: int | None = None,
         timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None,
+        throughput_bucket: int | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
         return self._core.feed("/dbs", "dbs", "", "Databases", query=query, parameters=parameters,
-                               max_item_count=max_item_count, timeout=timeout)
+                               max_item_count=max_item_count, timeout=timeout,
+                               headers=initial(None, initial_headers, throughput_bucket))
 
     # -- offers (throughput) ---------------------------------------------------------------------
 

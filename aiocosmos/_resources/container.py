@@ -17,15 +17,15 @@ from .._query.scoped import query_pager
 from .._wire.documents import PATCH_OPERATIONS
 from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.paths import PartitionKey, loose_partition_header, quote_id
-from .._wire.request_options import ResponseHook, call_hook, query_option_headers, with_call_headers
+from .._wire.request_options import ResponseHook, call_hook, check_hook, query_option_headers, with_call_headers
 from .._wire.results import ResourceResponse
 from ..exceptions import ValidationError
 from .attachments import get_attachments_client
-from .batch import delete_all_items_by_partition_key, execute_item_batch
+from .batch import BatchCall, delete_all_items_by_partition_key, execute_item_batch
 from .conflicts import delete_conflict, get_conflict, list_conflicts, query_conflicts
 from .items import ItemOperations
 from .offers import get_throughput, replace_throughput
-from .read_many import read_items
+from .read_many import read_all_items, read_items_call
 from .scripts import ScriptsProxy
 from .throughput_control import ThroughputControl, enable_global, enable_local
 
@@ -80,9 +80,19 @@ class ContainerProxy(ItemOperations):
 
     # -- container metadata ----------------------------------------------------------------------
 
-    async def read(self, *, timeout: float | None = None) -> ResourceResponse:
+    async def read(self, *, timeout: float | None = None, priority: str | None = None,
+                   initial_headers: Mapping[str, str] | None = None, response_hook: ResponseHook | None = None,
+                   populate_partition_key_range_statistics: object = None, populate_quota_info: object = None,
+                   ) -> ResourceResponse:
+        if populate_partition_key_range_statistics is not None or populate_quota_info is not None:
+            raise TypeError("read(populate_partition_key_range_statistics=, populate_quota_info=) are not taken: "
+                            "container.read_feed_ranges() lists the ranges, get_throughput() the quota")
+        check_hook(response_hook)
+        headers = None if priority is None and not initial_headers else with_call_headers(
+            {}, session_token=None, initial_headers=initial_headers, priority=priority)
         response = await self._core.resource("GET", self._path, "colls", self._link, idempotent=True,
-                                             timeout=timeout)
+                                             headers=headers, timeout=timeout)
+        call_hook(response_hook, response.headers, response)
         if "partitionKey" in response:
             self._core.partition_keys[self._link] = PartitionKey.from_json(response["partitionKey"])
         self._core.session_tokens.bind(self._link, response.get("_rid"))  # re-created: a fresh session
@@ -112,11 +122,14 @@ class ContainerProxy(ItemOperations):
     # -- feeds and queries -----------------------------------------------------------------------
 
     def read_all_items(
-        self, *, max_item_count: int | None = None, timeout: float | None = None
+        self, *, max_item_count: int | None = None, timeout: float | None = None, session_token: str | None = None,
+        initial_headers: Mapping[str, str] | None = None, priority: str | None = None,
+        throughput_bucket: int | None = None, max_integrated_cache_staleness_in_ms: int | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
         """Every item of the container, page by page (``max_item_count`` per page)."""
-        return self._core.feed(self._docs_path, "docs", self._link, "Documents",
-                               max_item_count=max_item_count, session_container=self._link, timeout=timeout)
+        return read_all_items(self, max_item_count=max_item_count, timeout=timeout, session_token=session_token,
+                              initial_headers=initial_headers, priority=priority, throughput_bucket=throughput_bucket,
+                              max_integrated_cache_staleness_in_ms=max_integrated_cache_staleness_in_ms)
 
     @overload
     def query_items(
@@ -129,7 +142,8 @@ class ContainerProxy(ItemOperations):
         max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
         throughput_bucket: int | None = None, session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
-        excluded_locations: object = None, response_hook: object = None,
+        excluded_locations: object = None, response_hook: ResponseHook | None = None,
+        enable_cross_partition_query: bool | None = None, full_text_score_scope: str | None = None,
         model: None = None,
     ) -> AsyncItemPaged[Any]: ...
     @overload
@@ -143,7 +157,8 @@ class ContainerProxy(ItemOperations):
         max_integrated_cache_staleness_in_ms: int | None = None, priority: str | None = None,
         throughput_bucket: int | None = None, session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
-        excluded_locations: object = None, response_hook: object = None,
+        excluded_locations: object = None, response_hook: ResponseHook | None = None,
+        enable_cross_partition_query: bool | None = None, full_text_score_scope: str | None = None,
         model: type[M],
     ) -> ModelPaged[M]: ...
 
@@ -167,7 +182,8 @@ class ContainerProxy(ItemOperations):
         throughput_bucket: int | None = None,
         session_token: str | None = None,
         initial_headers: Mapping[str, str] | None = None,
-        excluded_locations: object = None, response_hook: object = None,
+        excluded_locations: object = None, response_hook: ResponseHook | None = None,
+        enable_cross_partition_query: bool | None = None, full_text_score_scope: str | None = None,
         model: type[M] | None = None,
     ) -> AsyncItemPaged[Any] | ModelPaged[M]:
         """Run a SQL query. With ``partition_key`` it runs in that logical partition (or, for a prefix of a
@@ -184,13 +200,16 @@ class ContainerProxy(ItemOperations):
         ``populate_query_advice``, ``max_integrated_cache_staleness_in_ms``, ``priority``, ``throughput_bucket``,
         ``session_token`` and ``initial_headers`` send the headers azure-cosmos sends, on every page's request.
         ``model=Order`` builds each item as ``Order`` (``ClientOptions.serializer``); pages keep the metadata.
+        ``enable_cross_partition_query`` is taken and changes nothing (azure.cosmos.aio ignores it too).
+        ``response_hook(headers, items)`` is called for each page fetched, with that page's headers and items.
         """
+        if full_text_score_scope is not None and full_text_score_scope != "Global":
+            raise TypeError(f"query_items(full_text_score_scope={full_text_score_scope!r}): aiocosmos computes "
+                            "FullTextScore's statistics over the whole container: pass 'Global' or nothing")
         if excluded_locations is not None:
             raise TypeError("query_items(excluded_locations=...): wrap the iteration in "
                             "`with aiocosmos.excluded_regions([...]):` (a pager runs after this call returns)")
-        if response_hook is not None:
-            raise TypeError("query_items(response_hook=...): iterate pager.by_page(); each page has its headers, "
-                            "request_charge and continuation")
+        check_hook(response_hook)
         if model is not None and not isinstance(model, type):
             raise ValidationError(f"model must be a class (dataclass, attrs or pydantic), got {model!r}")
         headers = with_call_headers(query_option_headers(
@@ -203,6 +222,7 @@ class ContainerProxy(ItemOperations):
                             max_item_count=max_item_count, enable_scan_in_query=enable_scan_in_query,
                             populate_query_metrics=populate_query_metrics, timeout=timeout,
                             max_concurrency=max_concurrency, headers=headers)
+        pager._hook = response_hook  # called per page with its headers and items (README, porting)
         if model is None:
             return pager
         models, target = self._core.models, model
@@ -244,29 +264,46 @@ class ContainerProxy(ItemOperations):
                                max_item_count=max_item_count, timeout=timeout)
 
     async def get_conflict(
-        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
+        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> ResourceResponse:
         """Read one conflict by id and the partition key of its item (404 NotFound if missing)."""
-        return await get_conflict(self, conflict, partition_key, timeout=timeout)
+        check_hook(response_hook)
+        result = await get_conflict(self, conflict, partition_key, timeout=timeout)
+        call_hook(response_hook, result.headers, result)
+        return result
 
     async def delete_conflict(
-        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None
+        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> ResourceResponse:
         """Delete one conflict (404 if missing); returns an empty mapping with the metadata."""
-        return await delete_conflict(self, conflict, partition_key, timeout=timeout)
+        check_hook(response_hook)
+        result = await delete_conflict(self, conflict, partition_key, timeout=timeout)
+        call_hook(response_hook, result.headers, None)
+        return result
 
     # -- throughput (offers.py) ----------------------------------------------------------------
 
-    async def get_throughput(self, *, timeout: float | None = None) -> ThroughputResponse:
+    async def get_throughput(
+        self, *, timeout: float | None = None, response_hook: ResponseHook | None = None
+    ) -> ThroughputResponse:
         """The container's dedicated throughput (NotFound, sub-status 10004, if it has none)."""
-        return await get_throughput(self, timeout=timeout)
+        check_hook(response_hook)
+        result = await get_throughput(self, timeout=timeout)
+        call_hook(response_hook, result.headers, result)
+        return result
 
     async def replace_throughput(
-        self, throughput: int | ThroughputProperties, *, timeout: float | None = None
+        self, throughput: int | ThroughputProperties, *, timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> ThroughputResponse:
         """Set the container's dedicated throughput: an int (manual RU/s, >= 400 in steps of 100) or
         ``ThroughputProperties(auto_scale_max_throughput=...)`` for an autoscale container."""
-        return await replace_throughput(self, throughput, timeout=timeout)
+        check_hook(response_hook)
+        result = await replace_throughput(self, throughput, timeout=timeout)
+        call_hook(response_hook, result.headers, result)
+        return result
 
     async def enable_local_throughput_control_group(self, group: ThroughputControlGroupConfig) -> ThroughputControl:
         """Throttle this client's requests to this container to the group's target, in this process
@@ -288,6 +325,9 @@ class ContainerProxy(ItemOperations):
         partition_key: Any,
         *,
         timeout: float | None = None,
+        pre_trigger_include: str | Sequence[str] | None = None, post_trigger_include: str | Sequence[str] | None = None,
+        session_token: str | None = None, priority: str | None = None, throughput_bucket: int | None = None,
+        excluded_locations: Sequence[str] | None = None, response_hook: ResponseHook | None = None,
     ) -> BatchResponse:
         """Run 1 to 100 operations of one logical partition atomically: all are committed or none.
 
@@ -298,7 +338,11 @@ class ContainerProxy(ItemOperations):
         JSON, the 2 MB body limit, each item's partition key) is checked before the batch is sent.
         Raises BatchOperationError naming the failed operation when the service refuses the batch.
         """
-        return await execute_item_batch(self, batch_operations, partition_key, timeout=timeout)
+        call = BatchCall(pre_trigger_include, post_trigger_include, session_token, priority, throughput_bucket,
+                         excluded_locations, response_hook)
+        result: BatchResponse = await call.run(
+            execute_item_batch(self, batch_operations, partition_key, timeout=timeout, call=call))
+        return result
 
     async def read_items(
         self,
@@ -307,13 +351,19 @@ class ContainerProxy(ItemOperations):
         max_concurrency: int | None = None,
         timeout: float | None = None,
         response_hook: ResponseHook | None = None,
+        consistency_level: str | None = None, session_token: str | None = None,
+        initial_headers: Mapping[str, str] | None = None, priority: str | None = None,
+        throughput_bucket: int | None = None, excluded_locations: Sequence[str] | None = None,
     ) -> ReadManyResult:
         """Read many items by ``(id, partition_key)``: the found items in the order asked (missing ones
         are left out), with the total ``request_charge``. One query per logical partition (a point
         read when a partition has one id), at most ``max_concurrency`` (default 5) at a time.
         ``timeout`` is one deadline for all of them. ``response_hook(headers, result)`` is called once, with
         the aggregated headers and the returned list, as azure-cosmos calls it."""
-        result = await read_items(self, items, max_concurrency=max_concurrency, timeout=timeout)
+        result = await read_items_call(
+            self, items, max_concurrency=max_concurrency, timeout=timeout, consistency_level=consistency_level,
+            session_token=session_token, initial_headers=initial_headers, priority=priority,
+            throughput_bucket=throughput_bucket, excluded_locations=excluded_locations)
         call_hook(response_hook, result.get_response_headers(), result)
         return result
 
@@ -345,11 +395,18 @@ class ContainerProxy(ItemOperations):
         return await bulk_upsert(self, items, **options)
 
     async def delete_all_items_by_partition_key(
-        self, partition_key: Any, *, timeout: float | None = None
+        self, partition_key: Any, *, timeout: float | None = None,
+        pre_trigger_include: str | Sequence[str] | None = None, post_trigger_include: str | Sequence[str] | None = None,
+        session_token: str | None = None, throughput_bucket: int | None = None,
+        excluded_locations: Sequence[str] | None = None, response_hook: ResponseHook | None = None,
     ) -> ResourceResponse:
         """Ask the service to delete every item of one logical partition, in the background (it may
         need to be enabled on the account). Never retried after an ambiguous failure."""
-        return await delete_all_items_by_partition_key(self, partition_key, timeout=timeout)
+        call = BatchCall(pre_trigger_include, post_trigger_include, session_token, None, throughput_bucket,
+                         excluded_locations, response_hook)
+        result: ResourceResponse = await call.run(
+            delete_all_items_by_partition_key(self, partition_key, timeout=timeout, call=call), hook_result=False)
+        return result
 
     # -- feed ranges and the change feed (aiocosmos/_feeds/) ----------------------------------
 

@@ -9,6 +9,7 @@ from .._feeds.paging import AsyncItemPaged
 from .._wire import codec
 from .._wire.last_response import CLIENT_CONNECTION, ClientConnection
 from .._wire.paths import PartitionKey, quote_id, validate_id
+from .._wire.request_options import ResponseHook, call_hook, check_hook, initial
 from .._wire.results import ResourceResponse
 from ..exceptions import Conflict, NotFound, ValidationError
 from .container import ContainerProxy
@@ -57,8 +58,13 @@ class DatabaseProxy:
         """Porting aid: ``client_connection.last_response_headers`` is task-local (README, porting)."""
         return CLIENT_CONNECTION
 
-    async def read(self, *, timeout: float | None = None) -> ResourceResponse:
-        return await self._core.resource("GET", self._path, "dbs", self._link, idempotent=True, timeout=timeout)
+    async def read(self, *, timeout: float | None = None, initial_headers: Mapping[str, str] | None = None,
+                   response_hook: ResponseHook | None = None) -> ResourceResponse:
+        check_hook(response_hook)
+        response = await self._core.resource("GET", self._path, "dbs", self._link, idempotent=True,
+                                             headers=initial(None, initial_headers), timeout=timeout)
+        call_hook(response_hook, response.headers, response)
+        return response
 
     def get_container_client(self, container: str | ContainerProxy | Mapping[str, Any]) -> ContainerProxy:
         """A client for one container (no I/O)."""
@@ -82,6 +88,7 @@ class DatabaseProxy:
         vector_embedding_policy: Mapping[str, Any] | None = None,
         full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None, response_hook: ResponseHook | None = None,
         return_properties: Literal[False] = False,
     ) -> ContainerProxy: ...
     @overload
@@ -100,6 +107,7 @@ class DatabaseProxy:
         vector_embedding_policy: Mapping[str, Any] | None = None,
         full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None, response_hook: ResponseHook | None = None,
         return_properties: Literal[True],
     ) -> tuple[ContainerProxy, ResourceResponse]: ...
 
@@ -118,6 +126,7 @@ class DatabaseProxy:
         vector_embedding_policy: Mapping[str, Any] | None = None,
         full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None, response_hook: ResponseHook | None = None,
         return_properties: bool = False,
     ) -> ContainerProxy | tuple[ContainerProxy, ResourceResponse]:
         """Create a container (409 Conflict if it exists); ``return_properties=True`` returns ``(proxy, properties)``.
@@ -128,12 +137,14 @@ class DatabaseProxy:
         body = _container_body(id, partition_key, indexing_policy, default_ttl, unique_key_policy,
                                conflict_resolution_policy, analytical_storage_ttl, computed_properties,
                                vector_embedding_policy, full_text_policy)
+        check_hook(response_hook)
         headers = throughput_headers(offer_throughput)
         headers["Content-Type"] = "application/json"
         response = await self._core.resource(
-            "POST", self._path + "/colls", "colls", self._link, headers=headers,
+            "POST", self._path + "/colls", "colls", self._link, headers=initial(headers, initial_headers),
             body=codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
         )
+        call_hook(response_hook, response.headers, response)
         container = self.get_container_client(id)
         self._core.partition_keys[container._link] = partition_key
         self._core.session_tokens.bind(container._link, response.get("_rid"))
@@ -156,6 +167,7 @@ class DatabaseProxy:
         vector_embedding_policy: Mapping[str, Any] | None = None,
         full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None, response_hook: ResponseHook | None = None,
         return_properties: Literal[False] = False,
     ) -> ContainerProxy: ...
     @overload
@@ -174,6 +186,7 @@ class DatabaseProxy:
         vector_embedding_policy: Mapping[str, Any] | None = None,
         full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None, response_hook: ResponseHook | None = None,
         return_properties: Literal[True],
     ) -> tuple[ContainerProxy, ResourceResponse]: ...
 
@@ -192,6 +205,7 @@ class DatabaseProxy:
         vector_embedding_policy: Mapping[str, Any] | None = None,
         full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None, response_hook: ResponseHook | None = None,
         return_properties: bool = False,
     ) -> ContainerProxy | tuple[ContainerProxy, ResourceResponse]:
         """Read the container, or create it if missing. An existing container whose partition key
@@ -200,9 +214,11 @@ class DatabaseProxy:
                         conflict_resolution_policy, analytical_storage_ttl, computed_properties,
                         vector_embedding_policy, full_text_policy)
         throughput_headers(offer_throughput)  # validate everything before any I/O
+        check_hook(response_hook)
+        initial(None, initial_headers)
         container = self.get_container_client(id)
         try:
-            existing = await container.read(timeout=timeout)
+            existing = await container.read(timeout=timeout, initial_headers=initial_headers)
         except NotFound:
             try:
                 created = await self.create_container(
@@ -211,12 +227,12 @@ class DatabaseProxy:
                     conflict_resolution_policy=conflict_resolution_policy,
                     analytical_storage_ttl=analytical_storage_ttl, computed_properties=computed_properties,
                     vector_embedding_policy=vector_embedding_policy, full_text_policy=full_text_policy,
-                    timeout=timeout,
+                    timeout=timeout, initial_headers=initial_headers, response_hook=response_hook,
                 )
                 assert created.properties is not None
                 return (created, created.properties) if return_properties else created
             except Conflict:
-                existing = await container.read(timeout=timeout)
+                existing = await container.read(timeout=timeout, initial_headers=initial_headers)
         actual = PartitionKey.from_json(existing.get("partitionKey"))
         if actual.paths != partition_key.paths or actual.kind != partition_key.kind:
             raise ValidationError(
@@ -224,7 +240,29 @@ class DatabaseProxy:
                 f"not {list(partition_key.paths)} ({partition_key.kind})"
             )
         container.properties = existing
+        call_hook(response_hook, existing.headers, existing)
         return (container, existing) if return_properties else container
+
+    @overload
+    async def replace_container(
+        self, container: str | ContainerProxy | Mapping[str, Any], partition_key: PartitionKey, *,
+        indexing_policy: Mapping[str, Any] | None = None, default_ttl: int | None = None,
+        conflict_resolution_policy: Mapping[str, Any] | None = None, analytical_storage_ttl: int | None = None,
+        computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        vector_embedding_policy: Mapping[str, Any] | None = None, full_text_policy: Mapping[str, Any] | None = None,
+        timeout: float | None = None, initial_headers: Mapping[str, str] | None = None,
+        response_hook: ResponseHook | None = None, return_properties: Literal[False] = False,
+    ) -> ContainerProxy: ...
+    @overload
+    async def replace_container(
+        self, container: str | ContainerProxy | Mapping[str, Any], partition_key: PartitionKey, *,
+        indexing_policy: Mapping[str, Any] | None = None, default_ttl: int | None = None,
+        conflict_resolution_policy: Mapping[str, Any] | None = None, analytical_storage_ttl: int | None = None,
+        computed_properties: Sequence[Mapping[str, Any]] | None = None,
+        vector_embedding_policy: Mapping[str, Any] | None = None, full_text_policy: Mapping[str, Any] | None = None,
+        timeout: float | None = None, initial_headers: Mapping[str, str] | None = None,
+        response_hook: ResponseHook | None = None, return_properties: Literal[True],
+    ) -> tuple[ContainerProxy, ResourceResponse]: ...
 
     async def replace_container(
         self,
@@ -239,38 +277,50 @@ class DatabaseProxy:
         vector_embedding_policy: Mapping[str, Any] | None = None,
         full_text_policy: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> ContainerProxy:
+        initial_headers: Mapping[str, str] | None = None,
+        response_hook: ResponseHook | None = None,
+        return_properties: bool = False,
+    ) -> ContainerProxy | tuple[ContainerProxy, ResourceResponse]:
         """Replace a container's definition (indexing policy, TTL, ...). The id and partition key
         cannot change; settings you leave out return to the service defaults."""
+        check_hook(response_hook)
         proxy = self.get_container_client(container)
         body = _container_body(proxy.id, partition_key, indexing_policy, default_ttl, None,
                                conflict_resolution_policy, analytical_storage_ttl, computed_properties,
                                vector_embedding_policy, full_text_policy)
         response = await self._core.resource(
-            "PUT", proxy._path, "colls", proxy._link, headers={"Content-Type": "application/json"},
+            "PUT", proxy._path, "colls", proxy._link, headers=initial({"Content-Type": "application/json"},
+                                                                      initial_headers),
             body=codec.dumps(body, what="container definition"), idempotent=False, timeout=timeout,
         )
+        call_hook(response_hook, response.headers, response)
         self._core.partition_keys[proxy._link] = PartitionKey.from_json(response.get("partitionKey"))
         self._core.session_tokens.bind(proxy._link, response.get("_rid"))
         proxy.properties = response
-        return proxy
+        return (proxy, response) if return_properties else proxy
 
     async def delete_container(
-        self, container: str | ContainerProxy | Mapping[str, Any], *, timeout: float | None = None
+        self, container: str | ContainerProxy | Mapping[str, Any], *, timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None, response_hook: ResponseHook | None = None,
     ) -> ResourceResponse:
+        """Delete a container (404 if missing); ``response_hook(headers, None)`` as azure-cosmos calls it."""
         proxy = self.get_container_client(container)
+        check_hook(response_hook)
         response = await self._core.resource(
-            "DELETE", proxy._path, "colls", proxy._link, idempotent=False, timeout=timeout
+            "DELETE", proxy._path, "colls", proxy._link, idempotent=False, timeout=timeout,
+            headers=initial(None, initial_headers),
         )
+        call_hook(response_hook, response.headers, None)
         self._core.partition_keys.pop(proxy._link, None)
         self._core.session_tokens.forget(proxy._link)
         return response
 
     def list_containers(
-        self, *, max_item_count: int | None = None, timeout: float | None = None
+        self, *, max_item_count: int | None = None, timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
         return self._core.feed(self._path + "/colls", "colls", self._link, "DocumentCollections",
-                               max_item_count=max_item_count, timeout=timeout)
+                               max_item_count=max_item_count, timeout=timeout, headers=initial(None, initial_headers))
 
     def query_containers(
         self,
@@ -279,10 +329,11 @@ class DatabaseProxy:
         parameters: Sequence[Mapping[str, Any]] | None = None,
         max_item_count: int | None = None,
         timeout: float | None = None,
+        initial_headers: Mapping[str, str] | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
         return self._core.feed(self._path + "/colls", "colls", self._link, "DocumentCollections",
                                query=query, parameters=parameters, max_item_count=max_item_count,
-                               timeout=timeout)
+                               timeout=timeout, headers=initial(None, initial_headers))
 
     def _forget_containers(self) -> None:
         prefix = self._link + "/colls/"
@@ -296,25 +347,29 @@ class DatabaseProxy:
         """A client for one user (no I/O)."""
         return get_user_client(self, user)
 
-    async def create_user(self, body: Mapping[str, Any], *, timeout: float | None = None) -> UserProxy:
+    async def create_user(self, body: Mapping[str, Any], *, timeout: float | None = None,
+                          response_hook: ResponseHook | None = None) -> UserProxy:
         """Create a user, e.g. ``{"id": "alice"}`` (409 Conflict if it exists)."""
-        return await create_user(self, body, upsert=False, timeout=timeout)
+        return await create_user(self, body, upsert=False, timeout=timeout, hook=response_hook)
 
-    async def upsert_user(self, body: Mapping[str, Any], *, timeout: float | None = None) -> UserProxy:
+    async def upsert_user(self, body: Mapping[str, Any], *, timeout: float | None = None,
+                          response_hook: ResponseHook | None = None) -> UserProxy:
         """Create the user, or replace it if its id exists."""
-        return await create_user(self, body, upsert=True, timeout=timeout)
+        return await create_user(self, body, upsert=True, timeout=timeout, hook=response_hook)
 
     async def replace_user(
-        self, user: str | UserProxy | Mapping[str, Any], body: Mapping[str, Any], *, timeout: float | None = None
+        self, user: str | UserProxy | Mapping[str, Any], body: Mapping[str, Any], *, timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> UserProxy:
         """Replace an existing user's definition (404 if missing)."""
-        return await replace_user(self, user, body, timeout=timeout)
+        return await replace_user(self, user, body, timeout=timeout, hook=response_hook)
 
     async def delete_user(
-        self, user: str | UserProxy | Mapping[str, Any], *, timeout: float | None = None
+        self, user: str | UserProxy | Mapping[str, Any], *, timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> ResourceResponse:
         """Delete a user and its permissions (404 if missing)."""
-        return await delete_user(self, user, timeout=timeout)
+        return await delete_user(self, user, timeout=timeout, hook=response_hook)
 
     def list_users(
         self, *, max_item_count: int | None = None, timeout: float | None = None
@@ -335,16 +390,25 @@ class DatabaseProxy:
 
     # -- throughput (offers.py) ----------------------------------------------------------------
 
-    async def get_throughput(self, *, timeout: float | None = None) -> ThroughputResponse:
+    async def get_throughput(
+        self, *, timeout: float | None = None, response_hook: ResponseHook | None = None
+    ) -> ThroughputResponse:
         """The database's shared throughput (NotFound, sub-status 10004, if it has none)."""
-        return await get_throughput(self, timeout=timeout)
+        check_hook(response_hook)
+        result = await get_throughput(self, timeout=timeout)
+        call_hook(response_hook, result.headers, result)
+        return result
 
     async def replace_throughput(
-        self, throughput: int | ThroughputProperties, *, timeout: float | None = None
+        self, throughput: int | ThroughputProperties, *, timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> ThroughputResponse:
         """Set the database's shared throughput: an int (manual RU/s, >= 400 in steps of 100) or
         ``ThroughputProperties(auto_scale_max_throughput=...)`` for an autoscale database."""
-        return await replace_throughput(self, throughput, timeout=timeout)
+        check_hook(response_hook)
+        result = await replace_throughput(self, throughput, timeout=timeout)
+        call_hook(response_hook, result.headers, result)
+        return result
 
 
 def _container_body(

@@ -17,7 +17,7 @@ from .._wire.documents import check_document, check_item_id, check_patch, write_
 from .._wire.options import HedgingOption
 from .._wire.paths import quote_id
 from .._wire.regions import end_exclusion, exclude_for_call
-from .._wire.request_options import ResponseHook, call_hook, conditions, with_call_headers
+from .._wire.request_options import ResponseHook, call_hook, conditions, query_option_headers, with_call_headers
 from .._wire.results import ResourceResponse
 from ..exceptions import ValidationError
 from .replay import delete_document, write_document
@@ -189,7 +189,7 @@ class ItemOperations:
         session_token: str | None = None, initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None, throughput_bucket: int | None = None,
         excluded_locations: Sequence[str] | None = None, response_hook: ResponseHook | None = None,
-        timeout: float | None = None,
+        timeout: float | None = None, max_integrated_cache_staleness_in_ms: int | None = None,
         availability_strategy: HedgingOption = None, model: None = None,
     ) -> ResourceResponse: ...
     @overload
@@ -199,7 +199,7 @@ class ItemOperations:
         session_token: str | None = None, initial_headers: Mapping[str, str] | None = None,
         priority: str | None = None, throughput_bucket: int | None = None,
         excluded_locations: Sequence[str] | None = None, response_hook: ResponseHook | None = None,
-        timeout: float | None = None,
+        timeout: float | None = None, max_integrated_cache_staleness_in_ms: int | None = None,
         availability_strategy: HedgingOption = None, model: type[M],
     ) -> M: ...
 
@@ -221,6 +221,7 @@ class ItemOperations:
         timeout: float | None = None,
         availability_strategy: HedgingOption = None,
         model: type[M] | None = None,
+        max_integrated_cache_staleness_in_ms: int | None = None,
     ) -> ResourceResponse | M:
         """Read one item by id and partition-key value (404 NotFound if missing). With
         ``if_none_match`` (or ``etag`` + ``match_condition=IfModified``) an unchanged item is answered
@@ -235,8 +236,13 @@ class ItemOperations:
                                   if isinstance(model, type) else f"model must be a class, got {model!r}")
         call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket,
                      excluded=excluded_locations)
+        headers: dict[str, str] = {}
+        if max_integrated_cache_staleness_in_ms is not None:  # the dedicated gateway's cache, as azure-cosmos
+            query_option_headers(headers, continuation_token_limit=None, populate_index_metrics=None,
+                                 populate_query_advice=None,
+                                 max_integrated_cache_staleness_in_ms=max_integrated_cache_staleness_in_ms)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
-        headers = {_PK: pk_header}
+        headers[_PK] = pk_header
         session = self._core.session_tokens.get(self._link)
         if session is not None and session_token is None:
             headers["x-ms-session-token"] = session

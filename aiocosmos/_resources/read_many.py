@@ -10,14 +10,19 @@ from typing import TYPE_CHECKING, Any, Final
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._feeds.core import QUERY_HEADERS, query_body
+from .._feeds.paging import AsyncItemPaged
 from .._wire import codec
 from .._wire.paths import loose_partition_header, quote_id, validate_id
+from .._wire.regions import end_exclusion, exclude_for_call
+from .._wire.request_options import query_option_headers, with_call_headers
 from ..exceptions import NotFound, PagingError, ValidationError
 
 if TYPE_CHECKING:
     from .container import ContainerProxy
 
-__all__ = ["READ_ITEMS_CONCURRENCY", "ReadManyResult", "read_items"]
+__all__ = ["READ_ITEMS_CONCURRENCY", "ReadManyResult", "read_all_items", "read_items", "read_items_call"]
+
+_CONSISTENCY_LEVELS: Final = ("Strong", "BoundedStaleness", "Session", "Eventual", "ConsistentPrefix")
 
 _PK: Final = "x-ms-documentdb-partitionkey"
 READ_ITEMS_CONCURRENCY: Final = 5
@@ -90,8 +95,50 @@ def _check_read_items(items: object) -> list[tuple[str, Any]]:
     return checked
 
 
+def read_all_items(
+    container: ContainerProxy, *, max_item_count: int | None, timeout: float | None,
+    session_token: str | None, initial_headers: Mapping[str, str] | None, priority: str | None,
+    throughput_bucket: int | None, max_integrated_cache_staleness_in_ms: int | None,
+) -> AsyncItemPaged[dict[str, Any]]:
+    """The container's read feed, with azure-cosmos's keywords sent on every page's request."""
+    headers = with_call_headers(query_option_headers(
+        {}, continuation_token_limit=None, populate_index_metrics=None, populate_query_advice=None,
+        max_integrated_cache_staleness_in_ms=max_integrated_cache_staleness_in_ms,
+    ), session_token=session_token, initial_headers=initial_headers, priority=priority,
+        throughput_bucket=throughput_bucket)
+    # A given session_token replaces the tracked one (the pager would send the tracked one otherwise).
+    return container._core.feed(container._docs_path, "docs", container._link, "Documents",
+                                max_item_count=max_item_count, headers=headers, timeout=timeout,
+                                session_container=container._link if session_token is None else None)
+
+
+async def read_items_call(
+    container: ContainerProxy, items: object, *, max_concurrency: int | None, timeout: float | None,
+    consistency_level: str | None, session_token: str | None, initial_headers: Mapping[str, str] | None,
+    priority: str | None, throughput_bucket: int | None, excluded_locations: Sequence[str] | None,
+) -> ReadManyResult:
+    """``read_items`` with azure-cosmos's per-call keywords: headers on every request it makes, the
+    excluded regions for all of them (its tasks inherit the task-local exclusion)."""
+    if consistency_level is not None and consistency_level not in _CONSISTENCY_LEVELS:
+        raise ValidationError(f"consistency_level must be one of {', '.join(_CONSISTENCY_LEVELS)}, "
+                              f"got {consistency_level!r}")
+    if excluded_locations is not None and (isinstance(excluded_locations, str)
+                                           or not isinstance(excluded_locations, Sequence)):
+        raise ValidationError(f"excluded_locations must be a list of region names, got {excluded_locations!r}")
+    extra = with_call_headers({} if consistency_level is None else {"x-ms-consistency-level": consistency_level},
+                              session_token=session_token, initial_headers=initial_headers, priority=priority,
+                              throughput_bucket=throughput_bucket)
+    excluded = exclude_for_call(excluded_locations) if excluded_locations else None
+    try:
+        return await read_items(container, items, max_concurrency=max_concurrency, timeout=timeout, extra=extra)
+    finally:
+        if excluded is not None:
+            end_exclusion(excluded)
+
+
 async def read_items(
-    container: ContainerProxy, items: object, *, max_concurrency: int | None, timeout: float | None
+    container: ContainerProxy, items: object, *, max_concurrency: int | None, timeout: float | None,
+    extra: Mapping[str, str] | None = None,
 ) -> ReadManyResult:
     requested = _check_read_items(items)
     if max_concurrency is None:
@@ -146,6 +193,8 @@ async def read_items(
         session = core.session_tokens.get(container._link)
         if session is not None:
             headers["x-ms-session-token"] = session
+        if extra:
+            headers.update(extra)
         try:
             _, response_headers, body = await core.request(
                 "GET", container._docs_path + "/" + quote_id(item_id), "docs", container._docs_link + item_id,
@@ -176,6 +225,8 @@ async def read_items(
             session = core.session_tokens.get(container._link)
             if session is not None:
                 headers["x-ms-session-token"] = session
+            if extra:
+                headers.update(extra)
             _, response_headers, data = await core.request(
                 "POST", container._docs_path, "docs", container._link,
                 headers=headers, body=body, idempotent=True, timeout=remaining(),

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._feeds.paging import AsyncItemPaged
 from .._wire import codec
 from .._wire.paths import quote_id, validate_id
+from .._wire.request_options import ResponseHook, call_hook, check_hook
 from .._wire.results import ResourceResponse
 from ..exceptions import ValidationError
 from .container import ContainerProxy
@@ -230,10 +231,13 @@ class UserProxy:
     def __repr__(self) -> str:
         return f"UserProxy(database={self.database.id!r}, id={self.id!r})"
 
-    async def read(self, *, timeout: float | None = None) -> ResourceResponse:
+    async def read(self, *, timeout: float | None = None, response_hook: ResponseHook | None = None
+                   ) -> ResourceResponse:
+        check_hook(response_hook)
         response = await self._core.resource("GET", self._path, "users", self._link, idempotent=True,
                                              timeout=timeout)
         self.properties = response
+        call_hook(response_hook, response.headers, response)
         return response
 
     # -- permissions ------------------------------------------------------------------------------
@@ -244,12 +248,15 @@ class UserProxy:
 
     async def _send(
         self, method: str, path: str, link: str, headers: dict[str, str], body: bytes | None,
-        *, idempotent: bool, timeout: float | None,
+        *, idempotent: bool, timeout: float | None, hook: ResponseHook | None,
     ) -> Permission:
+        check_hook(hook)
         status, response_headers, data = await self._core.request(
             method, path, "permissions", link, headers=headers, body=body, idempotent=idempotent, timeout=timeout
         )
-        return Permission(codec.loads(data) if data else {}, response_headers, status, self._link)
+        permission = Permission(codec.loads(data) if data else {}, response_headers, status, self._link)
+        call_hook(hook, response_headers, permission)
+        return permission
 
     async def create_permission(
         self,
@@ -257,6 +264,7 @@ class UserProxy:
         *,
         resource_token_expiry_seconds: int | None = None,
         timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> Permission:
         """Grant this user ``permissionMode`` ("All" or "Read") on ``resource``; 409 if the user already
         has a permission with that id or for that resource.
@@ -267,7 +275,7 @@ class UserProxy:
         data = codec.dumps(_permission_body(body), what="permission")
         headers = expiry_headers(resource_token_expiry_seconds, _JSON)
         return await self._send("POST", self._path + "/permissions", self._link, headers, data,
-                                idempotent=False, timeout=timeout)
+                                idempotent=False, timeout=timeout, hook=response_hook)
 
     async def upsert_permission(
         self,
@@ -275,12 +283,13 @@ class UserProxy:
         *,
         resource_token_expiry_seconds: int | None = None,
         timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> Permission:
         """Create the permission, or replace it if its id exists."""
         data = codec.dumps(_permission_body(body), what="permission")
         headers = expiry_headers(resource_token_expiry_seconds, _UPSERT)
         return await self._send("POST", self._path + "/permissions", self._link, headers, data,
-                                idempotent=False, timeout=timeout)
+                                idempotent=False, timeout=timeout, hook=response_hook)
 
     async def replace_permission(
         self,
@@ -289,12 +298,14 @@ class UserProxy:
         *,
         resource_token_expiry_seconds: int | None = None,
         timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> Permission:
         """Replace an existing permission (404 if missing)."""
         path, link = self._permission(permission)
         data = codec.dumps(_permission_body(body), what="permission")
         headers = expiry_headers(resource_token_expiry_seconds, _JSON)
-        return await self._send("PUT", path, link, headers, data, idempotent=False, timeout=timeout)
+        return await self._send("PUT", path, link, headers, data, idempotent=False, timeout=timeout,
+                                hook=response_hook)
 
     async def get_permission(
         self,
@@ -302,18 +313,25 @@ class UserProxy:
         *,
         resource_token_expiry_seconds: int | None = None,
         timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> Permission:
         """Read one permission; the answer carries a freshly issued token."""
         path, link = self._permission(permission)
         headers = expiry_headers(resource_token_expiry_seconds)
-        return await self._send("GET", path, link, headers, None, idempotent=True, timeout=timeout)
+        return await self._send("GET", path, link, headers, None, idempotent=True, timeout=timeout,
+                                hook=response_hook)
 
     async def delete_permission(
-        self, permission: str | Mapping[str, Any], *, timeout: float | None = None
+        self, permission: str | Mapping[str, Any], *, timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
     ) -> ResourceResponse:
-        """Delete a permission (404 if missing). Tokens it issued stay valid until they expire."""
+        """Delete a permission (404 if missing). Tokens it issued stay valid until they expire.
+        ``response_hook(headers, None)`` as azure-cosmos calls it."""
         path, link = self._permission(permission)
-        return await self._core.resource("DELETE", path, "permissions", link, idempotent=False, timeout=timeout)
+        check_hook(response_hook)
+        response = await self._core.resource("DELETE", path, "permissions", link, idempotent=False, timeout=timeout)
+        call_hook(response_hook, response.headers, None)
+        return response
 
     def list_permissions(
         self,
@@ -365,36 +383,45 @@ def get_user_client(database: DatabaseProxy, user: str | UserProxy | Mapping[str
 
 
 async def create_user(
-    database: DatabaseProxy, body: Mapping[str, Any], *, upsert: bool, timeout: float | None
+    database: DatabaseProxy, body: Mapping[str, Any], *, upsert: bool, timeout: float | None,
+    hook: ResponseHook | None = None,
 ) -> UserProxy:
+    check_hook(hook)
     document = _body_of(body, "user")
     data = codec.dumps(document, what="user")
     response = await database._core.resource(
         "POST", database._path + "/users", "users", database._link, headers=_UPSERT if upsert else _JSON,
         body=data, idempotent=False, timeout=timeout,
     )
+    call_hook(hook, response.headers, response)
     return UserProxy(database._core, database, response.get("id") or document["id"], properties=response)
 
 
 async def replace_user(
     database: DatabaseProxy, user: str | UserProxy | Mapping[str, Any], body: Mapping[str, Any],
-    *, timeout: float | None,
+    *, timeout: float | None, hook: ResponseHook | None = None,
 ) -> UserProxy:
+    check_hook(hook)
     proxy = get_user_client(database, user)
     document = _body_of(body, "user")
     data = codec.dumps(document, what="user")
     response = await database._core.resource(
         "PUT", proxy._path, "users", proxy._link, headers=_JSON, body=data, idempotent=False, timeout=timeout,
     )
+    call_hook(hook, response.headers, response)
     return UserProxy(database._core, database, response.get("id") or document["id"], properties=response)
 
 
 async def delete_user(
-    database: DatabaseProxy, user: str | UserProxy | Mapping[str, Any], *, timeout: float | None
+    database: DatabaseProxy, user: str | UserProxy | Mapping[str, Any], *, timeout: float | None,
+    hook: ResponseHook | None = None,
 ) -> ResourceResponse:
+    check_hook(hook)
     proxy = get_user_client(database, user)
-    return await database._core.resource("DELETE", proxy._path, "users", proxy._link, idempotent=False,
-                                         timeout=timeout)
+    response = await database._core.resource("DELETE", proxy._path, "users", proxy._link, idempotent=False,
+                                             timeout=timeout)
+    call_hook(hook, response.headers, None)
+    return response
 
 
 def list_users(

@@ -10,11 +10,13 @@ from typing import Any, Final
 
 from ..exceptions import ValidationError
 
-__all__ = ["MatchConditions", "ResponseHook", "call_hook", "check_priority", "conditions", "query_option_headers",
-           "with_call_headers"]
+__all__ = ["HeadersHook", "MatchConditions", "ResponseHook", "call_hook", "check_hook", "check_priority", "conditions",
+           "initial", "query_option_headers", "with_call_headers"]
 
 ResponseHook = Callable[[Mapping[str, str], Any], object]
 """Called as ``hook(response_headers, result)`` after the operation succeeded (as azure-cosmos does)."""
+HeadersHook = Callable[[Mapping[str, str]], object]
+"""``create_database``/``delete_database``'s: called as ``hook(response_headers)``, as azure-cosmos does."""
 
 
 class MatchConditions(enum.Enum):
@@ -153,6 +155,21 @@ def query_option_headers(
         headers["x-ms-dedicatedgateway-max-age"] = _positive_int(
             "max_integrated_cache_staleness_in_ms", max_integrated_cache_staleness_in_ms)
     return headers
+
+
+def initial(headers: dict[str, str] | None, initial_headers: Mapping[str, str] | None,
+            throughput_bucket: int | None = None) -> dict[str, str] | None:
+    """A resource operation's ``headers`` plus the per-call ones (checked as above); no copy when none is given."""
+    if not initial_headers and throughput_bucket is None:
+        return headers
+    return with_call_headers(dict(headers or {}), session_token=None, initial_headers=initial_headers,
+                             priority=None, throughput_bucket=throughput_bucket)
+
+
+def check_hook(hook: object) -> None:
+    """A ``response_hook`` that is not callable fails before any I/O."""
+    if hook is not None and not callable(hook):
+        raise ValidationError(f"response_hook must be callable as hook(headers, result), got {hook!r}")
 
 
 def call_hook(hook: ResponseHook | None, headers: Mapping[str, str], result: Any) -> None:

@@ -154,11 +154,11 @@ def the_request(server: RecordingServer, case: Case) -> RecordedRequest:
 def test_every_conflict_method_has_a_parity_case() -> None:
     covered = {case.name.split("(")[0] for case in CASES}
     assert covered == {"list_conflicts", "query_conflicts", "get_conflict", "delete_conflict"}
-    for name in covered:  # the same names and parameters as azure.cosmos.aio, minus **kwargs/response_hook
+    for name in covered:  # the same names and parameters as azure.cosmos.aio, minus **kwargs, plus timeout
         ours = inspect.signature(getattr(aiocosmos.ContainerProxy, name)).parameters
         azure = inspect.signature(getattr(AzureContainerProxy, name)).parameters
         expected = [p for p in azure if p not in ("kwargs", "response_hook")] + ["timeout"]
-        assert list(ours) == expected, name
+        assert [p for p in ours if p != "response_hook"] == expected, name  # pagers: response_hook is refused
         for parameter in ours:
             if parameter in azure:
                 assert ours[parameter].kind == azure[parameter].kind, (name, parameter)
