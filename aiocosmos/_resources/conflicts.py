@@ -1,6 +1,7 @@
 """Conflicts of a container: the losing versions that multi-region writes leave for the application.
 
-``ContainerProxy`` delegates here. The methods have the ``azure.cosmos.aio`` names and signatures:
+``ContainerProxy`` gets them from ``ConflictOperations``, a mixin. The methods have the
+``azure.cosmos.aio`` names and signatures:
 ``list_conflicts``, ``query_conflicts``, ``get_conflict(conflict, partition_key)`` and
 ``delete_conflict(conflict, partition_key)``.
 
@@ -17,12 +18,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._feeds.paging import AsyncItemPaged
 from .._wire.paths import loose_partition_header, quote_id, validate_id
+from .._wire.request_options import ResponseHook, call_hook, check_hook
 from .._wire.results import ResourceResponse
 
 if TYPE_CHECKING:
-    from .container import ContainerProxy
+    from .._feeds.core import ClientCore
 
-__all__ = ["list_conflicts", "query_conflicts", "get_conflict", "delete_conflict"]
+__all__ = ["ConflictOperations"]
 
 _TYPE: Final = "conflicts"
 _FEED_KEY: Final = "Conflicts"
@@ -35,64 +37,77 @@ def _conflict_id(conflict: object) -> str:
     return validate_id(conflict, "conflict id")
 
 
-def _conflict(container: ContainerProxy, conflict: object) -> tuple[str, str]:
-    """(URL path, signing link) of one conflict."""
-    conflict_id = _conflict_id(conflict)
-    return f"{container._path}/conflicts/{quote_id(conflict_id)}", f"{container._link}/conflicts/{conflict_id}"
+class ConflictOperations:
+    """The conflict methods; mixed into ``ContainerProxy`` (every method's ``self`` is one)."""
 
+    __slots__ = ()
 
-async def _partition_header(
-    container: ContainerProxy, partition_key: Any, timeout: float | None
-) -> tuple[str, float | None]:
-    """The partition-key header: the value's types are checked before any I/O, its arity against the container's
-    key definition (read once per client, then cached)."""
+    # Provided by ContainerProxy (its slots and methods).
+    _core: ClientCore
+    _link: str
+    _path: str
 
-    loose_partition_header(partition_key)
-    return await container._partition_header(partition_key, timeout)
+    async def _partition_header(self, partition_key: Any, timeout: float | None) -> tuple[str, float | None]:
+        raise NotImplementedError  # ItemOperations's (items.py)
 
+    def list_conflicts(
+        self, *, max_item_count: int | None = None, timeout: float | None = None
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        """Every conflict that multi-region writes left in the container, page by page."""
+        return self._core.feed(f"{self._path}/conflicts", _TYPE, self._link, _FEED_KEY,
+                               max_item_count=max_item_count, timeout=timeout)
 
-def list_conflicts(
-    container: ContainerProxy, *, max_item_count: int | None, timeout: float | None
-) -> AsyncItemPaged[dict[str, Any]]:
-    return container._core.feed(f"{container._path}/conflicts", _TYPE, container._link, _FEED_KEY,
-                                max_item_count=max_item_count, timeout=timeout)
+    def query_conflicts(
+        self,
+        query: str,
+        *,
+        parameters: Sequence[Mapping[str, Any]] | None = None,
+        partition_key: Any = None,
+        max_item_count: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncItemPaged[dict[str, Any]]:
+        """Conflicts matching a SQL query; with ``partition_key``, only that logical partition's."""
+        headers: dict[str, str] = {}
+        if partition_key is None:  # as in azure-cosmos and query_items: None means every partition
+            headers["x-ms-documentdb-query-enablecrosspartition"] = "True"
+        else:
+            definition = self._core.partition_keys.get(self._link)
+            # No I/O here (the pager is lazy): without a cached definition only the value itself is checked.
+            headers[_PK] = (definition.header_for(partition_key) if definition is not None
+                            else loose_partition_header(partition_key))
+        return self._core.feed(f"{self._path}/conflicts", _TYPE, self._link, _FEED_KEY, query=query,
+                               parameters=parameters, max_item_count=max_item_count, headers=headers,
+                               timeout=timeout)
 
+    async def get_conflict(
+        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
+    ) -> ResourceResponse:
+        """Read one conflict by id and the partition key of its item (404 NotFound if missing)."""
+        check_hook(response_hook)
+        result = await self._conflict_request("GET", conflict, partition_key, timeout)
+        call_hook(response_hook, result.headers, result)
+        return result
 
-def query_conflicts(
-    container: ContainerProxy,
-    query: str,
-    *,
-    parameters: Sequence[Mapping[str, Any]] | None,
-    partition_key: Any,
-    max_item_count: int | None,
-    timeout: float | None,
-) -> AsyncItemPaged[dict[str, Any]]:
-    headers: dict[str, str] = {}
-    if partition_key is None:  # as in azure-cosmos and query_items: None means every partition
-        headers["x-ms-documentdb-query-enablecrosspartition"] = "True"
-    else:
-        definition = container._core.partition_keys.get(container._link)
-        # No I/O here (the pager is lazy): without a cached definition only the value itself is checked.
-        headers[_PK] = (definition.header_for(partition_key) if definition is not None
-                        else loose_partition_header(partition_key))
-    return container._core.feed(f"{container._path}/conflicts", _TYPE, container._link, _FEED_KEY, query=query,
-                                parameters=parameters, max_item_count=max_item_count, headers=headers,
-                                timeout=timeout)
+    async def delete_conflict(
+        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None,
+        response_hook: ResponseHook | None = None,
+    ) -> ResourceResponse:
+        """Delete one conflict (404 if missing); returns an empty mapping with the metadata."""
+        check_hook(response_hook)
+        result = await self._conflict_request("DELETE", conflict, partition_key, timeout)
+        call_hook(response_hook, result.headers, None)
+        return result
 
-
-async def get_conflict(
-    container: ContainerProxy, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None
-) -> ResourceResponse:
-    path, link = _conflict(container, conflict)
-    pk_header, timeout = await _partition_header(container, partition_key, timeout)
-    return await container._core.resource("GET", path, _TYPE, link, headers={_PK: pk_header}, idempotent=True,
-                                          timeout=timeout)
-
-
-async def delete_conflict(
-    container: ContainerProxy, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None
-) -> ResourceResponse:
-    path, link = _conflict(container, conflict)
-    pk_header, timeout = await _partition_header(container, partition_key, timeout)
-    return await container._core.resource("DELETE", path, _TYPE, link, headers={_PK: pk_header},
-                                          idempotent=False, timeout=timeout)
+    async def _conflict_request(
+        self, method: str, conflict: object, partition_key: Any, timeout: float | None
+    ) -> ResourceResponse:
+        conflict_id = _conflict_id(conflict)
+        # The value's types are checked before any I/O, its arity against the container's key definition
+        # (read once per client, then cached).
+        loose_partition_header(partition_key)
+        pk_header, timeout = await self._partition_header(partition_key, timeout)
+        return await self._core.resource(
+            method, f"{self._path}/conflicts/{quote_id(conflict_id)}", _TYPE, f"{self._link}/conflicts/{conflict_id}",
+            headers={_PK: pk_header}, idempotent=method == "GET", timeout=timeout,
+        )

@@ -22,7 +22,7 @@ from .._wire.results import ResourceResponse
 from ..exceptions import ValidationError
 from .attachments import get_attachments_client
 from .batch import BatchCall, delete_all_items_by_partition_key, execute_item_batch
-from .conflicts import delete_conflict, get_conflict, list_conflicts, query_conflicts
+from .conflicts import ConflictOperations
 from .items import ItemOperations
 from .offers import get_throughput, replace_throughput
 from .read_many import read_all_items, read_items_call
@@ -46,7 +46,7 @@ __all__ = ["ContainerProxy", "PATCH_OPERATIONS"]
 
 M = TypeVar("M")
 
-class ContainerProxy(ItemOperations):
+class ContainerProxy(ItemOperations, ConflictOperations):
     """A container. Cheap to create (no I/O); get one with ``database.get_container_client(id)``.
 
     The container's partition-key definition is read once (on first need) and cached per client.
@@ -241,47 +241,6 @@ class ContainerProxy(ItemOperations):
         """The attachments of one item, a legacy feature (no I/O): create, upsert, read, replace, delete,
         list and query reference attachments, or upload media. ``partition_key`` is the item's."""
         return get_attachments_client(self, item, partition_key)
-
-    # -- conflicts (conflicts.py) --------------------------------------------------------------
-
-    def list_conflicts(
-        self, *, max_item_count: int | None = None, timeout: float | None = None
-    ) -> AsyncItemPaged[dict[str, Any]]:
-        """Every conflict that multi-region writes left in the container, page by page."""
-        return list_conflicts(self, max_item_count=max_item_count, timeout=timeout)
-
-    def query_conflicts(
-        self,
-        query: str,
-        *,
-        parameters: Sequence[Mapping[str, Any]] | None = None,
-        partition_key: Any = None,
-        max_item_count: int | None = None,
-        timeout: float | None = None,
-    ) -> AsyncItemPaged[dict[str, Any]]:
-        """Conflicts matching a SQL query; with ``partition_key``, only that logical partition's."""
-        return query_conflicts(self, query, parameters=parameters, partition_key=partition_key,
-                               max_item_count=max_item_count, timeout=timeout)
-
-    async def get_conflict(
-        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None,
-        response_hook: ResponseHook | None = None,
-    ) -> ResourceResponse:
-        """Read one conflict by id and the partition key of its item (404 NotFound if missing)."""
-        check_hook(response_hook)
-        result = await get_conflict(self, conflict, partition_key, timeout=timeout)
-        call_hook(response_hook, result.headers, result)
-        return result
-
-    async def delete_conflict(
-        self, conflict: str | Mapping[str, Any], partition_key: Any, *, timeout: float | None = None,
-        response_hook: ResponseHook | None = None,
-    ) -> ResourceResponse:
-        """Delete one conflict (404 if missing); returns an empty mapping with the metadata."""
-        check_hook(response_hook)
-        result = await delete_conflict(self, conflict, partition_key, timeout=timeout)
-        call_hook(response_hook, result.headers, None)
-        return result
 
     # -- throughput (offers.py) ----------------------------------------------------------------
 
