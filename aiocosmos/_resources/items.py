@@ -101,7 +101,7 @@ class ItemOperations:
         ambiguous failure; a 409 on the replay is resolved by reading the item back (replay.py)."""
         document = check_document(body, auto_id=enable_automatic_id_generation, serializer=self._core.models)
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
+        call = _call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
                      excluded_locations)
         return await self._write("POST", self._docs_path, self._link, document, extra, timeout, call,
                                  replayable=True, create=True)
@@ -134,7 +134,7 @@ class ItemOperations:
         extra["x-ms-documentdb-is-upsert"] = "True"
         condition = conditions(etag, match_condition, if_match, if_none_match)
         extra.update(condition)
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
+        call = _call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
                      excluded_locations)
         return await self._write("POST", self._docs_path, self._link, document, extra, timeout, call,
                                  replayable=not condition)
@@ -168,7 +168,7 @@ class ItemOperations:
             raise ValidationError(f"replace_item: body id {document['id']!r} differs from item id {item_id!r}")
         extra = write_options(indexing_directive, pre_trigger_include, post_trigger_include)
         extra.update(conditions(etag, match_condition, if_match, if_none_match))
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
+        call = _call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
                      excluded_locations)
         return await self._write("PUT", self._docs_path + "/" + quote_id(item_id), self._docs_link + item_id,
                                  document, extra, timeout, call)
@@ -234,7 +234,7 @@ class ItemOperations:
         if model is not None and (not isinstance(model, type) or "If-None-Match" in condition):
             raise ValidationError("model= takes a class, and no if_none_match/IfModified read (a 304 has no item)"
                                   if isinstance(model, type) else f"model must be a class, got {model!r}")
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket,
+        call = _call(session_token, initial_headers, priority, response_hook, throughput_bucket,
                      excluded=excluded_locations)
         headers: dict[str, str] = {}
         if max_integrated_cache_staleness_in_ms is not None:  # the dedicated gateway's cache, as azure-cosmos
@@ -284,7 +284,7 @@ class ItemOperations:
         item_id = check_item_id(item)
         condition = conditions(etag, match_condition, if_match, if_none_match)
         extra = write_options(None, pre_trigger_include, post_trigger_include)
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket,
+        call = _call(session_token, initial_headers, priority, response_hook, throughput_bucket,
                      excluded=excluded_locations)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header, **extra, **condition}
@@ -333,7 +333,7 @@ class ItemOperations:
         data = codec.dumps(request, what="patch operations")
         condition = conditions(etag, match_condition, if_match, if_none_match)
         extra = write_options(None, pre_trigger_include, post_trigger_include)
-        call = _Call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
+        call = _call(session_token, initial_headers, priority, response_hook, throughput_bucket, no_response,
                      excluded_locations)
         pk_header, timeout = await self._partition_header(partition_key, timeout)
         headers = {_PK: pk_header, "Content-Type": "application/json-patch+json", **extra, **condition}
@@ -385,3 +385,16 @@ class _Call:
     def done(self, result: ResourceResponse) -> ResourceResponse:
         call_hook(self.hook, result.headers, result)
         return result
+
+
+_PLAIN: Final = _Call(None, None, None, None)
+"""The keywords of a call that gave none of them: shared, so the usual call builds no object for them."""
+
+
+def _call(session_token: str | None, initial_headers: Mapping[str, str] | None, priority: str | None,
+          hook: ResponseHook | None, bucket: int | None = None, no_response: bool | None = None,
+          excluded: Sequence[str] | None = None) -> _Call:
+    if session_token is None and not initial_headers and priority is None and hook is None and bucket is None \
+            and not no_response and excluded is None:
+        return _PLAIN
+    return _Call(session_token, initial_headers, priority, hook, bucket, no_response, excluded)
