@@ -21,7 +21,6 @@ from .._wire.results import ResourceResponse
 from .._wire.session_tokens import SESSION_HEADER, SESSION_RESOURCES, SessionTokens, container_of
 from ..diagnostics import BREAKDOWN, TIMING, Breakdown, failure_record, with_failures
 from ..exceptions import (
-    ClientClosedError,
     CredentialError,
     Gone,
     HttpResponseError,
@@ -335,6 +334,3 @@ class ClientCore:
                            method, path, exc.sub_status, retries, FEED_GONE_RETRIES,
                            extra={"cosmos_event": "page_gone_retry", "cosmos_status": 410,
                                   "cosmos_sub_status": exc.sub_status, "cosmos_retry": retries})
-
-    def closed_error(self) -> ClientClosedError:
-        return ClientClosedError("the CosmosClient is closed; create a new client")
