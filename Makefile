@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SERVER := tests/cosmos-server
 
-.PHONY: all install demo test lint typecheck pytest bench clean
+.PHONY: all install demo test lint typecheck docs pytest bench clean
 
 all: test
 
@@ -31,10 +31,14 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy
 
+# The docs site, offline; strict: a broken link, a missing page or an unresolved API name fails.
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+
 pytest: install
 	$(PY) -m pytest
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 $(VENV)/.bench-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
@@ -44,4 +48,4 @@ bench: install $(VENV)/.bench-installed
 	$(PY) -m benchmarks.harness $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(SERVER)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SERVER)/node_modules .site .pytest_cache .mypy_cache .ruff_cache

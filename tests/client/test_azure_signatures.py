@@ -10,7 +10,7 @@ For every public class both libraries have (``CosmosClient``, ``DatabaseProxy``,
 * ``DIFFERENT``: deliberately not taken, for the row's reason.
 
 ``from_connection_string`` forwards azure's constructor keywords, so it is audited against both.
-The README's azure-cosmos → aiocosmos table must name every row's parameter. A parameter azure adds in
+The azure-cosmos → aiocosmos table of docs/porting.md must name every row's parameter. A parameter azure adds in
 a later version, or one aiocosmos drops, fails here until it is taken or accounted for; a row that is
 no longer needed fails too.
 """
@@ -101,7 +101,7 @@ ACCOUNTED: Final[dict[tuple[str, str, str], tuple[str, str]]] = {
 
 CLASSES: Final = ("CosmosClient", "DatabaseProxy", "ContainerProxy", "ScriptsProxy", "UserProxy")
 _KEYWORD: Final = re.compile(r":keyword\s+(?:[^:\n]*\s)?(\w+)\s*:")
-README: Final = Path(__file__).resolve().parents[2] / "README.md"
+README: Final = Path(__file__).resolve().parents[2] / "docs" / "porting.md"
 
 
 def _named(function: Callable[..., Any]) -> list[str]:

@@ -1,6 +1,6 @@
-"""The README's span tree (section "Tracing, metrics and logs", between its ``span-tree`` markers) is
+"""The span tree of docs/observability.md (section "Tracing, metrics and logs", between its ``span-tree`` markers) is
 what the client produces: the scenario of ``span_tree.py`` runs against the local server through the
-FaultProxy with the SDK's in-memory exporter, and its rendering must equal the README's text."""
+FaultProxy with the SDK's in-memory exporter, and its rendering must equal that page's text."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from aiocosmos.testing import FakeClock, FaultProxy
 from tests.faults.conftest import ClientFactory
 from tests.faults.span_tree import render, scenario
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
 
 
 def readme_tree() -> str:
     found = re.search(r"<!-- span-tree -->\n```\n(.*?)\n```\n<!-- /span-tree -->", README.read_text(), re.S)
-    assert found, "README.md has no ```-fenced block between <!-- span-tree --> and <!-- /span-tree -->"
+    assert found, "docs/observability.md has no ```-fenced block between <!-- span-tree --> and <!-- /span-tree -->"
     return found.group(1)
 
 

@@ -1,0 +1,38 @@
+"""Every Python example in the README and the docs runs against the local server (or says why it needs
+Azure), and prints what its page shows: an example that drifts from the API fails here."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import aiocosmos
+from tests.docs.markdown_examples import run_page
+from tests.server import CosmosTestServer
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+async def _database_ids(server: CosmosTestServer) -> set[str]:
+    async with aiocosmos.CosmosClient(server.url, credential=server.key) as client:
+        return {db["id"] async for db in client.list_databases()}
+
+
+async def _delete_databases(server: CosmosTestServer, ids: set[str]) -> None:
+    async with aiocosmos.CosmosClient(server.url, credential=server.key) as client:
+        for database_id in ids:
+            await client.delete_database(database_id)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_the_page_examples_run(page: Path, cosmos_server: CosmosTestServer) -> None:
+    before = asyncio.run(_database_ids(cosmos_server))
+    try:
+        run_page(page, endpoint=cosmos_server.url, key=cosmos_server.key)
+    finally:
+        # Each page starts from the databases the session had: what its examples made is removed.
+        asyncio.run(_delete_databases(cosmos_server, asyncio.run(_database_ids(cosmos_server)) - before))
