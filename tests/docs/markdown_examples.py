@@ -68,7 +68,7 @@ def examples(path: Path) -> list[Example]:
         elif kind == "output":
             previous = found[-1] if found else None
             if lang != "text" or previous is None or previous.needs_azure is not None or previous.output is not None:
-                raise ExampleError(f"{path}:{start}: <!-- output --> must mark a ```text block right after a run example")
+                raise ExampleError(f"{path}:{start}: <!-- output --> must mark a ```text block after a run example")
             found[-1] = attrs.evolve(previous, output=body)
         elif kind == "needs-azure":
             raise ExampleError(f"{path}:{start}: <!-- needs-azure --> marks a Python block, not ```{lang}")
@@ -109,7 +109,7 @@ def run_page(path: Path, *, endpoint: str, key: str) -> int:
             printed = io.StringIO()
             try:
                 with contextlib.redirect_stdout(printed):
-                    result = eval(code, namespace)  # noqa: S307 - the page's own example, which is the point
+                    result = eval(code, namespace)  # the page's own example: running it is the point
                     if asyncio.iscoroutine(result):
                         runner.run(result)
             except Exception as error:

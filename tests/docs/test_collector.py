@@ -36,13 +36,13 @@ def test_blocks_share_a_namespace_and_may_await(tmp_path: Path) -> None:
 
 
 def test_output_that_differs_fails(tmp_path: Path) -> None:
-    with pytest.raises(ExampleError, match="page.md:4: the example printed"):
+    with pytest.raises(ExampleError, match=r"page\.md:4: the example printed"):
         run_page(_page(tmp_path, PAGE), endpoint="http://x", key="k")
 
 
 def test_a_failing_example_names_its_line(tmp_path: Path) -> None:
     page = _page(tmp_path, "intro\n\n```python\nx = 1\nraise ValueError('drifted')\n```\n")
-    with pytest.raises(ExampleError, match=r"page.md:4: the example raised ValueError\('drifted'\)"):
+    with pytest.raises(ExampleError, match=r"page\.md:4: the example raised ValueError\('drifted'\)"):
         run_page(page, endpoint="http://x", key="k")
 
 

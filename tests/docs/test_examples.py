@@ -4,6 +4,7 @@ Azure), and prints what its page shows: an example that drifts from the API fail
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,18 @@ def test_the_page_examples_run(page: Path, cosmos_server: CosmosTestServer) -> N
     finally:
         # Each page starts from the databases the session had: what its examples made is removed.
         asyncio.run(_delete_databases(cosmos_server, asyncio.run(_database_ids(cosmos_server)) - before))
+
+
+def test_the_readme_links_resolve() -> None:
+    """The README's relative links (into docs/, the changelog, the licence) name files that exist."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = {link.split("#", 1)[0] for link in re.findall(r"\]\(([^)]+)\)", text) if "://" not in link}
+    assert targets, "the README links nowhere"
+    assert sorted(t for t in targets if not (ROOT / t).exists()) == []
+
+
+def test_every_docs_page_is_in_the_site_navigation() -> None:
+    """A page under docs/ that mkdocs.yml's nav leaves out cannot be found in two clicks."""
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    pages = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
+    assert sorted(p for p in pages if p not in nav) == []
