@@ -188,7 +188,7 @@ def test_from_connection_string_takes_the_constructors_keywords() -> None:
 
 def test_readme_table_names_every_row() -> None:
     text = README.read_text(encoding="utf-8")
-    section = text.split("#### azure-cosmos → aiocosmos", 1)[1].split("\n### ", 1)[0]
+    section = text.split("## azure-cosmos → aiocosmos", 1)[1].split("\n## ", 1)[0]
     code = " ".join(re.findall(r"`([^`]*)`", section))  # the table's code spans
     absent = sorted({parameter for (_, _, parameter) in ACCOUNTED if not re.search(rf"\b{parameter}\b", code)})
     assert absent == []
