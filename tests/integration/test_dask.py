@@ -172,7 +172,11 @@ def test_to_cosmos_inside_a_global_throughput_group(
         # Renewed every second: a worker that joins first holds the whole target until its next renewal.
         spec = attrs.evolve(new_container(cosmos_server, proxy.proxy.url), renew_interval=1.0)
         asyncio.run(_create_control(cosmos_server, spec.database))
-        budget = proxy.proxy.set_budget(1500.0, charges=per_operation)
+        # Until the first worker's next renewal it still holds the whole target (1200) while the second
+        # already takes its half (600): 1800 RU/s for up to a renew interval, by design (Java's too). The
+        # burst (the service's burst capacity) absorbs two such intervals; without the group the two workers
+        # send 7200 RU at once and are throttled ~20 times.
+        budget = proxy.proxy.set_budget(1500.0, burst=1500.0 + 600.0 * 2, charges=per_operation)
         # Each worker's share (600 RU/s) holds a whole bulk batch (100 writes, 600 RU).
         group = ThroughputControlGroupConfig("dask-writers", target_throughput=1200)
         report = to_cosmos(frame(1200, 4), spec, failed_dir=str(tmp_path), throughput_group=group,
