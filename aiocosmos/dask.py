@@ -49,6 +49,7 @@ class CosmosWorkerPlugin(distributed.WorkerPlugin):
     name = "aiocosmos"
 
     def teardown(self, worker: Any) -> None:
+        """Close the worker process's clients and stop their loop thread when the worker shuts down."""
         runtime.shutdown()
 
 

@@ -55,26 +55,33 @@ class Breakdown:
 
     # aiohttp's trace hooks, one attempt at a time (``_wire/transport.py``).
     def request_start(self) -> None:
+        """An attempt starts (aiohttp trace hook)."""
         self._start = self._sent_at = perf_counter()
         self._this_queue = self._this_connect = 0.0
 
     def queue_start(self) -> None:
+        """The attempt waits for a pooled connection."""
         self._queue_at = perf_counter()
         self.queued += 1
 
     def queue_end(self) -> None:
+        """The attempt got a connection."""
         self._this_queue += perf_counter() - self._queue_at
 
     def connect_start(self) -> None:
+        """A new connection is being opened."""
         self._connect_at = perf_counter()
 
     def connect_end(self) -> None:
+        """The new connection is open."""
         self._this_connect += perf_counter() - self._connect_at
 
     def sent(self) -> None:
+        """A part of the request (headers or a body chunk) was written."""
         self._sent_at = perf_counter()  # the headers, then each body chunk: the last one counts
 
     def headers_received(self) -> None:
+        """The response headers arrived: sending and waiting are settled."""
         now = self._headers_at = perf_counter()
         sent = max(self._sent_at, self._start)
         self.queueing += self._this_queue
@@ -83,11 +90,13 @@ class Breakdown:
         self.waiting += max(0.0, now - sent)
 
     def body_received(self) -> None:
+        """The response body has been read."""
         now = self._last = perf_counter()
         if self._headers_at:
             self.receiving += now - self._headers_at
 
     def signed(self, started: float) -> None:
+        """Signing took from ``started`` (a ``perf_counter()`` value) until now."""
         self.signing += perf_counter() - started
 
     def parsed(self) -> None:
@@ -96,6 +105,7 @@ class Breakdown:
             self.parsing = perf_counter() - self._last
 
     def as_dict(self) -> dict[str, float | int | None]:
+        """The phases in seconds, and how often a connection was waited for."""
         return {"queueing": self.queueing, "connecting": self.connecting, "signing": self.signing,
                 "sending": self.sending, "waiting": self.waiting, "receiving": self.receiving,
                 "parsing": self.parsing, "queued": self.queued}
@@ -223,18 +233,22 @@ class Diagnostics:
 
     @property
     def attempts(self) -> list[dict[str, Any]]:
+        """One dict per attempt: its region, status, substatus, error, activity id and charge, and the wait after it."""
         return [dict(a) for a in self._data["attempts"]]
 
     @property
     def replayed(self) -> bool:
+        """Whether a write was sent again after an answer that left its outcome unknown."""
         return bool(self._data["replayed"])
 
     @property
     def hedged(self) -> bool:
+        """Whether a hedged read was sent to a second region."""
         return bool(self._data["hedged"])
 
     @property
     def duration(self) -> float | None:
+        """Seconds from the first attempt to the answer, or None if not timed."""
         total: float | None = self._data["timings"]["total"]
         return total
 
@@ -252,6 +266,7 @@ class Diagnostics:
         return data
 
     def to_json(self) -> str:
+        """The whole record as a JSON string (for a log line or a support ticket)."""
         return orjson.dumps(self._data).decode()
 
     def __repr__(self) -> str:

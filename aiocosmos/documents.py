@@ -52,17 +52,23 @@ class IndexingDirective:
 
 
 class IndexKind:
+    """Index kinds of an indexing policy's ``indexes`` (azure-cosmos names)."""
+
     Hash: Final = "Hash"
     Range: Final = "Range"
     MultiHash: Final = "MultiHash"
 
 
 class PartitionKind:
+    """Partition key kinds: ``Hash`` for one path, ``MultiHash`` for a hierarchical key."""
+
     Hash: Final = "Hash"
     MultiHash: Final = "MultiHash"
 
 
 class DataType:
+    """Data types of an indexing policy's index entries and spatial indexes."""
+
     Number: Final = "Number"
     String: Final = "String"
     Point: Final = "Point"
@@ -72,17 +78,23 @@ class DataType:
 
 
 class PermissionMode:
+    """What a permission grants on its resource: nothing, reads, or everything."""
+
     NoneMode: Final = "none"
     Read: Final = "read"
     All: Final = "all"
 
 
 class TriggerType:
+    """When a trigger runs: before (``pre``) or after (``post``) the operation."""
+
     Pre: Final = "pre"
     Post: Final = "post"
 
 
 class TriggerOperation:
+    """The operations a trigger runs for."""
+
     All: Final = "all"
     Create: Final = "create"
     Update: Final = "update"

@@ -62,48 +62,14 @@ import orjson
 from .diagnostics import Diagnostics, Timing, from_error
 
 __all__ = [
-    "CosmosError",
-    "ConfigurationError",
-    "ValidationError",
-    "InvalidContinuationToken",
-    "ClientClosedError",
-    "PagingError",
-    "UnsupportedQuery",
-    "OperationTimeout",
-    "CredentialError",
-    "TransportError",
-    "ConnectError",
-    "ConnectTimeout",
-    "ReadError",
-    "ReadTimeout",
-    "StaleConnectionError",
-    "HttpResponseError",
-    "BadRequest",
-    "Unauthorized",
-    "Forbidden",
-    "WriteForbidden",
-    "NotFound",
-    "ReadSessionNotAvailable",
-    "RequestTimeout",
-    "Conflict",
-    "Gone",
-    "PreconditionFailed",
-    "RequestEntityTooLarge",
-    "Locked",
-    "FailedDependency",
-    "TooManyRequests",
-    "RetryWith",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "BatchOperationError",
-    "error_class_for",
-    "CosmosHttpResponseError",
-    "CosmosResourceNotFoundError",
-    "CosmosResourceExistsError",
-    "CosmosAccessConditionFailedError",
-    "CosmosClientTimeoutError",
-    "CosmosBatchOperationError",
-    "AzureError",
+    "CosmosError", "ConfigurationError", "ValidationError", "InvalidContinuationToken", "ClientClosedError",
+    "PagingError", "UnsupportedQuery", "OperationTimeout", "CredentialError", "TransportError", "ConnectError",
+    "ConnectTimeout", "ReadError", "ReadTimeout", "StaleConnectionError", "HttpResponseError", "BadRequest",
+    "Unauthorized", "Forbidden", "WriteForbidden", "NotFound", "ReadSessionNotAvailable", "RequestTimeout",
+    "Conflict", "Gone", "PreconditionFailed", "RequestEntityTooLarge", "Locked", "FailedDependency",
+    "TooManyRequests", "RetryWith", "InternalServerError", "ServiceUnavailable", "BatchOperationError",
+    "error_class_for", "CosmosHttpResponseError", "CosmosResourceNotFoundError", "CosmosResourceExistsError",
+    "CosmosAccessConditionFailedError", "CosmosClientTimeoutError", "CosmosBatchOperationError", "AzureError",
 ]
 
 
@@ -195,6 +161,7 @@ class OperationTimeout(_AttemptsMixin, CosmosError, TimeoutError):
 
     @property
     def may_have_been_applied(self) -> bool:
+        """Whether an attempt cut off by the deadline, or an earlier one, may have been applied."""
         cause = self.__cause__
         return self.replayed or (isinstance(cause, CosmosError) and cause.may_have_been_applied)
 
@@ -219,6 +186,7 @@ class CredentialError(_AttemptsMixin, CosmosError):
 
     @property
     def may_have_been_applied(self) -> bool:
+        """True only when an earlier attempt may have been applied (this one was not sent)."""
         return self.replayed
 
 
@@ -243,6 +211,7 @@ class TransportError(_AttemptsMixin, CosmosError):
 
     @property
     def may_have_been_applied(self) -> bool:
+        """Whether the request may have reached the server (or an earlier attempt was replayed)."""
         return self.may_have_reached_server or self.replayed
 
 
@@ -307,6 +276,7 @@ class HttpResponseError(_AttemptsMixin, CosmosError):
 
     @property
     def request_charge(self) -> float:
+        """The request units the failed request cost (``x-ms-request-charge``)."""
         return float(self.headers.get("x-ms-request-charge") or 0.0)
 
     @property
@@ -335,6 +305,7 @@ class HttpResponseError(_AttemptsMixin, CosmosError):
 
     @property
     def may_have_been_applied(self) -> bool:
+        """Whether the service may have applied the request (408, 5xx, or a replay)."""
         return self.replayed or self.status_code in _MAY_HAVE_BEEN_APPLIED
 
     def __repr__(self) -> str:
@@ -347,14 +318,20 @@ _MAY_HAVE_BEEN_APPLIED = frozenset({408, 500, 502, 503, 504})
 
 
 class BadRequest(HttpResponseError):
+    """400: the service refused the request as malformed (a bad query, header, id or body)."""
+
     status_code = 400
 
 
 class Unauthorized(HttpResponseError):
+    """401: the signature or token was refused (wrong key, clock skew, an expired resource token)."""
+
     status_code = 401
 
 
 class Forbidden(HttpResponseError):
+    """403: the caller may not do this (a permission, a firewall, a quota or a region that takes no writes)."""
+
     status_code = 403
 
 
@@ -363,6 +340,8 @@ class WriteForbidden(Forbidden):
 
 
 class NotFound(HttpResponseError):
+    """404: the resource (or its database or container) does not exist."""
+
     status_code = 404
 
 
@@ -371,46 +350,68 @@ class ReadSessionNotAvailable(NotFound):
 
 
 class RequestTimeout(HttpResponseError):
+    """408: the service timed the request out; a write may have been applied."""
+
     status_code = 408
 
 
 class Conflict(HttpResponseError):
+    """409: a resource with this id (or unique key) already exists."""
+
     status_code = 409
 
 
 class Gone(HttpResponseError):
+    """410: the partition moved (split or merge); the client re-routes and retries these itself."""
+
     status_code = 410
 
 
 class PreconditionFailed(HttpResponseError):
+    """412: the ``If-Match`` etag no longer matches: someone else changed the resource."""
+
     status_code = 412
 
 
 class RequestEntityTooLarge(HttpResponseError):
+    """413: the request or document is over the service's size limit (2 MB a document)."""
+
     status_code = 413
 
 
 class Locked(HttpResponseError):
+    """423: the resource is locked by an operation still in progress; try again later."""
+
     status_code = 423
 
 
 class FailedDependency(HttpResponseError):
+    """424: an operation of a batch was not run because another one failed."""
+
     status_code = 424
 
 
 class TooManyRequests(HttpResponseError):
+    """429: throttled (request units spent, or a metadata limit); the retry policy honours ``Retry-After``."""
+
     status_code = 429
 
 
 class RetryWith(HttpResponseError):
+    """449: a transient write conflict on the replica; safe to retry (the retry policy does)."""
+
     status_code = 449
 
 
 class InternalServerError(HttpResponseError):
+    """500: the service failed; a write may have been applied."""
+
     status_code = 500
 
 
 class ServiceUnavailable(HttpResponseError):
+    """503: the service or region is unavailable; a write may have been applied."""
+
     status_code = 503
 
 
@@ -418,9 +419,7 @@ _BY_CODE: dict[tuple[int, int], type[HttpResponseError]] = {
     (403, 3): WriteForbidden,
     (404, 1002): ReadSessionNotAvailable,
 }
-for _cls in (BadRequest, Unauthorized, Forbidden, NotFound, RequestTimeout, Conflict, Gone,
-             PreconditionFailed, RequestEntityTooLarge, Locked, FailedDependency, TooManyRequests,
-             RetryWith, InternalServerError, ServiceUnavailable):
+for _cls in HttpResponseError.__subclasses__():  # the status classes above (BatchOperationError comes later)
     _BY_CODE[(_cls.status_code, 0)] = _cls
 
 

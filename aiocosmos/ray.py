@@ -82,15 +82,18 @@ class CosmosDatasource(Datasource):
         self.partitions: list[ReadPartition] | None = None
 
     def get_name(self) -> str:
+        """The name Ray shows for this source."""
         return "Cosmos"
 
     def estimate_inmemory_data_size(self) -> int | None:
+        """None: the size is not known before reading."""
         return None
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
                        data_context: Any = None) -> list[ReadTask]:
         # One task per partition whatever ``parallelism`` says: a partition is the unit of a read
         # (and of its saved continuation). Use split= for more of them.
+        """One read task per partition of the plan (``split=`` makes more)."""
         if self.partitions is None:
             self.partitions = plan(self.options)
         metadata = BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=None)
@@ -125,17 +128,21 @@ class CosmosDatasink(Datasink[PartitionWriteSummary]):
         self.report: WriteReport | None = None
 
     def get_name(self) -> str:
+        """The name Ray shows for this sink."""
         return "Cosmos"
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> PartitionWriteSummary:
+        """Write one task's blocks (called by Ray in the task); returns the partition's summary."""
         rows = [row for block in blocks for row in _block_rows(block)]
         return write_rows(self.options, rows, int(ctx.task_idx))
 
     def on_write_complete(self, write_result: Any) -> None:
+        """Collect the tasks' summaries into ``self.report`` (called by Ray)."""
         summaries = tuple(sorted(write_result.write_returns, key=lambda s: s.partition))
         self.report = WriteReport(self.options.operation, summaries)
 
     def on_write_failed(self, error: Exception) -> None:
+        """Record in ``self.report`` that the write failed as a whole (called by Ray)."""
         self.report = WriteReport(self.options.operation, (), {
             -1: f"the Ray write failed ({type(error).__name__}: {error}); re-run the whole write"})
 

@@ -80,6 +80,7 @@ class BulkOperationResult:
 
     @property
     def succeeded(self) -> bool:
+        """Whether the operation succeeded (no ``error``)."""
         return self.error is None
 
     @property
@@ -112,10 +113,12 @@ class BulkStats:
 
     @property
     def done(self) -> int:
+        """Operations finished so far, succeeded or failed."""
         return self.succeeded + self.failed
 
     @property
     def elapsed(self) -> float:
+        """Seconds since the bulk run started."""
         return time.monotonic() - self.started
 
 
@@ -134,6 +137,7 @@ class BulkSummary:
 
     @property
     def ok(self) -> bool:
+        """Whether every operation succeeded."""
         return self.failed == 0
 
 

@@ -252,6 +252,7 @@ class ChangeFeedPages(Generic[T]):
 
     @property
     def continuation(self) -> str:
+        """The position after everything read so far: pass it as ``continuation=`` to resume there."""
         return self._feed.encode(self._state)
 
     def __aiter__(self) -> ChangeFeedPages[T]:
@@ -261,6 +262,7 @@ class ChangeFeedPages(Generic[T]):
         return await self._iterator.__anext__()
 
     async def aclose(self) -> None:
+        """Stop the pass and release its open request, if any."""
         await self._iterator.aclose()
 
     def __repr__(self) -> str:

@@ -30,6 +30,7 @@ def _check_epk(value: object, what: str) -> str:
 
 
 def _immutable(*_: object, **__: object) -> NoReturn:
+    """Refused: a FeedRange is immutable (it is a dict only so that it serializes as the service's)."""
     raise TypeError("a FeedRange is immutable; make a new one (FeedRange(min, max, ...))")
 
 
@@ -131,6 +132,7 @@ class FeedRange(dict[str, Any]):
         return theirs.min <= mine.min and mine.max <= theirs.max
 
     def overlaps(self, other: FeedRange) -> bool:
+        """Whether the two ranges share any effective partition key."""
         mine, theirs = self.normalized(), other.normalized()
         return mine.min < theirs.max and theirs.min < mine.max
 

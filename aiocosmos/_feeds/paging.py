@@ -64,6 +64,7 @@ class PageIterator(AsyncIterator[Page[T]]):
 
     @property
     def continuation(self) -> str | None:
+        """The token after the last page read (the same as ``continuation_token``)."""
         return self.continuation_token
 
     def __aiter__(self) -> PageIterator[T]:
@@ -76,11 +77,13 @@ class PageIterator(AsyncIterator[Page[T]]):
         return page
 
     async def aclose(self) -> None:
+        """Stop paging and release the open request, if any."""
         aclose = getattr(self._pages, "aclose", None)
         if aclose is not None:
             await aclose()
 
     def get_response_headers(self) -> CIMultiDict[str]:
+        """The headers of the last page read."""
         return self._owner.get_response_headers()
 
 

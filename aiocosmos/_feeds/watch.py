@@ -126,15 +126,18 @@ class ChangeFeedWatcher(AsyncGenerator[Page[dict[str, Any]], None]):
         return await self._generator.__anext__()
 
     async def asend(self, value: None) -> Page[dict[str, Any]]:
+        """Send ``None`` into the watcher and return its next page (the async generator protocol)."""
         return await self._generator.asend(value)
 
     async def athrow(self, typ: Any, value: Any = None, traceback: TracebackType | None = None
                      ) -> Page[dict[str, Any]]:
+        """Raise an exception inside the watcher at its current wait (the async generator protocol)."""
         if value is None and traceback is None:
             return await self._generator.athrow(typ)
         return await self._generator.athrow(typ, value, traceback)  # pragma: no cover - deprecated form
 
     async def aclose(self) -> None:
+        """Stop watching; no request is left open."""
         await self._generator.aclose()
 
     def __repr__(self) -> str:

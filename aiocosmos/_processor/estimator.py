@@ -26,6 +26,8 @@ __all__ = ["ChangeFeedEstimator", "LeaseLag", "session_lsn"]
 
 @attrs.frozen
 class LeaseLag:
+    """How far one lease of a processor is behind the container's change feed."""
+
     lease_token: str
     owner: str | None
     lag: int

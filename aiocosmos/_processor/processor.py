@@ -130,6 +130,7 @@ class ChangeFeedProcessor:
 
     @property
     def lease_request_charge(self) -> float:
+        """Request units spent on the lease container since the processor started."""
         return self._store.request_charge if self._store is not None else 0.0
 
     @property
@@ -140,6 +141,10 @@ class ChangeFeedProcessor:
         return self._stats
 
     async def start(self) -> None:
+        """Open the lease store, create the missing leases, take this host's share and start processing.
+
+        Returns once the first leases are acquired; delivery and balancing then run in the background
+        until :meth:`stop`. Raises ``RuntimeError`` if the processor is already started."""
         if self._balancer is not None:
             raise RuntimeError("the change feed processor is already started")
         store = LeaseStore(self._lease_container, await self._prefix(), self._clock)

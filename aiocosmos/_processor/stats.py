@@ -62,6 +62,7 @@ class ProcessorStats:
 
     @property
     def lag(self) -> int:
+        """Changes not yet processed, over all the leases this host owns."""
         return sum(self.lags.values())
 
     def observe(self, token: str, items: list[dict[str, Any]], headers: Mapping[str, str]) -> None:
@@ -75,6 +76,7 @@ class ProcessorStats:
             self.lags[token] = max(latest - last, 0)
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters as a plain dict (for a log line or a metrics exporter)."""
         return {"leases_owned": self.leases_owned, "changes": self.changes, "lag": self.lag,
                 "handler_errors": self.handler_errors, "read_errors": self.read_errors,
                 "checkpoints": self.checkpoints, "splits": self.splits,

@@ -49,6 +49,7 @@ class ChangeFeedContext:
 
     @property
     def request_charge(self) -> float:
+        """The request units of the read that returned these changes."""
         raw = self.headers.get("x-ms-request-charge")
         return float(raw) if raw else 0.0
 

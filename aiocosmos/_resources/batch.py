@@ -89,10 +89,12 @@ class BatchOperationResult(dict[str, Any]):
 
     @property
     def status_code(self) -> int:
+        """The operation's HTTP status (e.g. 201 for a create, 424 for one not run because another failed)."""
         return int(self.get("statusCode") or 0)
 
     @property
     def sub_status(self) -> int:
+        """The operation's substatus code, 0 when the service gave none."""
         value = self.get("substatusCode", self.get("subStatusCode"))
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -100,16 +102,19 @@ class BatchOperationResult(dict[str, Any]):
 
     @property
     def request_charge(self) -> float:
+        """The request units this operation used."""
         value = self.get("requestCharge")
         return float(value) if isinstance(value, int | float) else 0.0
 
     @property
     def resource_body(self) -> dict[str, Any] | None:
+        """The resource the operation returned (created, read, replaced...), or None."""
         body = self.get("resourceBody")
         return body if isinstance(body, dict) else None
 
     @property
     def etag(self) -> str | None:
+        """The resource's new etag (from the result, else from its body), or None."""
         etag = self.get("eTag")
         if isinstance(etag, str) and etag:
             return etag
@@ -124,6 +129,7 @@ class BatchOperationResult(dict[str, Any]):
 
     @property
     def succeeded(self) -> bool:
+        """Whether the operation succeeded (status below 400)."""
         return self.status_code < 400
 
 

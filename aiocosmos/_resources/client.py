@@ -263,6 +263,7 @@ class CosmosClient:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called (a closed client sends nothing)."""
         return self._state is _State.CLOSED
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
@@ -392,6 +393,7 @@ class CosmosClient:
         self, *, max_item_count: int | None = None, timeout: float | None = None,
         initial_headers: Mapping[str, str] | None = None, throughput_bucket: int | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
+        """All databases of the account, page by page."""
         return self._core.feed("/dbs", "dbs", "", "Databases", max_item_count=max_item_count, timeout=timeout,
                                headers=initial(None, initial_headers, throughput_bucket))
 
@@ -405,6 +407,7 @@ class CosmosClient:
         initial_headers: Mapping[str, str] | None = None,
         throughput_bucket: int | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
+        """The databases a SQL query over the account's databases selects."""
         return self._core.feed("/dbs", "dbs", "", "Databases", query=query, parameters=parameters,
                                max_item_count=max_item_count, timeout=timeout,
                                headers=initial(None, initial_headers, throughput_bucket))

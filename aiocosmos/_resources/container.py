@@ -84,6 +84,7 @@ class ContainerProxy(ItemOperations, ConflictOperations):
                    initial_headers: Mapping[str, str] | None = None, response_hook: ResponseHook | None = None,
                    populate_partition_key_range_statistics: object = None, populate_quota_info: object = None,
                    ) -> ResourceResponse:
+        """Read the container's properties (partition key, indexing policy, ttl, ...)."""
         if populate_partition_key_range_statistics is not None or populate_quota_info is not None:
             raise TypeError("read(populate_partition_key_range_statistics=, populate_quota_info=) are not taken: "
                             "container.read_feed_ranges() lists the ranges, get_throughput() the quota")

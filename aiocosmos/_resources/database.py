@@ -60,6 +60,7 @@ class DatabaseProxy:
 
     async def read(self, *, timeout: float | None = None, initial_headers: Mapping[str, str] | None = None,
                    response_hook: ResponseHook | None = None) -> ResourceResponse:
+        """Read the database's properties."""
         check_hook(response_hook)
         response = await self._core.resource("GET", self._path, "dbs", self._link, idempotent=True,
                                              headers=initial(None, initial_headers), timeout=timeout)
@@ -319,6 +320,7 @@ class DatabaseProxy:
         self, *, max_item_count: int | None = None, timeout: float | None = None,
         initial_headers: Mapping[str, str] | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
+        """All containers of the database, page by page."""
         return self._core.feed(self._path + "/colls", "colls", self._link, "DocumentCollections",
                                max_item_count=max_item_count, timeout=timeout, headers=initial(None, initial_headers))
 
@@ -331,6 +333,7 @@ class DatabaseProxy:
         timeout: float | None = None,
         initial_headers: Mapping[str, str] | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
+        """The containers a SQL query over the database's containers selects."""
         return self._core.feed(self._path + "/colls", "colls", self._link, "DocumentCollections",
                                query=query, parameters=parameters, max_item_count=max_item_count,
                                timeout=timeout, headers=initial(None, initial_headers))
@@ -375,6 +378,7 @@ class DatabaseProxy:
         self, *, max_item_count: int | None = None, timeout: float | None = None
     ) -> AsyncItemPaged[dict[str, Any]]:
 
+        """All users of the database, page by page."""
         return list_users(self, max_item_count=max_item_count, timeout=timeout)
 
     def query_users(
@@ -386,6 +390,7 @@ class DatabaseProxy:
         timeout: float | None = None,
     ) -> AsyncItemPaged[dict[str, Any]]:
 
+        """The users a SQL query over the database's users selects."""
         return list_users(self, query=query, parameters=parameters, max_item_count=max_item_count, timeout=timeout)
 
     # -- throughput (offers.py) ----------------------------------------------------------------

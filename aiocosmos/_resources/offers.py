@@ -131,6 +131,7 @@ class ThroughputResponse(ResponseMetadata):
 
     @property
     def min_throughput(self) -> int | None:
+        """The lowest RU/s this resource may be set to now (``x-ms-cosmos-min-throughput``), or None."""
         raw = self.headers.get("x-ms-cosmos-min-throughput")
         try:
             return int(raw) if raw else None
@@ -139,6 +140,7 @@ class ThroughputResponse(ResponseMetadata):
 
     @property
     def replace_pending(self) -> bool | None:
+        """Whether a throughput change is still being applied, or None if the service did not say."""
         raw = self.headers.get("x-ms-offer-replace-pending")
         return None if not raw else raw.lower() == "true"
 

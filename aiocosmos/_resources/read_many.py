@@ -61,14 +61,17 @@ class ReadManyResult(list[dict[str, Any]]):
 
     @property
     def status_code(self) -> int:
+        """200: read_many answers as a whole even when some ids were not found."""
         return 200
 
     @property
     def activity_id(self) -> str | None:
+        """The activity id of the last request made, or None."""
         return self.activity_ids[-1] if self.activity_ids else None
 
     @property
     def session_token(self) -> str | None:
+        """The session token of the combined responses, or None."""
         return self.headers.get("x-ms-session-token")
 
     def get_response_headers(self) -> CIMultiDict[str]:

@@ -89,6 +89,7 @@ class ThroughputControl:
                 f"target_throughput={self.target_throughput}, global={self.global_config is not None})")
 
     def stats(self) -> ThroughputControlStats:
+        """A snapshot of the group in this client: share, allocated and used RU/s, requests delayed."""
         gate = self.gate
         return ThroughputControlStats(
             group=self.group.name, target_throughput=self.target_throughput, share=self.share,

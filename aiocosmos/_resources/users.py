@@ -115,6 +115,7 @@ class Permission(_PermissionView, ResourceResponse):
 
     @property
     def permission_link(self) -> str:
+        """The permission's link (``dbs/{db}/users/{user}/permissions/{id}``)."""
         return f"{self.user_link}/permissions/{self.id}"
 
     def __repr__(self) -> str:
@@ -233,6 +234,7 @@ class UserProxy:
 
     async def read(self, *, timeout: float | None = None, response_hook: ResponseHook | None = None
                    ) -> ResourceResponse:
+        """Read the user's properties."""
         check_hook(response_hook)
         response = await self._core.resource("GET", self._path, "users", self._link, idempotent=True,
                                              timeout=timeout)
@@ -340,6 +342,7 @@ class UserProxy:
         resource_token_expiry_seconds: int | None = None,
         timeout: float | None = None,
     ) -> AsyncItemPaged[PermissionProperties]:
+        """All permissions of the user, page by page (tokens valid for ``resource_token_expiry_seconds``)."""
         headers = expiry_headers(resource_token_expiry_seconds)
         return _permission_items(self._core.feed(
             self._path + "/permissions", "permissions", self._link, "Permissions",
@@ -355,6 +358,7 @@ class UserProxy:
         resource_token_expiry_seconds: int | None = None,
         timeout: float | None = None,
     ) -> AsyncItemPaged[PermissionProperties]:
+        """The permissions a SQL query over the user's permissions selects."""
         headers = expiry_headers(resource_token_expiry_seconds)
         return _permission_items(self._core.feed(
             self._path + "/permissions", "permissions", self._link, "Permissions", query=query,

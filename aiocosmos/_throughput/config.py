@@ -81,6 +81,7 @@ class GlobalThroughputControlConfig:
 
     @property
     def expire_seconds(self) -> float:
+        """Seconds after which a client that stopped renewing no longer counts (default ``2 x renew + 1``)."""
         return self.expire_interval if self.expire_interval is not None else 2 * self.renew_interval + 1
 
 

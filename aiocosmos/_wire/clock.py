@@ -17,11 +17,14 @@ class Clock(Protocol):
     and token expiry); ``sleep`` waits. Tests pass a fake that records sleeps and advances instantly.
     """
 
-    def monotonic(self) -> float: ...
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (for timeouts and backoffs)."""
 
-    def time(self) -> float: ...
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch (for request dates and lease times)."""
 
-    async def sleep(self, seconds: float) -> None: ...
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (a fake clock may advance instead)."""
 
 
 class SystemClock:
@@ -30,12 +33,15 @@ class SystemClock:
     __slots__ = ()
 
     def monotonic(self) -> float:
+        """``time.monotonic()``."""
         return time.monotonic()
 
     def time(self) -> float:
+        """``time.time()``."""
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep(seconds)``."""
         await asyncio.sleep(seconds)
 
 

@@ -42,9 +42,11 @@ class ModelSerializer(Protocol):
     """How a client turns item bodies that are not dicts into dicts, and stored dicts into ``model=`` types
     (e.g. a msgspec or cattrs adapter)."""
 
-    def to_document(self, value: object) -> dict[str, Any]: ...
+    def to_document(self, value: object) -> dict[str, Any]:
+        """The document (a JSON-ready dict) for a model instance."""
 
-    def from_document(self, document: dict[str, Any], model: type[M]) -> M: ...
+    def from_document(self, document: dict[str, Any], model: type[M]) -> M:
+        """An instance of ``model`` built from a stored document."""
 
 
 def _iso_utc(value: dt.datetime) -> str:

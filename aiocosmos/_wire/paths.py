@@ -137,13 +137,16 @@ class PartitionKey:
 
     @property
     def path(self) -> str:
+        """The first (for a single key, the only) path."""
         return self.paths[0]
 
     def to_json(self) -> dict[str, Any]:
+        """The definition as the REST API takes it (``paths``, ``kind``, ``version``)."""
         return {"paths": list(self.paths), "kind": self.kind, "version": self.version}
 
     @classmethod
     def from_json(cls, definition: Any) -> PartitionKey:
+        """The partition key of a container definition's ``partitionKey`` object."""
         if not isinstance(definition, dict) or not definition.get("paths"):
             raise ValidationError(f"not a partition key definition: {definition!r}")
         return cls(list(definition["paths"]), definition.get("kind", "Hash"), int(definition.get("version", 1)))

@@ -100,6 +100,7 @@ class ResourceResponse(ResponseMetadata, dict[str, Any]):
 
     @property
     def etag(self) -> str | None:
+        """The resource's etag (for ``if_match=``), or None."""
         return self.headers.get("etag") or self.get("_etag")
 
     @property
@@ -154,6 +155,7 @@ class Page(ResponseMetadata, Generic[T]):
 
     @property
     def request_charge(self) -> float:
+        """The request units of this page, the charges carried from refused attempts included."""
         raw = self.headers.get("x-ms-request-charge")
         return (float(raw) if raw else 0.0) + self._carried_charge
 

@@ -55,6 +55,7 @@ class ReadPartition:
 
     @classmethod
     def from_dict(cls, value: Mapping[str, Any]) -> ReadPartition:
+        """The partition a ``to_dict()`` saved (to resume a read from its continuation)."""
         if not isinstance(value, Mapping) or not isinstance(value.get("index"), int):
             raise ValidationError(f"not a saved read partition (a ReadPartition.to_dict()): {value!r:.200}")
         continuation = value.get("continuation")

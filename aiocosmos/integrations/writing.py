@@ -76,12 +76,15 @@ class PartitionWriteSummary:
 
     @property
     def ok(self) -> bool:
+        """Whether every row of the partition was written."""
         return self.failed == 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The summary as a plain dict."""
         return attrs.asdict(self)
 
     def describe(self) -> str:
+        """One line for a person: counts, charge, time, worker and where the failed operations are."""
         line = (f"partition {self.partition}: {self.succeeded:,} of {self.total:,} written, {self.failed:,} failed, "
                 f"{self.request_charge:,.0f} RU in {self.seconds:.1f} s on {self.worker}")
         if self.failed:
@@ -107,30 +110,37 @@ class WriteReport:
 
     @property
     def rerun(self) -> list[int]:
+        """The partitions to write again (``partitions=report.rerun``): those without a summary."""
         return sorted(self.unfinished)
 
     @property
     def total(self) -> int:
+        """Rows of the finished partitions."""
         return sum(s.total for s in self.summaries)
 
     @property
     def succeeded(self) -> int:
+        """Rows written, over the finished partitions."""
         return sum(s.succeeded for s in self.summaries)
 
     @property
     def failed(self) -> int:
+        """Rows that failed for good, over the finished partitions."""
         return sum(s.failed for s in self.summaries)
 
     @property
     def request_charge(self) -> float:
+        """Request units of the whole write."""
         return sum(s.request_charge for s in self.summaries)
 
     @property
     def failed_files(self) -> list[str]:
+        """The failed-operations files, one per partition that had failures."""
         return [s.failed_file for s in self.summaries if s.failed_file]
 
     @property
     def ok(self) -> bool:
+        """Whether every partition finished and every row was written."""
         return not self.unfinished and self.failed == 0
 
     def describe(self) -> str:
@@ -153,6 +163,7 @@ class WriteReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as a plain dict (JSON-ready)."""
         return {"operation": self.operation, "summaries": [s.to_dict() for s in self.summaries],
                 "unfinished": {str(k): v for k, v in sorted(self.unfinished.items())}, "rerun": self.rerun,
                 "ok": self.ok}

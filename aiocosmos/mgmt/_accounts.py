@@ -44,6 +44,7 @@ class DatabaseAccountsOperations:
     # -- reads -----------------------------------------------------------------------------------
 
     async def get(self, resource_group: str, account_name: str, *, timeout: float | None = None) -> DatabaseAccount:
+        """The database account."""
         return DatabaseAccount.from_json(await self._core.get_json(self._url(resource_group, account_name),
                                                                    timeout=timeout))
 
@@ -54,6 +55,7 @@ class DatabaseAccountsOperations:
 
     def list_by_resource_group(self, resource_group: str, *,
                                timeout: float | None = None) -> AsyncItemPaged[DatabaseAccount]:
+        """The database accounts of a resource group."""
         group = segment(resource_group, "resource group")
         url = self._core.url(f"{self._core.subscription_path()}/resourceGroups/{group}"
                              "/providers/Microsoft.DocumentDB/databaseAccounts")
@@ -105,12 +107,14 @@ class DatabaseAccountsOperations:
 
     async def list_read_only_keys(self, resource_group: str, account_name: str, *,
                                   timeout: float | None = None) -> DatabaseAccountKeys:
+        """The account's read-only keys."""
         body = await self._core.get_json(self._url(resource_group, account_name, "readonlykeys"), method="POST",
                                          timeout=timeout)
         return DatabaseAccountKeys.from_json(body)
 
     async def list_connection_strings(self, resource_group: str, account_name: str, *,
                                       timeout: float | None = None) -> builtins.list[ConnectionString]:
+        """The account's connection strings."""
         body = await self._core.get_json(self._url(resource_group, account_name, "listConnectionStrings"),
                                          method="POST", timeout=timeout)
         entries = body.get("connectionStrings")
@@ -163,6 +167,7 @@ class DatabaseAccountsOperations:
 
     async def begin_delete(self, resource_group: str, account_name: str, *, timeout: float | None = None,
                            polling: bool = True, continuation_token: str | None = None) -> LROPoller[None]:
+        """Start deleting the account; the poller finishes when it is gone."""
         return await self._core.begin("DELETE", self._url(resource_group, account_name), timeout=timeout,
                                       polling=polling, continuation_token=continuation_token)
 
@@ -191,12 +196,14 @@ class DatabaseAccountsOperations:
     async def begin_offline_region(self, resource_group: str, account_name: str, region: str, *,
                                    timeout: float | None = None, polling: bool = True,
                                    continuation_token: str | None = None) -> LROPoller[None]:
+        """Start taking a region of the account offline."""
         return await self._region(resource_group, account_name, region, "offlineRegion", timeout, polling,
                                   continuation_token)
 
     async def begin_online_region(self, resource_group: str, account_name: str, region: str, *,
                                   timeout: float | None = None, polling: bool = True,
                                   continuation_token: str | None = None) -> LROPoller[None]:
+        """Start bringing an offline region of the account back online."""
         return await self._region(resource_group, account_name, region, "onlineRegion", timeout, polling,
                                   continuation_token)
 

@@ -154,10 +154,12 @@ class CosmosManagementClient:
 
     @property
     def api_version(self) -> str:
+        """The Resource Provider API version sent with every request."""
         return self._core.api_version
 
     @property
     def base_url(self) -> str:
+        """The Azure Resource Manager endpoint."""
         return self._base_url
 
     @property
@@ -211,6 +213,7 @@ class CosmosManagementClient:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
         return self._state is _State.CLOSED
 
     def __del__(self, _warn: Any = warnings.warn) -> None:

@@ -49,10 +49,12 @@ class ArmError(HttpResponseError):
 
     @property
     def request_id(self) -> str | None:
+        """The ``x-ms-request-id`` of the failed request (for a support ticket)."""
         return self.headers.get("x-ms-request-id")
 
     @property
     def correlation_id(self) -> str | None:
+        """The ``x-ms-correlation-request-id`` of the failed request."""
         return self.headers.get("x-ms-correlation-request-id")
 
     def __str__(self) -> str:

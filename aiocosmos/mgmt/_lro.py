@@ -133,6 +133,7 @@ class LROPoller(Generic[T]):
         return self._status
 
     def done(self) -> bool:
+        """Whether the operation has reached a terminal state (succeeded, failed or canceled)."""
         return self._status.lower() in TERMINAL_STATES
 
     @property
@@ -141,6 +142,7 @@ class LROPoller(Generic[T]):
         return self._polling
 
     def continuation_token(self) -> str:
+        """A token that resumes polling this operation, in another process too (``continuation_token=``)."""
         state = {
             "method": self._method, "url": self._url, "mode": self._mode, "poll": self._poll_url,
             "final": self._final_url, "kind": self._kind, "status": self._status,
@@ -152,6 +154,7 @@ class LROPoller(Generic[T]):
 
     @classmethod
     def from_continuation_token(cls, core: MgmtCore, token: str) -> LROPoller[Any]:
+        """A poller resumed from :meth:`continuation_token`; raises ``ValidationError`` for a foreign token."""
         if not isinstance(token, str) or not token.startswith(_TOKEN_PREFIX):
             raise ValidationError("not a poller continuation token (they come from LROPoller.continuation_token())")
         try:

@@ -84,6 +84,7 @@ class ArmResource:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ArmResource:
+        """The resource of an ARM response body."""
         return cls(**cls._fields_from(body))
 
     def as_dict(self) -> dict[str, Any]:
@@ -93,10 +94,12 @@ class ArmResource:
 
     @property
     def resource(self) -> dict[str, Any]:
+        """``properties.resource``: the resource's own definition."""
         return _dict(self.properties.get("resource"))
 
     @property
     def options(self) -> dict[str, Any]:
+        """``properties.options`` (throughput, autoscale), empty when absent."""
         return _dict(self.properties.get("options"))
 
 
@@ -113,6 +116,7 @@ class DatabaseAccount(ArmResource):
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> DatabaseAccount:
+        """The account of an ARM response body."""
         fields = cls._fields_from(body)
         props = fields["properties"]
 
@@ -132,6 +136,7 @@ class DatabaseAccount(ArmResource):
 
     @property
     def default_consistency_level(self) -> str | None:
+        """The account's default consistency level (``Session``, ``Strong``, ...), or None."""
         return _str(_dict(self.properties.get("consistencyPolicy")).get("defaultConsistencyLevel"))
 
 
@@ -150,6 +155,7 @@ class ThroughputSettings(ArmResource):
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ThroughputSettings:
+        """The throughput settings of an ARM response body."""
         fields = cls._fields_from(body)
         resource = _dict(fields["properties"].get("resource"))
         return cls(
@@ -162,6 +168,7 @@ class ThroughputSettings(ArmResource):
 
     @property
     def is_autoscale(self) -> bool:
+        """Whether the throughput is autoscale (it has a maximum)."""
         return self.max_throughput is not None
 
 
@@ -179,6 +186,7 @@ class DatabaseAccountKeys:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> DatabaseAccountKeys:
+        """The keys of a ``listKeys`` (or ``readonlykeys``) answer."""
         return cls(
             primary_master_key=_str(body.get("primaryMasterKey")),
             secondary_master_key=_str(body.get("secondaryMasterKey")),
@@ -212,6 +220,7 @@ class ConnectionString:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> ConnectionString:
+        """A connection string of a ``listConnectionStrings`` answer."""
         return cls(
             connection_string=_str(body.get("connectionString")) or "",
             description=_str(body.get("description")),
@@ -240,6 +249,7 @@ class Usage:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Usage:
+        """A usage entry of a ``usages`` answer."""
         name = _dict(body.get("name"))
         return cls(
             name=_str(name.get("value")),

@@ -50,9 +50,11 @@ class LocationsOperations:
         return path if location is None else f"{path}/{segment(location, 'location')}"
 
     def list(self, *, timeout: float | None = None) -> AsyncItemPaged[ArmResource]:
+        """The Azure locations Cosmos DB is offered in, with their capabilities."""
         return self._core.pager(self._core.url(self._path()), ArmResource.from_json, timeout=timeout)
 
     async def get(self, location: str, *, timeout: float | None = None) -> ArmResource:
+        """One location's Cosmos DB properties."""
         return ArmResource.from_json(await self._core.get_json(self._core.url(self._path(location)),
                                                                timeout=timeout))
 
@@ -79,10 +81,12 @@ class RestorableDatabaseAccountsOperations:
         return self._core.pager(self._core.url(self._path()), ArmResource.from_json, timeout=timeout)
 
     def list_by_location(self, location: str, *, timeout: float | None = None) -> AsyncItemPaged[ArmResource]:
+        """The restorable (continuous-backup) accounts of a location."""
         return self._core.pager(self._core.url(self._path(location)), ArmResource.from_json, timeout=timeout)
 
     async def get_by_location(self, location: str, instance_id: str, *,
                               timeout: float | None = None) -> ArmResource:
+        """One restorable account, by location and instance id."""
         url = self._core.url(self._path(location, instance_id))
         return ArmResource.from_json(await self._core.get_json(url, timeout=timeout))
 

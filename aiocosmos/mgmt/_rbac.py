@@ -57,10 +57,12 @@ class RbacOperations:
 
     def list(self, resource_group: str, account_name: str, *,
              timeout: float | None = None) -> AsyncItemPaged[ArmResource]:
+        """The definitions (or assignments) of the account."""
         return self._core.pager(self._url(resource_group, account_name), ArmResource.from_json, timeout=timeout)
 
     async def get(self, resource_group: str, account_name: str, item_id: str, *,
                   timeout: float | None = None) -> ArmResource:
+        """One definition (or assignment) by its id."""
         return ArmResource.from_json(await self._core.get_json(self._url(resource_group, account_name, item_id),
                                                                timeout=timeout))
 
@@ -80,6 +82,7 @@ class RbacOperations:
     async def begin_delete(self, resource_group: str, account_name: str, item_id: str, *,
                            timeout: float | None = None, polling: bool = True,
                            continuation_token: str | None = None) -> LROPoller[None]:
+        """Start deleting a definition (or assignment)."""
         return await self._core.begin("DELETE", self._url(resource_group, account_name, item_id), timeout=timeout,
                                       polling=polling, continuation_token=continuation_token)
 

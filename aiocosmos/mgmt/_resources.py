@@ -95,11 +95,13 @@ class ResourceOperations:
 
     def list(self, resource_group: str, account_name: str, *parents: str,
              timeout: float | None = None) -> AsyncItemPaged[ArmResource]:
+        """The resources of this kind under the given parents (e.g. the containers of a database)."""
         path = self._path(resource_group, account_name, parents, parents_only=True)
         return self._core.pager(self._core.url(path), ArmResource.from_json, timeout=timeout)
 
     async def get(self, resource_group: str, account_name: str, *names: str,
                   timeout: float | None = None) -> ArmResource:
+        """One resource, named by its parents and its own name."""
         path = self._path(resource_group, account_name, names, parents_only=False)
         return ArmResource.from_json(await self._core.get_json(self._core.url(path), timeout=timeout))
 
@@ -141,6 +143,7 @@ class ResourceOperations:
 
     async def begin_delete(self, resource_group: str, account_name: str, *names: str, timeout: float | None = None,
                            polling: bool = True, continuation_token: str | None = None) -> LROPoller[None]:
+        """Start deleting a resource; the poller finishes when it is gone."""
         path = self._path(resource_group, account_name, names, parents_only=False)
         return await self._core.begin("DELETE", self._core.url(path), timeout=timeout, polling=polling,
                                       continuation_token=continuation_token)
@@ -182,6 +185,7 @@ class ResourceOperations:
         self, resource_group: str, account_name: str, *names: str, timeout: float | None = None,
         polling: bool = True, continuation_token: str | None = None,
     ) -> LROPoller[ThroughputSettings]:
+        """Start moving the resource's throughput to autoscale."""
         return await self._migrate(resource_group, account_name, names, "migrateToAutoscale", timeout, polling,
                                    continuation_token)
 
@@ -189,6 +193,7 @@ class ResourceOperations:
         self, resource_group: str, account_name: str, *names: str, timeout: float | None = None,
         polling: bool = True, continuation_token: str | None = None,
     ) -> LROPoller[ThroughputSettings]:
+        """Start moving the resource's throughput from autoscale to manual."""
         return await self._migrate(resource_group, account_name, names, "migrateToManualThroughput", timeout,
                                    polling, continuation_token)
 

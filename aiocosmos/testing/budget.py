@@ -43,6 +43,7 @@ class RequestUnitBudget:
         self.charged = 0.0
 
     def charge_of(self, request: ProxyRequest) -> float:
+        """The RU this request costs, by its kind or the charges function."""
         if callable(self._charges):
             return float(self._charges(request))
         return float(self._charges.get(request.kind, 0.0))

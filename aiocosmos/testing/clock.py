@@ -22,16 +22,20 @@ class FakeClock:
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
+        """The fake monotonic time."""
         return self._monotonic
 
     def time(self) -> float:
+        """The fake wall-clock time."""
         return self._time
 
     def advance(self, seconds: float) -> None:
+        """Move both clocks forward by ``seconds``."""
         self._monotonic += seconds
         self._time += seconds
 
     async def sleep(self, seconds: float) -> None:
+        """Record the sleep, advance by it and yield to the loop once, without waiting."""
         self.sleeps.append(seconds)
         self.advance(seconds)
         await asyncio.sleep(0)  # still yield to the loop, as a real sleep would

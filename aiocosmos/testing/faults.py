@@ -205,4 +205,5 @@ class Injection:
     map identities to documents)."""
 
     def to_json(self) -> dict[str, Any]:
+        """The injection as a plain dict."""
         return asdict(self)

@@ -76,11 +76,13 @@ class FaultProxy(ProxyState):
 
     @property
     def url(self) -> str:
+        """The proxy's URL (give it to the client as the endpoint); raises until started."""
         if not self.port:
             raise RuntimeError("the fault proxy is not started")
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> str:
+        """Start listening; returns the proxy's URL."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._http = aiohttp.ClientSession(
@@ -100,6 +102,7 @@ class FaultProxy(ProxyState):
         return self.url
 
     async def stop(self) -> None:
+        """Stop listening and close the connections to the upstream server."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

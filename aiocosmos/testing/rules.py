@@ -73,6 +73,7 @@ class ProxyRequest:
 
     @property
     def continuation(self) -> str | None:
+        """The request's ``x-ms-continuation``, or None."""
         return self.headers.get("x-ms-continuation")
 
 
@@ -130,6 +131,7 @@ class ProxyRule:
         self.split_containers: set[str] = set()
 
     def matches(self, request: ProxyRequest) -> bool:
+        """Whether the request is one this rule is about (method, path, kind, headers...)."""
         if self.method is not None and request.method != self.method:
             return False
         if self.path is not None and request.path != self.path:
@@ -145,12 +147,14 @@ class ProxyRule:
         return self.where is None or self.where(request)
 
     def pick(self, draw: float) -> Fault:
+        """The fault for a random ``draw`` in [0, 1), by the faults' weights."""
         for fault, bound in zip(self.faults, self._cumulative, strict=True):
             if draw < bound:
                 return fault
         return self.faults[-1]
 
     def describe(self) -> dict[str, Any]:
+        """The rule and its counters (matched, fired) as a plain dict."""
         return {"id": self.id, "name": self.name, "faults": [f.label for f in self.faults],
                 "probability": self.probability, "times": self.times, "skip": self.skip,
                 "matched": self.matched, "fired": self.fired}
