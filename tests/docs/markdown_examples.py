@@ -6,8 +6,6 @@ rendered page, may stand on the line before a block:
 
 * ``<!-- needs-azure: <reason> -->`` on a Python block: it needs a real Azure account and is not run; the
   reason is required.
-* ``<!-- not-yet-run: <reason> -->`` on a Python block: an example this suite does not run yet (issue 20
-  is open until none is left); the page says so to its reader in a warning.
 * ``<!-- output -->`` on a ```` ```text ```` block right after a Python block: what that block prints. The
   comparison is line by line; ``...`` in a line matches anything (charges, etags, times).
 
@@ -30,7 +28,7 @@ import attrs
 ENDPOINT_PLACEHOLDER: Final = "https://<account>.documents.azure.com:443/"
 KEY_PLACEHOLDER: Final = "<key>"
 _FENCE = re.compile(r"^(`{3,})([\w+-]*)[^\n]*$")
-_MARKER = re.compile(r"^<!--\s*(needs-azure|not-yet-run|output)\s*(?::\s*(.*?))?\s*-->$")
+_MARKER = re.compile(r"^<!--\s*(needs-azure|output)\s*(?::\s*(.*?))?\s*-->$")
 _PYTHON_NAMES: Final = frozenset({"python", "py", "python3", "pycon"})
 
 
@@ -64,7 +62,7 @@ def examples(path: Path) -> list[Example]:
                 raise ExampleError(f"{path}:{start}: write ```python, not ```{lang}, so the block is run")
             if kind == "output":
                 raise ExampleError(f"{path}:{start}: <!-- output --> belongs on the text block after a Python block")
-            if kind in ("needs-azure", "not-yet-run") and not reason:
+            if kind == "needs-azure" and not reason:
                 raise ExampleError(f"{path}:{start}: <!-- {kind} --> needs a reason after a colon")
             found.append(Example(path, start + 1, body, needs_azure=reason if kind else None))
         elif kind == "output":

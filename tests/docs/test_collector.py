@@ -58,10 +58,3 @@ def test_other_spellings_of_python_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ExampleError, match="write ```python, not ```py"):
         examples(_page(tmp_path, "```py\nx = 1\n```\n"))
 
-
-def test_a_page_with_examples_not_yet_run_warns_its_reader() -> None:
-    """An example the suite does not run yet is allowed only on a page that says so at its top."""
-    root = Path(__file__).resolve().parents[2]
-    for page in [root / "README.md", *(root / "docs").rglob("*.md")]:
-        if "<!-- not-yet-run:" in page.read_text(encoding="utf-8"):
-            assert '!!! warning "Examples not yet run"' in page.read_text(encoding="utf-8"), page

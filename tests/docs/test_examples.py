@@ -29,8 +29,13 @@ async def _delete_databases(server: CosmosTestServer, ids: set[str]) -> None:
 
 
 @pytest.mark.integration
+# Ray Data warns about its own deprecated settings (as in tests/integration/test_ray.py).
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
-def test_the_page_examples_run(page: Path, cosmos_server: CosmosTestServer) -> None:
+def test_the_page_examples_run(
+    page: Path, cosmos_server: CosmosTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the files an example writes (failed/, state/, export/) stay out of the checkout
     before = asyncio.run(_database_ids(cosmos_server))
     try:
         run_page(page, endpoint=cosmos_server.url, key=cosmos_server.key)
