@@ -27,7 +27,7 @@ import attrs
 
 ENDPOINT_PLACEHOLDER: Final = "https://<account>.documents.azure.com:443/"
 KEY_PLACEHOLDER: Final = "<key>"
-_FENCE = re.compile(r"^(`{3,})([\w+-]*)[^\n]*$")
+_FENCE = re.compile(r"^( *)(`{3,})([\w+-]*)[^\n]*$")  # indented: a block inside a list item
 _MARKER = re.compile(r"^<!--\s*(needs-azure|output)\s*(?::\s*(.*?))?\s*-->$")
 _PYTHON_NAMES: Final = frozenset({"python", "py", "python3", "pycon"})
 
@@ -83,7 +83,7 @@ def _blocks(lines: list[str]) -> Iterator[tuple[int, str, str, tuple[str, str | 
         if fence is None:
             index += 1
             continue
-        ticks, lang = fence.group(1), fence.group(2).lower()
+        indent, ticks, lang = len(fence.group(1)), fence.group(2), fence.group(3).lower()
         end = index + 1
         while end < len(lines) and lines[end].strip() != ticks:
             end += 1
@@ -91,7 +91,8 @@ def _blocks(lines: list[str]) -> Iterator[tuple[int, str, str, tuple[str, str | 
             raise ExampleError(f"line {index + 1}: the ``` block never closes")
         previous = lines[index - 1].strip() if index else ""
         mark = _MARKER.match(previous)
-        yield index + 1, lang, "\n".join(lines[index + 1:end]) + "\n", (mark.group(1), mark.group(2)) if mark else None
+        body = "\n".join(line[indent:] if line[:indent].isspace() else line for line in lines[index + 1:end])
+        yield index + 1, lang, body + "\n", (mark.group(1), mark.group(2)) if mark else None
         index = end + 1
 
 

@@ -58,3 +58,11 @@ def test_other_spellings_of_python_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ExampleError, match="write ```python, not ```py"):
         examples(_page(tmp_path, "```py\nx = 1\n```\n"))
 
+
+
+def test_a_block_inside_a_list_item_runs_too(tmp_path: Path) -> None:
+    page = _page(tmp_path, "* an item:\n\n  ```python\n  for n in range(2):\n      print(n)\n  ```\n\n"
+                           "  <!-- output -->\n  ```text\n  0\n  1\n  ```\n")
+    [example] = examples(page)
+    assert (example.code, example.output) == ("for n in range(2):\n    print(n)\n", "0\n1\n")
+    assert run_page(page, endpoint="http://x", key="k") == 1

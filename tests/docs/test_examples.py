@@ -5,16 +5,42 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 import aiocosmos
 from tests.docs.markdown_examples import run_page
+from tests.integration.change_feed_front import ChangeFeedFront
 from tests.server import CosmosTestServer
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+CHANGE_FEED_PAGES = {"docs/change-feed.md": ("shop", "orders", "customerId")}
+"""Pages whose examples read a change feed, by (database, container, partition key property): the local
+server's change feed is a stub (one page, then 304 for ever), so they run through the project's change
+feed front (tests/integration/change_feed_front.py), which serves that container's feed as the service
+does and relays the rest (the database, the lease container) to the local server."""
+
+
+@contextmanager
+def _change_feed_front(server: CosmosTestServer, database: str, container: str, partition_key: str) -> Iterator[str]:
+    """The front's endpoint, served from its own loop in a thread while the page runs on another."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    front = ChangeFeedFront(server.url, database, container=container, partition_key=partition_key)
+    try:
+        asyncio.run_coroutine_threadsafe(front.start(), loop).result(30)
+        yield front.url
+    finally:
+        asyncio.run_coroutine_threadsafe(front.close(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 async def _database_ids(server: CosmosTestServer) -> set[str]:
@@ -37,8 +63,13 @@ def test_the_page_examples_run(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the files an example writes (failed/, state/, export/) stay out of the checkout
     before = asyncio.run(_database_ids(cosmos_server))
+    fronted = CHANGE_FEED_PAGES.get(str(page.relative_to(ROOT)))
     try:
-        run_page(page, endpoint=cosmos_server.url, key=cosmos_server.key)
+        if fronted is None:
+            run_page(page, endpoint=cosmos_server.url, key=cosmos_server.key)
+        else:
+            with _change_feed_front(cosmos_server, *fronted) as endpoint:
+                run_page(page, endpoint=endpoint, key=cosmos_server.key)
     finally:
         # Each page starts from the databases the session had: what its examples made is removed.
         asyncio.run(_delete_databases(cosmos_server, asyncio.run(_database_ids(cosmos_server)) - before))

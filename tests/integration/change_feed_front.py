@@ -2,8 +2,8 @@
 
 The local server's change feed is a stub (one page, then 304 for ever). :class:`ChangeFeedFront` is
 a small aiohttp server on 127.0.0.1 that *owns* one container, ``dbs/{db}/colls/{FRONT}``
-(partition key ``/pk``, hash v2), in memory, and relays everything else (the account, the
-database) to the local server. It:
+(partition key ``/pk``, hash v2; ``container=`` and ``partition_key=`` name others), in memory, and
+relays everything else (the account, the database) to the local server. It:
 
 * records every write to its container (create, upsert, replace, delete), and gives each version
   the next LSN of the partition key range that holds its EPK (``_lsn``; ``_etag``, ``_ts`` too);
@@ -61,9 +61,13 @@ def boundaries(count: int) -> list[str]:
 
 
 class ChangeFeedFront:
-    def __init__(self, upstream: str, database: str, *, ranges: int = 8) -> None:
+    def __init__(self, upstream: str, database: str, *, ranges: int = 8, container: str = FRONT,
+                 partition_key: str = "pk") -> None:
         self.upstream = upstream.rstrip("/")
         self.database = database
+        self.container = container
+        self.pk_field = partition_key
+        """The top-level property the container is partitioned by (its path is ``/`` + it)."""
         self.url = ""
         edges = boundaries(ranges)
         self.ranges: dict[str, Range] = {str(k): Range(str(k), edges[k], edges[k + 1]) for k in range(ranges)}
@@ -148,15 +152,15 @@ class ChangeFeedFront:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/")
-        coll = f"/dbs/{self.database}/colls/{FRONT}"
+        coll = f"/dbs/{self.database}/colls/{self.container}"
         body = await request.read()
         if not path.startswith(coll):
             return await self._relay(request, body)
         rest = path[len(coll):]
         if request.method == "GET" and rest == "":
-            return _json({"id": FRONT, "_rid": "feedRid==", "_self": f"dbs/{self.database}/colls/{FRONT}/",
-                          "_etag": '"feed"', "_ts": 1, "partitionKey": {"paths": ["/pk"], "kind": "Hash",
-                                                                        "version": 2}})
+            return _json({"id": self.container, "_rid": "feedRid==",
+                          "_self": f"dbs/{self.database}/colls/{self.container}/", "_etag": '"feed"', "_ts": 1,
+                          "partitionKey": {"paths": [f"/{self.pk_field}"], "kind": "Hash", "version": 2}})
         if request.method == "GET" and rest == "/pkranges":
             return self._pkranges(request.headers)
         if rest == "/docs" and request.method == "POST":
@@ -184,7 +188,7 @@ class ChangeFeedFront:
                 self.history.append((owner.lsn, epk, key[0], {"previous": old, "metadata": {
                     "operationType": "delete", "lsn": owner.lsn, "crts": int(time.time()),
                     "previousImageLSN": old["_lsn"], "timeToLiveExpired": False, "id": item_id,
-                    "partitionKey": {"pk": old.get("pk")}}}))
+                    "partitionKey": {self.pk_field: old.get(self.pk_field)}}}))
                 return web.Response(status=204, headers={"x-ms-request-charge": "1",
                                                          "x-ms-session-token": f"{owner.id}:-1#{owner.lsn}"})
         return _json({"code": "BadRequest", "message": "the change feed front does not serve this"}, status=400)
@@ -203,11 +207,11 @@ class ChangeFeedFront:
                      headers={"etag": etag})
 
     def _write(self, doc: dict[str, Any], *, upsert: bool) -> web.Response:
-        pk_json = orjson.dumps([doc.get("pk")]).decode()
+        pk_json = orjson.dumps([doc.get(self.pk_field)]).decode()
         key = (pk_json, str(doc["id"]))
         if key in self.docs and not upsert:
             return _json({"code": "Conflict", "message": "exists"}, status=409)
-        epk = self.epks.get(key) or epk_of(doc.get("pk"))
+        epk = self.epks.get(key) or epk_of(doc.get(self.pk_field))
         owner = self.range_of(epk)
         owner.lsn += 1
         stored = {**doc, "_rid": uuid.uuid4().hex[:12], "_self": "", "_etag": f'"{uuid.uuid4()}"',
