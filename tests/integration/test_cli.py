@@ -16,6 +16,7 @@ import orjson
 
 import aiocosmos
 from aiocosmos.testing import Fault, FaultProxy
+from aiocosmos.testing.rules import ProxyRequest
 from tests.server import EMULATOR_KEY, CosmosTestServer
 
 
@@ -165,15 +166,25 @@ async def test_create_mode_rerun_after_ambiguous_failures_ends_clean_and_never_o
         source = tmp_path / "items.jsonl"
         source.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in items))
         failed = tmp_path / "items.jsonl.failed.jsonl"
+        sent: set[str] = set()  # the ids of every batch so far
+
+        def replayed(request: ProxyRequest) -> bool:
+            return any(op["resourceBody"]["id"] in sent for op in orjson.loads(request.body))
+
+        def first_send(request: ProxyRequest) -> bool:
+            sent.update(op["resourceBody"]["id"] for op in orjson.loads(request.body))
+            return True
+
         async with FaultProxy(cosmos_server.url, seed=1) as proxy:
-            proxy.add_rule(Fault.reset_after(), kinds=("batch",), times=1)
-            # Bulk replays the creates after the reset; that replay is refused too (403/3, surfaced),
-            # so the run still ends with every create unresolved, as before replays existed.
-            proxy.add_rule(Fault.write_forbidden(), kinds=("batch",), times=1)
+            # However the reader's pace splits the 40 lines into batches (a partial batch goes after 100 ms),
+            # each batch is applied, then its connection reset; bulk replays the creates, and that replay is
+            # refused (403/3, surfaced), so the run ends with every create unresolved.
+            proxy.add_rule(Fault.write_forbidden(), kinds=("batch",), where=replayed)
+            proxy.add_rule(Fault.reset_after(), kinds=("batch",), where=first_send)
             code, _, err = await run_cli("--connection-string", f"AccountEndpoint={proxy.url}/;AccountKey="
                                          f"{cosmos_server.key};", "ingest", str(source), "-d", database.id,
                                          "-c", "items", "--mode", "create", "--no-progress")
-            assert proxy.counts()["reset_after"] == 1
+            assert proxy.counts()["reset_after"] >= 1 and sent == {d["id"] for d in items}
         assert code == 1, err
         records = records_of(failed)
         assert sorted(r["item"]["id"] for r in records) == sorted(d["id"] for d in items)
