@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -235,17 +234,13 @@ async def test_resume_after_a_split_between_pages(gateway: FakeQueryServer,
 
 async def test_bounded_parallel_fan_out(gateway: FakeQueryServer, container: aiocosmos.ContainerProxy) -> None:
     query = gateway.register(aggregate_query("COUNT", "n"))
-    gateway.range_delay = 0.05
-    started = time.perf_counter()
+    gateway.range_delay = 0.05  # each range answers late, so the requests in flight overlap
     assert [v async for v in container.query_items(query.text, max_concurrency=1)] == [80]
-    serial = time.perf_counter() - started
     assert gateway.max_in_flight == 1
     gateway.max_in_flight = 0
-    started = time.perf_counter()
     assert [v async for v in container.query_items(query.text, max_concurrency=4)] == [80]
-    parallel = time.perf_counter() - started
+    # The bound is reached and never passed; what it saves in wall time is for benchmarks/ to measure.
     assert gateway.max_in_flight == 4
-    assert parallel < serial * 0.7, (parallel, serial)
 
 
 async def test_tokens_of_another_query_or_damaged_are_refused(

@@ -100,7 +100,9 @@ async def test_slow_faults_delay_but_deliver(proxy: FaultProxy) -> None:
             body_after = time.monotonic() - started
 
     assert headers_after >= 0.2
-    assert headers_after_2 < 0.1 and body_after >= 0.2
+    # slow_body sends the headers at once and the body in 4 chunks 0.05 s apart: the headers come well before
+    # the body ends (measured relative to each other, so a loaded machine delays both alike).
+    assert body_after >= 0.2 and body_after - headers_after_2 >= 0.15, (headers_after_2, body_after)
     assert [i.fault for i in proxy.log] == ["slow_headers", "slow_body"]
 
 
