@@ -319,6 +319,17 @@ function normalizeError(status, body) {
   return out;
 }
 
+// ---------------------------------------------------------------- stored procedures and triggers (scripts.js)
+const scripts = require("./scripts")(LIB, { errorBody, pkHeader, pkPaths, docMatchesPk, PK_REQUIRED });
+// The trigger operation of a document write ("Create", "Replace", "Delete"), or undefined for other requests.
+function writeOperation(handler, params) {
+  if (handler === handlers.createDoc) return "Create";
+  if (handler === handlers.replaceDoc || handler === handlers.patchDoc) return "Replace";
+  if (handler === handlers.deleteDoc) return "Delete";
+  if (handler === handlers.upsertDoc) return "Upsert";
+  return undefined;
+}
+
 // ---------------------------------------------------------------- request pipeline (replaces lib/index.js)
 const readBody = req => new Promise((resolve, reject) => {
   const chunks = [];
@@ -363,8 +374,17 @@ async function handle(req, res) {
   try { pathname.split("/").forEach(s => decodeURIComponent(s)); } catch (e) { badPath = true; } // router would throw
   const found = badPath ? undefined : route(req);
   const authMsg = STRICT_AUTH && !badPath ? authError(req, pathname) : undefined;
+  let extraHeaders = {};
   if (authMsg) {
     [status, body] = [401, errorBody("Unauthorized", authMsg)];
+  } else if (!found && !badPath && scripts.isScriptPath(req.url.split("?")[0])) {
+    if (["POST", "PUT"].includes(req.method)) {
+      const text = await readBody(req);
+      try { req.cosmosBody = text.trim() === "" ? undefined : JSON.parse(text); } catch (e) {
+        [status, body] = [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
+      }
+    }
+    if (status === 200) [status, body, extraHeaders = {}] = scripts.handleScripts(account, req, req.url.split("?")[0]);
   } else if (!found) {
     [status, body] = [400, errorBody("BadRequest", "no route")]; // offers, sprocs, users, HEAD, ...
   } else {
@@ -381,9 +401,13 @@ async function handle(req, res) {
       [status, body] = prep;
     } else {
       try {
-        res.statusCode = 200;
-        body = await handler(prep.account, req, res, params);
-        status = res.statusCode;
+        const write = async () => {
+          res.statusCode = 200;
+          const answer = await handler(prep.account, req, res, params);
+          return [res.statusCode, answer];
+        };
+        const operation = writeOperation(handler, params);
+        [status, body] = operation ? await scripts.withTriggers(account, req, params, operation, write) : await write();
       } catch (err) { // a genuine package crash: keep it visible as a 500
         console.error(err);
         [status, body] = [500, errorBody("InternalServerError", String(err && err.message))];
@@ -397,6 +421,7 @@ async function handle(req, res) {
   res.setHeader("content-location", `${TLS ? "https" : "http"}://${req.headers.host}${req.url}`);
   res.setHeader("x-ms-activity-id", crypto.randomUUID());
   res.setHeader("x-ms-request-charge", "1");
+  for (const [name, value] of Object.entries(extraHeaders)) res.setHeader(name, value);
   if (req.headers["x-ms-documentdb-populatequerymetrics"]) {
     res.setHeader("x-ms-documentdb-query-metrics", // a made-up constant, as the package does
       "totalExecutionTimeInMs=0.00;retrievedDocumentCount=0;outputDocumentCount=0");

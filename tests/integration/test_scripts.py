@@ -1,7 +1,7 @@
 """User-defined functions against the local server (every request signature-checked).
 
-The local server has UDFs only: stored procedures and triggers are covered by tests/client/test_scripts.py
-against the recording server.
+Stored procedures and triggers (run by the launcher, tests/cosmos-server/scripts.js) are in
+test_stored_procedures.py; their wire format is also checked in tests/client/test_scripts.py.
 """
 
 from __future__ import annotations
