@@ -77,6 +77,10 @@ function resourceOf(pathname) {
   const segs = pathname.replace(/^\/+|\/+$/g, "").split("/").filter(s => s !== "").map(decodeURIComponent);
   if (segs.length === 0) return { type: "", link: "" };
   if (segs[0] === "offers") return { type: "offers", link: segs.length > 1 ? segs[1].toLowerCase() : "" };
+  // Delete-by-partition-key is signed as its container (azure-cosmos maps its type "partitionkey" to "colls").
+  if (segs.length === 6 && segs[4] === "operations" && segs[5] === "partitionkeydelete") {
+    return { type: "colls", link: segs.slice(0, 4).join("/") };
+  }
   if (segs.length % 2 === 0) return { type: segs[segs.length - 2], link: segs.join("/") }; // item
   return { type: segs[segs.length - 1], link: segs.slice(0, -1).join("/") }; // feed: parent link
 }
@@ -330,6 +334,28 @@ function writeOperation(handler, params) {
   return undefined;
 }
 
+// ---------------------------------------------------------------- delete by partition key (the package lacks it)
+// POST dbs/{db}/colls/{coll}/operations/partitionkeydelete: every document of the header's logical partition goes.
+// The service deletes in the background; here they are gone when the answer (200, no body) is sent.
+const PK_DELETE_PATH = /^\/dbs\/([^/]+)\/colls\/([^/]+)\/operations\/partitionkeydelete\/?$/;
+function deleteByPartitionKey(req, pathname) {
+  const m = PK_DELETE_PATH.exec(pathname);
+  if (req.method !== "POST") return [405, errorBody("MethodNotAllowed", "POST only")];
+  const db = account.database(decodeURIComponent(m[1]));
+  const coll = db.read() && db.collection(decodeURIComponent(m[2]));
+  if (!coll || !coll.read()) return [404, errorBody("NotFound", NOT_FOUND)];
+  const paths = pkPaths(coll.read());
+  const pk = pkHeader(req);
+  if (pk === null) return [400, errorBody("BadRequest", "The x-ms-documentdb-partitionkey header is not valid JSON.")];
+  if (!paths.length || pk === undefined || pk.length !== paths.length) return [400, errorBody("BadRequest", PK_REQUIRED)];
+  const docs = coll.documents;
+  for (const item of [...docs._data.values()]) {
+    const data = item.read();
+    if (data && docMatchesPk(data, paths, pk)) docs.delete(data.id, docs._getPartition(data));
+  }
+  return [200, undefined];
+}
+
 // ---------------------------------------------------------------- request pipeline (replaces lib/index.js)
 const readBody = req => new Promise((resolve, reject) => {
   const chunks = [];
@@ -377,6 +403,8 @@ async function handle(req, res) {
   let extraHeaders = {};
   if (authMsg) {
     [status, body] = [401, errorBody("Unauthorized", authMsg)];
+  } else if (!found && !badPath && PK_DELETE_PATH.test(req.url.split("?")[0])) {
+    [status, body] = deleteByPartitionKey(req, req.url.split("?")[0]);
   } else if (!found && !badPath && scripts.isScriptPath(req.url.split("?")[0])) {
     if (["POST", "PUT"].includes(req.method)) {
       const text = await readBody(req);

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from azure.cosmos.aio import CosmosClient as AzureClient
 
 import aiocosmos
+from tests.server import CosmosTestServer
 
 IDS = ["plain", "with space", "café ☕", "ü+x;y", "a=b&c", "per%cent", "日本語", "semi;colon", "quote'd", "~tilde"]
 
@@ -126,3 +128,23 @@ async def test_session_consistency_header_is_accepted(database: aiocosmos.Databa
     created = await container.create_item({"id": "1", "pk": "p"})
     assert created.session_token is None
     assert (await container.read_item("1", partition_key="p"))["id"] == "1"
+
+
+async def _ids_in(container: aiocosmos.ContainerProxy, partition_key: str) -> list[str]:
+    return sorted([i["id"] async for i in container.query_items("SELECT * FROM c", partition_key=partition_key)])
+
+
+async def test_delete_all_items_by_partition_key(cosmos_server: CosmosTestServer,
+                                                 container: aiocosmos.ContainerProxy) -> None:
+    """One logical partition goes, the others stay; azure-cosmos's request (signed the same way) works too."""
+    for n in range(6):
+        await container.create_item({"id": f"i{n}", "pk": f"p{n % 3}"})
+    response = await container.delete_all_items_by_partition_key("p0")
+    assert response.status_code == 200
+    assert (await _ids_in(container, "p0"), await _ids_in(container, "p1")) == ([], ["i1", "i4"])
+    async with AzureClient(cosmos_server.url, credential=cosmos_server.key) as azure_client:
+        azure = azure_client.get_database_client(container.database.id).get_container_client(container.id)
+        await azure.delete_all_items_by_partition_key("p1")
+    assert (await _ids_in(container, "p1"), await _ids_in(container, "p2")) == ([], ["i2", "i5"])
+    with pytest.raises(aiocosmos.NotFound):
+        await container.database.get_container_client("missing").delete_all_items_by_partition_key("p2")
