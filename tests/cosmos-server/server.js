@@ -20,6 +20,8 @@ const handlers = {
   readDoc: H("read-document"), replaceDoc: H("replace-document"), patchDoc: H("patch-document"),
   deleteDoc: H("delete-document"), createDoc: H("create-document"), upsertDoc: H("upsert-document"),
   queryDocs: H("query-documents"), readDocs: H("read-documents"), batch: H("batch-documents"),
+  createDb: H("create-database"), deleteDb: H("delete-database"), createColl: H("create-collection"),
+  deleteColl: H("delete-collection"),
 };
 
 // Bug (@vercel/cosmosdb-server 1.0.1, lib/account/user-defined-functions.js): UserDefinedFunctions.replace compiles
@@ -334,6 +336,26 @@ function writeOperation(handler, params) {
   return undefined;
 }
 
+// ---------------------------------------------------------------- offers (offers.js)
+const offers = require("./offers")(LIB, { errorBody });
+// Runs a create or delete of a database or container (`write()` returns [status, body]) with its offers.
+async function withOffers(req, params, handler, write) {
+  const isCreate = handler === handlers.createDb || handler === handlers.createColl;
+  if (isCreate) {
+    const refused = offers.checkCreate(req);
+    if (refused) return refused;
+  }
+  const db = params.dbId !== undefined ? account.database(params.dbId) : undefined;
+  const before = handler === handlers.deleteDb ? db && db.read()
+    : handler === handlers.deleteColl ? db && db.read() && db.collection(params.collId).read() : undefined;
+  const [status, body] = await write();
+  if (isCreate && status === 201 && body && body._self) {
+    offers.created(req, body, handler === handlers.createColl ? db.read() : undefined);
+  }
+  if (!isCreate && status < 300 && before) offers.deleted(before._self);
+  return [status, body];
+}
+
 // ---------------------------------------------------------------- delete by partition key (the package lacks it)
 // POST dbs/{db}/colls/{coll}/operations/partitionkeydelete: every document of the header's logical partition goes.
 // The service deletes in the background; here they are gone when the answer (200, no body) is sent.
@@ -403,6 +425,14 @@ async function handle(req, res) {
   let extraHeaders = {};
   if (authMsg) {
     [status, body] = [401, errorBody("Unauthorized", authMsg)];
+  } else if (!found && !badPath && offers.isOfferPath(req.url.split("?")[0])) {
+    if (["POST", "PUT"].includes(req.method)) {
+      const text = await readBody(req);
+      try { req.cosmosBody = JSON.parse(text); } catch (e) {
+        [status, body] = [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
+      }
+    }
+    if (status === 200) [status, body] = offers.handleOffers(req, req.url.split("?")[0]);
   } else if (!found && !badPath && PK_DELETE_PATH.test(req.url.split("?")[0])) {
     [status, body] = deleteByPartitionKey(req, req.url.split("?")[0]);
   } else if (!found && !badPath && scripts.isScriptPath(req.url.split("?")[0])) {
@@ -435,7 +465,10 @@ async function handle(req, res) {
           return [res.statusCode, answer];
         };
         const operation = writeOperation(handler, params);
-        [status, body] = operation ? await scripts.withTriggers(account, req, params, operation, write) : await write();
+        const resourceWrite = [handlers.createDb, handlers.deleteDb, handlers.createColl, handlers.deleteColl]
+          .includes(handler);
+        [status, body] = operation ? await scripts.withTriggers(account, req, params, operation, write)
+          : resourceWrite ? await withOffers(req, params, handler, write) : await write();
       } catch (err) { // a genuine package crash: keep it visible as a 500
         console.error(err);
         [status, body] = [500, errorBody("InternalServerError", String(err && err.message))];
