@@ -36,7 +36,7 @@ module.exports = function scriptsFor(LIB, { errorBody, pkHeader, pkPaths, docMat
       rid[sproc ? "storedProcedure" : "trigger"] = ResourceId.bigNumberReadIntBE(buffer, 0, 8).toString();
       return rid.toString();
     }
-    _self(rid) { return `${this._parent.read()._self}${this.segment}/${rid}/`; }
+    _self(rid) { return `${this._parent.read()._self.replace(/^\/+|\/+$/g, "")}/${this.segment}/${rid}/`; }
     find(id) { return this._item("/id", id, id).read(); }
   }
   const scriptsOf = (coll, segment) => {

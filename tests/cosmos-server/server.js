@@ -53,7 +53,6 @@ const MASTER_KEY = env.MASTER_KEY ||
   "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 const KEY_BYTES = Buffer.from(MASTER_KEY, "base64");
 const AAD_TOKEN = env.AAD_TOKEN || "";
-const ISSUED_RESOURCE_TOKENS = new Set(); // this launcher issues none (no permissions support)
 const MAX_SKEW_MS = 15 * 60 * 1000;
 
 const NOT_FOUND_DOC = "Entity with the specified id does not exist in the system.";
@@ -92,7 +91,7 @@ function sign(verb, type, link, date, keyBytes = KEY_BYTES) {
   return { text, sig: crypto.createHmac("sha256", keyBytes).update(text, "utf8").digest("base64") };
 }
 
-// Returns undefined when the request may pass, else the 401 message.
+// Returns undefined when the request may pass, else the 401 message (or, for a resource token, the refusal).
 function authError(req, pathname) {
   const date = req.headers["x-ms-date"];
   if (!date) return "Required Header authorization or x-ms-date is missing.";
@@ -110,8 +109,9 @@ function authError(req, pathname) {
     const i = part.indexOf("=");
     if (i > 0) fields[part.slice(0, i)] = part.slice(i + 1);
   }
-  if (fields.type === "resource") {
-    return ISSUED_RESOURCE_TOKENS.has(raw) ? undefined : "resource tokens are not supported by this test server";
+  if (fields.type === "resource") { // issued by a permission (users.js); a refusal may be a 403
+    const { type, link } = resourceOf(pathname);
+    return users.resourceTokenError(raw, req, type, link);
   }
   if (fields.type === "aad") {
     return AAD_TOKEN && fields.sig === AAD_TOKEN ? undefined : "The AAD token is not accepted by this test server.";
@@ -336,6 +336,12 @@ function writeOperation(handler, params) {
   return undefined;
 }
 
+// ---------------------------------------------------------------- users and permissions (users.js)
+const segmentsDecoded = link => link.split("/").map(s => { try { return decodeURIComponent(s); } catch (e) { return s; } });
+const users = require("./users")(LIB, {
+  errorBody, toNames: link => segmentsDecoded(ridLinkToNames(`/${link}`).slice(1)).join("/"),
+});
+
 // ---------------------------------------------------------------- offers (offers.js)
 const offers = require("./offers")(LIB, { errorBody });
 // Runs a create or delete of a database or container (`write()` returns [status, body]) with its offers.
@@ -353,6 +359,7 @@ async function withOffers(req, params, handler, write) {
     offers.created(req, body, handler === handlers.createColl ? db.read() : undefined);
   }
   if (!isCreate && status < 300 && before) offers.deleted(before._self);
+  if (handler === handlers.deleteDb && status < 300 && before) users.databaseDeleted(params.dbId);
   return [status, body];
 }
 
@@ -424,7 +431,16 @@ async function handle(req, res) {
   const authMsg = STRICT_AUTH && !badPath ? authError(req, pathname) : undefined;
   let extraHeaders = {};
   if (authMsg) {
-    [status, body] = [401, errorBody("Unauthorized", authMsg)];
+    [status, body] = typeof authMsg === "object" ? [authMsg.status, errorBody(authMsg.code, authMsg.message)]
+      : [401, errorBody("Unauthorized", authMsg)];
+  } else if (!found && !badPath && users.isUserPath(req.url.split("?")[0])) {
+    if (["POST", "PUT"].includes(req.method)) {
+      const text = await readBody(req);
+      try { req.cosmosBody = JSON.parse(text); } catch (e) {
+        [status, body] = [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
+      }
+    }
+    if (status === 200) [status, body] = users.handleUsers(account, req, req.url.split("?")[0]);
   } else if (!found && !badPath && offers.isOfferPath(req.url.split("?")[0])) {
     if (["POST", "PUT"].includes(req.method)) {
       const text = await readBody(req);
