@@ -342,6 +342,9 @@ const users = require("./users")(LIB, {
   errorBody, toNames: link => segmentsDecoded(ridLinkToNames(`/${link}`).slice(1)).join("/"),
 });
 
+// ---------------------------------------------------------------- attachments (attachments.js)
+const attachments = require("./attachments")(LIB, { errorBody, pkHeader, pkPaths, docMatchesPk });
+
 // ---------------------------------------------------------------- offers (offers.js)
 const offers = require("./offers")(LIB, { errorBody });
 // Runs a create or delete of a database or container (`write()` returns [status, body]) with its offers.
@@ -386,11 +389,11 @@ function deleteByPartitionKey(req, pathname) {
 }
 
 // ---------------------------------------------------------------- request pipeline (replaces lib/index.js)
-const readBody = req => new Promise((resolve, reject) => {
+const readRawBody = req => new Promise((resolve, reject) => {
   const chunks = [];
-  req.on("data", c => chunks.push(c)).on("error", reject)
-    .on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+  req.on("data", c => chunks.push(c)).on("error", reject).on("end", () => resolve(Buffer.concat(chunks)));
 });
+const readBody = async req => (await readRawBody(req)).toString("utf8");
 
 // The package routes name-based links only; a rid-based one (an item's _self, which azure-cosmos follows for a dict
 // item) is rewritten to names before routing, as the service resolves either form.
@@ -433,6 +436,16 @@ async function handle(req, res) {
   if (authMsg) {
     [status, body] = typeof authMsg === "object" ? [authMsg.status, errorBody(authMsg.code, authMsg.message)]
       : [401, errorBody("Unauthorized", authMsg)];
+  } else if (!found && !badPath && attachments.isAttachmentPath(req.url.split("?")[0])) {
+    if (["POST", "PUT"].includes(req.method)) {
+      req.rawBody = await readRawBody(req); // a media upload's body is the content itself
+      if (attachments.isJson(req)) {
+        try { req.cosmosBody = JSON.parse(req.rawBody.toString("utf8")); } catch (e) {
+          [status, body] = [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
+        }
+      }
+    }
+    if (status === 200) [status, body] = attachments.handleAttachments(account, req, req.url.split("?")[0]);
   } else if (!found && !badPath && users.isUserPath(req.url.split("?")[0])) {
     if (["POST", "PUT"].includes(req.method)) {
       const text = await readBody(req);
