@@ -126,7 +126,7 @@ module.exports = function scriptsFor(LIB, { errorBody, pkHeader, pkPaths, docMat
     return api;
   }
 
-  // Runs `body` (a function's source) with `args`; returns { value, set, log } or throws a ScriptError.
+  // Runs `body` (a function's source) with `args` in `context`; returns its console.log lines, or throws a ScriptError.
   function runScript(body, args, context) {
     const log = [];
     const sandbox = {

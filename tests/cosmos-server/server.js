@@ -423,6 +423,30 @@ function ridLinkToNames(url) {
   return changed ? segs.join("/") + (query !== undefined ? `?${query}` : "") : url;
 }
 
+// What the launcher serves beyond the package's routes (the modules above): which paths, and how the body is read.
+// `json(req)`: whether the body is JSON (else it stays raw, as an attachment's media); `allowEmpty`: no body is
+// undefined, not a refusal; `noBody`: the body is not read.
+const EXTENSIONS = [
+  { matches: attachments.isAttachmentPath, json: attachments.isJson,
+    handle: (req, p) => attachments.handleAttachments(account, req, p) },
+  { matches: users.isUserPath, handle: (req, p) => users.handleUsers(account, req, p) },
+  { matches: offers.isOfferPath, handle: (req, p) => offers.handleOffers(req, p) },
+  { matches: p => PK_DELETE_PATH.test(p), noBody: true, handle: (req, p) => deleteByPartitionKey(req, p) },
+  { matches: scripts.isScriptPath, allowEmpty: true, handle: (req, p) => scripts.handleScripts(account, req, p) },
+];
+
+// Reads an extension request's body into req.rawBody and req.cosmosBody; returns [400, body] for invalid JSON.
+async function extensionBody(req, extension) {
+  req.rawBody = await readRawBody(req);
+  if (extension.json && !extension.json(req)) return undefined;
+  const text = req.rawBody.toString("utf8");
+  if (extension.allowEmpty && text.trim() === "") return undefined;
+  try { req.cosmosBody = JSON.parse(text); } catch (e) {
+    return [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
+  }
+  return undefined;
+}
+
 async function handle(req, res) {
   const pathname = req.url.split("?")[0];
   if (account) req.url = ridLinkToNames(req.url);
@@ -432,46 +456,16 @@ async function handle(req, res) {
   try { pathname.split("/").forEach(s => decodeURIComponent(s)); } catch (e) { badPath = true; } // router would throw
   const found = badPath ? undefined : route(req);
   const authMsg = STRICT_AUTH && !badPath ? authError(req, pathname) : undefined;
+  const routedPath = req.url.split("?")[0]; // names, not rids
+  const extension = !found && !badPath ? EXTENSIONS.find(e => e.matches(routedPath)) : undefined;
   let extraHeaders = {};
   if (authMsg) {
     [status, body] = typeof authMsg === "object" ? [authMsg.status, errorBody(authMsg.code, authMsg.message)]
       : [401, errorBody("Unauthorized", authMsg)];
-  } else if (!found && !badPath && attachments.isAttachmentPath(req.url.split("?")[0])) {
-    if (["POST", "PUT"].includes(req.method)) {
-      req.rawBody = await readRawBody(req); // a media upload's body is the content itself
-      if (attachments.isJson(req)) {
-        try { req.cosmosBody = JSON.parse(req.rawBody.toString("utf8")); } catch (e) {
-          [status, body] = [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
-        }
-      }
-    }
-    if (status === 200) [status, body] = attachments.handleAttachments(account, req, req.url.split("?")[0]);
-  } else if (!found && !badPath && users.isUserPath(req.url.split("?")[0])) {
-    if (["POST", "PUT"].includes(req.method)) {
-      const text = await readBody(req);
-      try { req.cosmosBody = JSON.parse(text); } catch (e) {
-        [status, body] = [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
-      }
-    }
-    if (status === 200) [status, body] = users.handleUsers(account, req, req.url.split("?")[0]);
-  } else if (!found && !badPath && offers.isOfferPath(req.url.split("?")[0])) {
-    if (["POST", "PUT"].includes(req.method)) {
-      const text = await readBody(req);
-      try { req.cosmosBody = JSON.parse(text); } catch (e) {
-        [status, body] = [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
-      }
-    }
-    if (status === 200) [status, body] = offers.handleOffers(req, req.url.split("?")[0]);
-  } else if (!found && !badPath && PK_DELETE_PATH.test(req.url.split("?")[0])) {
-    [status, body] = deleteByPartitionKey(req, req.url.split("?")[0]);
-  } else if (!found && !badPath && scripts.isScriptPath(req.url.split("?")[0])) {
-    if (["POST", "PUT"].includes(req.method)) {
-      const text = await readBody(req);
-      try { req.cosmosBody = text.trim() === "" ? undefined : JSON.parse(text); } catch (e) {
-        [status, body] = [400, errorBody("BadRequest", `The request body is not valid JSON: ${e.message}`)];
-      }
-    }
-    if (status === 200) [status, body, extraHeaders = {}] = scripts.handleScripts(account, req, req.url.split("?")[0]);
+  } else if (extension) {
+    const early = ["POST", "PUT"].includes(req.method) && !extension.noBody ? await extensionBody(req, extension)
+      : undefined;
+    [status, body, extraHeaders = {}] = early || extension.handle(req, routedPath);
   } else if (!found) {
     [status, body] = [400, errorBody("BadRequest", "no route")]; // offers, sprocs, users, HEAD, ...
   } else {
